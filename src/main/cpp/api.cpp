@@ -1,0 +1,446 @@
+// The C entry points: host-side checks of what is cheap to check, then dispatch to the CPU
+// or CUDA implementation. Every call runs inside vt::guard(), so no exception crosses the ABI.
+#include <cmath>
+
+#include "core/budget.hpp"
+#include "core/error.hpp"
+#include "core/ops.hpp"
+#include "core/parallel.hpp"
+
+using namespace vt;
+
+namespace {
+
+void require(bool ok, const char* op, const char* arg, const std::string& detail) {
+    if (!ok) invalid_argument(op, arg, detail);
+}
+
+void require_ptr(const void* p, const char* op, const char* arg) { require(p != nullptr, op, arg, "must not be NULL"); }
+
+void require_at_least(int64_t v, int64_t lo, const char* op, const char* arg) {
+    require(v >= lo, op, arg, format("must be >= %lld, got %lld", static_cast<long long>(lo), static_cast<long long>(v)));
+}
+
+void require_reduce(int32_t mode, const char* op, const char* arg) {
+    require(mode == VT_REDUCE_MEAN || mode == VT_REDUCE_MAX, op, arg, format("must be 0 (mean) or 1 (max), got %d", mode));
+}
+
+void require_rollout_mode(int32_t mode, const char* op) {
+    require(mode == VT_ROLLOUT_IVTP || mode == VT_ROLLOUT_ABNAR, op, "mode",
+            format("must be 0 (ivtp) or 1 (abnar), got %d", mode));
+}
+
+// Offsets live in host memory on the CPU path, so there they are checked in full:
+// off[0] == 0, non-decreasing, and (when `total` >= 0) off[count] == total.
+void check_host_offsets(const int64_t* off, int64_t count, int64_t total, const char* op, const char* arg) {
+    require(off[0] == 0, op, arg, format("must start at 0, got %lld", static_cast<long long>(off[0])));
+    for (int64_t i = 0; i < count; ++i) {
+        require(off[i + 1] >= off[i], op, arg,
+                format("must be non-decreasing, but entry %lld (%lld) < entry %lld (%lld)", static_cast<long long>(i + 1),
+                       static_cast<long long>(off[i + 1]), static_cast<long long>(i), static_cast<long long>(off[i])));
+    }
+    if (total >= 0) {
+        require(off[count] == total, op, arg,
+                format("must end at %lld, got %lld", static_cast<long long>(total), static_cast<long long>(off[count])));
+    }
+}
+
+void require_workspace(void* ws, size_t have, size_t need, const char* op) {
+    require(have >= need, op, "workspace_bytes",
+            format("must be >= %zu (the *_workspace_bytes query), got %zu", need, have));
+    if (need > 0) require_ptr(ws, op, "workspace");
+}
+
+// Runs the op on the CPU (device < 0) or on CUDA device `device`.
+template <class CpuFn, class CudaFn>
+int32_t dispatch(const char* op, int32_t device, void* stream, CpuFn&& on_cpu, CudaFn&& on_cuda) {
+    return guard(op, [&] {
+        if (device < 0) {
+            on_cpu();
+            return;
+        }
+        if (!cuda::compiled()) throw Error(VT_ERR_CUDA_UNAVAILABLE, format("%s: this libvtprune was built without CUDA", op));
+        const int32_t count = cuda::device_count();
+        if (device >= count) {
+            throw Error(VT_ERR_CUDA_UNAVAILABLE,
+                        format("%s: argument 'device' is CUDA device %d, but %d device(s) are usable", op, device, count));
+        }
+        on_cuda(cuda::Launch{device, stream});
+    });
+}
+
+}  // namespace
+
+extern "C" {
+
+VT_API const char* vt_version(void) { return "0.1.0"; }
+VT_API int32_t vt_cuda_compiled(void) { return cuda::compiled() ? 1 : 0; }
+VT_API int32_t vt_cuda_device_count(void) { return cuda::device_count(); }
+VT_API int32_t vt_get_num_threads(void) { return num_threads(); }
+
+VT_API int32_t vt_set_num_threads(int32_t threads) {
+    return guard("vt_set_num_threads", [&] {
+        require_at_least(threads, 1, "vt_set_num_threads", "threads");
+        set_num_threads(threads);
+    });
+}
+
+VT_API int32_t vt_synchronize(int32_t device, void* stream) {
+    return dispatch("vt_synchronize", device, stream, [] {}, [&](const cuda::Launch& at) { cuda::synchronize(at); });
+}
+
+/* ---- K1 ---- */
+VT_API int32_t vt_region_budget(int32_t device, void* stream, const void* cls, int32_t dtype, int64_t num_tiles,
+                                int64_t dim, const int64_t* tile_offsets, int64_t num_images,
+                                const int64_t* token_offsets, double keep_ratio, double temperature,
+                                int64_t min_per_tile, float* scores, float* weights, int64_t* budgets) {
+    constexpr const char* op = "vt_region_budget";
+    const RegionBudgetArgs a{cls,        dtype,       num_tiles,    dim,    tile_offsets, num_images, token_offsets,
+                             keep_ratio, temperature, min_per_tile, scores, weights,      budgets};
+    auto check = [&] {
+        require_at_least(num_images, 1, op, "num_images");
+        require_at_least(num_tiles, num_images, op, "num_tiles");
+        require_at_least(dim, 1, op, "dim");
+        require(keep_ratio >= 0.0 && keep_ratio <= 1.0, op, "keep_ratio", format("must be in [0, 1], got %g", keep_ratio));
+        require(temperature > 0.0 && std::isfinite(temperature), op, "temperature",
+                format("must be finite and > 0, got %g", temperature));
+        require_at_least(min_per_tile, 0, op, "min_per_tile");
+        for (const void* p : {cls, static_cast<const void*>(tile_offsets), static_cast<const void*>(token_offsets),
+                              static_cast<const void*>(scores), static_cast<const void*>(weights),
+                              static_cast<const void*>(budgets)}) {
+            require_ptr(p, op, "cls/tile_offsets/token_offsets/scores/weights/budgets");
+        }
+    };
+    return dispatch(
+        op, device, stream,
+        [&] {
+            check();
+            check_host_offsets(tile_offsets, num_images, num_tiles, op, "tile_offsets");
+            check_host_offsets(token_offsets, num_tiles, -1, op, "token_offsets");
+            for (int64_t b = 0; b < num_images; ++b) {
+                const int64_t tiles = tile_offsets[b + 1] - tile_offsets[b];
+                require(tiles >= 1 && tiles - 1 <= kMaxLocalTiles, op, "tile_offsets",
+                        format("must give every image 1 to %lld tiles (local tiles + thumbnail), image %lld has %lld",
+                               static_cast<long long>(kMaxLocalTiles + 1), static_cast<long long>(b),
+                               static_cast<long long>(tiles)));
+            }
+            cpu::region_budget(a);
+        },
+        [&](const cuda::Launch& at) {
+            check();
+            cuda::region_budget(a, at);
+        });
+}
+
+/* ---- K2 ---- */
+VT_API int32_t vt_fused_topk(int32_t device, void* stream, const void* bottom_up, const void* instruction,
+                             int32_t dtype, const int64_t* token_offsets, int64_t num_tiles, const int64_t* budgets,
+                             float alpha, int32_t normalize, float* fused, int64_t* kept, int64_t* kept_per_tile) {
+    constexpr const char* op = "vt_fused_topk";
+    const FusedTopkArgs a{bottom_up, instruction, dtype, token_offsets, num_tiles, budgets,
+                          alpha,     normalize != 0, fused, kept,       kept_per_tile};
+    auto check = [&] {
+        require_at_least(num_tiles, 0, op, "num_tiles");
+        require(alpha >= 0.0f && alpha <= 1.0f, op, "alpha", format("must be in [0, 1], got %g", double(alpha)));
+        require(instruction != nullptr || alpha == 0.0f, op, "instruction",
+                format("must not be NULL when alpha != 0 (alpha = %g)", double(alpha)));
+        require_ptr(token_offsets, op, "token_offsets");
+        if (num_tiles > 0) {
+            require_ptr(bottom_up, op, "bottom_up");
+            require_ptr(budgets, op, "budgets");
+            require_ptr(kept, op, "kept");
+            require_ptr(kept_per_tile, op, "kept_per_tile");
+        }
+    };
+    return dispatch(
+        op, device, stream,
+        [&] {
+            check();
+            check_host_offsets(token_offsets, num_tiles, -1, op, "token_offsets");
+            cpu::fused_topk(a);
+        },
+        [&](const cuda::Launch& at) {
+            check();
+            cuda::fused_topk(a, at);
+        });
+}
+
+/* ---- K3 ---- */
+namespace {
+void check_rollout_common(const char* op, const void* const* layers, int64_t num_layers, int64_t num_seqs,
+                          int64_t heads, int64_t tokens, int32_t mode, float* cls_row, float* importance) {
+    require_ptr(layers, op, "layers");
+    require_at_least(num_layers, 1, op, "num_layers");
+    require_at_least(num_seqs, 1, op, "num_seqs");
+    require_at_least(heads, 1, op, "heads");
+    require_at_least(tokens, 2, op, "tokens");
+    require_rollout_mode(mode, op);
+    for (int64_t l = 0; l < num_layers; ++l) require_ptr(layers[l], op, "layers[l]");
+    if (cls_row || importance) {
+        require_ptr(cls_row, op, "cls_row");
+        require_ptr(importance, op, "importance");
+    }
+}
+}  // namespace
+
+VT_API size_t vt_rollout_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads, int64_t tokens) {
+    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1 ? 0
+                                                                  : cuda::rollout_workspace_bytes(num_seqs, heads, tokens);
+}
+
+VT_API int32_t vt_rollout(int32_t device, void* stream, const void* const* layers, int32_t dtype, int64_t num_layers,
+                          int64_t num_seqs, int64_t heads, int64_t tokens, int32_t mode, const void* values,
+                          int64_t value_dim, void* workspace, size_t workspace_bytes, float* cls_row,
+                          float* importance) {
+    constexpr const char* op = "vt_rollout";
+    const RolloutArgs a{layers, dtype, num_layers, num_seqs, heads, tokens, mode, values, value_dim, workspace,
+                        workspace_bytes, cls_row, importance};
+    auto check = [&] {
+        check_rollout_common(op, layers, num_layers, num_seqs, heads, tokens, mode, cls_row, importance);
+        require_ptr(cls_row, op, "cls_row");
+        if (values) require_at_least(value_dim, 1, op, "value_dim");
+    };
+    return dispatch(
+        op, device, stream, [&] { check(); cpu::rollout(a); },
+        [&](const cuda::Launch& at) {
+            check();
+            require_workspace(workspace, workspace_bytes, cuda::rollout_workspace_bytes(num_seqs, heads, tokens), op);
+            cuda::rollout(a, at);
+        });
+}
+
+VT_API size_t vt_rollout_matrix_workspace_bytes(int32_t device, int64_t num_seqs, int64_t tokens) {
+    return device < 0 || num_seqs < 1 || tokens < 1 ? 0 : cuda::rollout_matrix_workspace_bytes(num_seqs, tokens);
+}
+
+VT_API int32_t vt_rollout_matrix(int32_t device, void* stream, const void* const* layers, int32_t dtype,
+                                 int64_t num_layers, int64_t num_seqs, int64_t heads, int64_t tokens, int32_t mode,
+                                 void* workspace, size_t workspace_bytes, float* matrix) {
+    constexpr const char* op = "vt_rollout_matrix";
+    const RolloutMatrixArgs a{layers, dtype, num_layers, num_seqs, heads, tokens, mode, workspace, workspace_bytes, matrix};
+    auto check = [&] {
+        check_rollout_common(op, layers, num_layers, num_seqs, heads, tokens, mode, nullptr, nullptr);
+        require_ptr(matrix, op, "matrix");
+    };
+    return dispatch(
+        op, device, stream, [&] { check(); cpu::rollout_matrix(a); },
+        [&](const cuda::Launch& at) {
+            check();
+            require_workspace(workspace, workspace_bytes, cuda::rollout_matrix_workspace_bytes(num_seqs, tokens), op);
+            cuda::rollout_matrix(a, at);
+        });
+}
+
+VT_API size_t vt_rollout_qk_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads, int64_t tokens) {
+    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1
+               ? 0
+               : cuda::rollout_qk_workspace_bytes(num_seqs, heads, tokens);
+}
+
+VT_API int32_t vt_rollout_qk(int32_t device, void* stream, const void* const* q_layers, const void* const* k_layers,
+                             int32_t dtype, int64_t num_layers, int64_t num_seqs, int64_t heads, int64_t tokens,
+                             int64_t head_dim, int64_t seq_stride, int64_t head_stride, int64_t token_stride,
+                             float scale, int32_t mode, const void* values, int64_t value_dim, void* workspace,
+                             size_t workspace_bytes, float* cls_row, float* importance) {
+    constexpr const char* op = "vt_rollout_qk";
+    const RolloutQkArgs a{q_layers,    k_layers,     dtype,     num_layers, num_seqs,       heads,   tokens,
+                          head_dim,    seq_stride,   head_stride, token_stride, scale,       mode,    values,
+                          value_dim,   workspace,    workspace_bytes, cls_row, importance};
+    auto check = [&] {
+        check_rollout_common(op, q_layers, num_layers, num_seqs, heads, tokens, mode, cls_row, importance);
+        require_ptr(k_layers, op, "k_layers");
+        for (int64_t l = 0; l < num_layers; ++l) require_ptr(k_layers[l], op, "k_layers[l]");
+        require_ptr(cls_row, op, "cls_row");
+        require_at_least(head_dim, 1, op, "head_dim");
+        require_at_least(seq_stride, 0, op, "seq_stride");
+        require_at_least(head_stride, 0, op, "head_stride");
+        require_at_least(token_stride, head_dim, op, "token_stride");
+        require(std::isfinite(scale) && scale > 0.0f, op, "scale", format("must be finite and > 0, got %g", double(scale)));
+        if (values) require_at_least(value_dim, 1, op, "value_dim");
+    };
+    return dispatch(
+        op, device, stream, [&] { check(); cpu::rollout_qk(a); },
+        [&](const cuda::Launch& at) {
+            check();
+            require_workspace(workspace, workspace_bytes, cuda::rollout_qk_workspace_bytes(num_seqs, heads, tokens), op);
+            cuda::rollout_qk(a, at);
+        });
+}
+
+/* ---- K4 ---- */
+VT_API int32_t vt_text_relevance(int32_t device, void* stream, const void* attn, int32_t dtype, int64_t heads,
+                                 const int64_t* query_offsets, const int64_t* visual_offsets, int64_t num_images,
+                                 int32_t head_reduce, int32_t text_reduce, float* out) {
+    constexpr const char* op = "vt_text_relevance";
+    const TextRelevanceArgs a{attn, dtype, heads, query_offsets, visual_offsets, num_images, head_reduce, text_reduce, out};
+    auto check = [&] {
+        require_at_least(num_images, 1, op, "num_images");
+        require_at_least(heads, 1, op, "heads");
+        require_reduce(head_reduce, op, "head_reduce");
+        require_reduce(text_reduce, op, "text_reduce");
+        require_ptr(query_offsets, op, "query_offsets");
+        require_ptr(visual_offsets, op, "visual_offsets");
+    };
+    return dispatch(
+        op, device, stream,
+        [&] {
+            check();
+            check_host_offsets(query_offsets, num_images, -1, op, "query_offsets");
+            check_host_offsets(visual_offsets, num_images, -1, op, "visual_offsets");
+            if (visual_offsets[num_images] > 0) require_ptr(out, op, "out");
+            if (query_offsets[num_images] > 0 && visual_offsets[num_images] > 0) require_ptr(attn, op, "attn");
+            cpu::text_relevance(a);
+        },
+        [&](const cuda::Launch& at) {
+            check();
+            require_ptr(attn, op, "attn");
+            require_ptr(out, op, "out");
+            cuda::text_relevance(a, at);
+        });
+}
+
+VT_API size_t vt_text_relevance_qk_workspace_bytes(int32_t device, int64_t q_heads, int64_t total_queries) {
+    return device < 0 || q_heads < 1 || total_queries < 0 ? 0
+                                                           : cuda::text_relevance_qk_workspace_bytes(q_heads, total_queries);
+}
+
+VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q, const void* k, int32_t dtype,
+                                    int64_t q_heads, int64_t kv_heads, int64_t head_dim, int64_t q_head_stride,
+                                    int64_t q_token_stride, int64_t k_head_stride, int64_t k_token_stride,
+                                    const int64_t* query_offsets, const int64_t* key_offsets, const int64_t* query_pos,
+                                    const int64_t* visual_offsets, const int64_t* visual_pos, int64_t num_images,
+                                    int64_t total_queries, float scale, int32_t head_reduce, int32_t text_reduce, void* workspace,
+                                    size_t workspace_bytes, float* out) {
+    constexpr const char* op = "vt_text_relevance_qk";
+    const TextRelevanceQkArgs a{q,           k,           dtype,          q_heads,      kv_heads,      head_dim,
+                                q_head_stride, q_token_stride, k_head_stride, k_token_stride, query_offsets, key_offsets,
+                                query_pos,   visual_offsets, visual_pos,   num_images,   total_queries, scale, head_reduce,
+                                text_reduce, workspace,   workspace_bytes, out};
+    auto check = [&] {
+        require_at_least(num_images, 1, op, "num_images");
+        require_at_least(total_queries, 0, op, "total_queries");
+        require_at_least(q_heads, 1, op, "q_heads");
+        require_at_least(kv_heads, 1, op, "kv_heads");
+        require(q_heads % kv_heads == 0, op, "kv_heads",
+                format("must divide q_heads (%lld), got %lld", static_cast<long long>(q_heads),
+                       static_cast<long long>(kv_heads)));
+        require_at_least(head_dim, 1, op, "head_dim");
+        require_at_least(q_token_stride, head_dim, op, "q_token_stride");
+        require_at_least(k_token_stride, head_dim, op, "k_token_stride");
+        require_at_least(q_head_stride, 0, op, "q_head_stride");
+        require_at_least(k_head_stride, 0, op, "k_head_stride");
+        require(std::isfinite(scale) && scale > 0.0f, op, "scale", format("must be finite and > 0, got %g", double(scale)));
+        require_reduce(head_reduce, op, "head_reduce");
+        require_reduce(text_reduce, op, "text_reduce");
+        for (const void* p : {static_cast<const void*>(query_offsets), static_cast<const void*>(key_offsets),
+                              static_cast<const void*>(visual_offsets)}) {
+            require_ptr(p, op, "query_offsets/key_offsets/visual_offsets");
+        }
+    };
+    return dispatch(
+        op, device, stream,
+        [&] {
+            check();
+            check_host_offsets(query_offsets, num_images, total_queries, op, "query_offsets");
+            check_host_offsets(key_offsets, num_images, -1, op, "key_offsets");
+            check_host_offsets(visual_offsets, num_images, -1, op, "visual_offsets");
+            for (int64_t b = 0; b < num_images; ++b) {
+                const int64_t keys = key_offsets[b + 1] - key_offsets[b];
+                for (int64_t r = query_offsets[b]; r < query_offsets[b + 1]; ++r) {
+                    require(query_pos[r] >= 0 && query_pos[r] < keys, op, "query_pos",
+                            format("entry %lld is %lld, outside image %lld's %lld keys", static_cast<long long>(r),
+                                   static_cast<long long>(query_pos[r]), static_cast<long long>(b),
+                                   static_cast<long long>(keys)));
+                }
+                for (int64_t v = visual_offsets[b]; v < visual_offsets[b + 1]; ++v) {
+                    require(visual_pos[v] >= 0 && visual_pos[v] < keys, op, "visual_pos",
+                            format("entry %lld is %lld, outside image %lld's %lld keys", static_cast<long long>(v),
+                                   static_cast<long long>(visual_pos[v]), static_cast<long long>(b),
+                                   static_cast<long long>(keys)));
+                }
+            }
+            cpu::text_relevance_qk(a);
+        },
+        [&](const cuda::Launch& at) {
+            check();
+            require_ptr(q, op, "q");
+            require_ptr(k, op, "k");
+            require_ptr(out, op, "out");
+            require_workspace(workspace, workspace_bytes, cuda::text_relevance_qk_workspace_bytes(q_heads, total_queries), op);
+            cuda::text_relevance_qk(a, at);
+        });
+}
+
+/* ---- K5 ---- */
+namespace {
+void check_grid(const char* op, int64_t grid, int64_t merge) {
+    require_at_least(grid, 1, op, "grid");
+    require_at_least(merge, 1, op, "merge");
+    require(grid % merge == 0, op, "merge",
+            format("must divide grid (%lld), got %lld", static_cast<long long>(grid), static_cast<long long>(merge)));
+}
+}  // namespace
+
+VT_API int32_t vt_cls_saliency(int32_t device, void* stream, const void* attn, int32_t dtype, int64_t num_tiles,
+                               int64_t heads, int64_t row_len, int64_t first_patch, int64_t grid, int64_t merge,
+                               int32_t head_reduce, float* out) {
+    constexpr const char* op = "vt_cls_saliency";
+    const ClsSaliencyArgs a{attn, dtype, num_tiles, heads, row_len, first_patch, grid, merge, head_reduce, out};
+    auto check = [&] {
+        require_at_least(num_tiles, 1, op, "num_tiles");
+        require_at_least(heads, 1, op, "heads");
+        check_grid(op, grid, merge);
+        require_at_least(first_patch, 0, op, "first_patch");
+        require(row_len == first_patch + grid * grid, op, "row_len",
+                format("must be first_patch + grid^2 = %lld, got %lld", static_cast<long long>(first_patch + grid * grid),
+                       static_cast<long long>(row_len)));
+        require_reduce(head_reduce, op, "head_reduce");
+        require_ptr(attn, op, "attn");
+        require_ptr(out, op, "out");
+    };
+    return dispatch(
+        op, device, stream, [&] { check(); cpu::cls_saliency(a); },
+        [&](const cuda::Launch& at) {
+            check();
+            cuda::cls_saliency(a, at);
+        });
+}
+
+VT_API int32_t vt_cls_saliency_qk(int32_t device, void* stream, const void* q_cls, const void* k, int32_t dtype,
+                                  int64_t num_tiles, int64_t heads, int64_t keys, int64_t head_dim,
+                                  int64_t q_tile_stride, int64_t q_head_stride, int64_t k_tile_stride,
+                                  int64_t k_head_stride, int64_t k_token_stride, int64_t first_patch, int64_t grid,
+                                  int64_t merge, float scale, int32_t head_reduce, float* out) {
+    constexpr const char* op = "vt_cls_saliency_qk";
+    const ClsSaliencyQkArgs a{q_cls,         k,             dtype,          num_tiles,   heads, keys,  head_dim,
+                              q_tile_stride, q_head_stride, k_tile_stride,  k_head_stride, k_token_stride,
+                              first_patch,   grid,          merge,          scale,       head_reduce, out};
+    auto check = [&] {
+        require_at_least(num_tiles, 1, op, "num_tiles");
+        require_at_least(heads, 1, op, "heads");
+        require_at_least(head_dim, 1, op, "head_dim");
+        check_grid(op, grid, merge);
+        require_at_least(first_patch, 0, op, "first_patch");
+        require(keys >= first_patch + grid * grid, op, "keys",
+                format("must be >= first_patch + grid^2 = %lld, got %lld",
+                       static_cast<long long>(first_patch + grid * grid), static_cast<long long>(keys)));
+        require_at_least(q_tile_stride, 0, op, "q_tile_stride");
+        require_at_least(q_head_stride, 0, op, "q_head_stride");
+        require_at_least(k_tile_stride, 0, op, "k_tile_stride");
+        require_at_least(k_head_stride, 0, op, "k_head_stride");
+        require_at_least(k_token_stride, head_dim, op, "k_token_stride");
+        require(std::isfinite(scale) && scale > 0.0f, op, "scale", format("must be finite and > 0, got %g", double(scale)));
+        require_reduce(head_reduce, op, "head_reduce");
+        require_ptr(q_cls, op, "q_cls");
+        require_ptr(k, op, "k");
+        require_ptr(out, op, "out");
+    };
+    return dispatch(
+        op, device, stream, [&] { check(); cpu::cls_saliency_qk(a); },
+        [&](const cuda::Launch& at) {
+            check();
+            cuda::cls_saliency_qk(a, at);
+        });
+}
+
+}  // extern "C"

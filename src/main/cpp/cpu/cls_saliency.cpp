@@ -1,0 +1,93 @@
+// K5 on the CPU: ViT CLS-attention saliency per token, heads reduced, m x m patches summed.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/dtype.hpp"
+#include "core/ops.hpp"
+#include "core/parallel.hpp"
+
+namespace vt::cpu {
+
+namespace {
+
+// out[token] = sum of the m x m patches of token over a grid x grid row of patch values.
+void pool_patches(const float* patch, int64_t grid, int64_t merge, float* out) {
+    const int64_t g = grid / merge;
+    for (int64_t i = 0; i < g; ++i) {
+        for (int64_t j = 0; j < g; ++j) {
+            float s = 0.0f;
+            for (int64_t da = 0; da < merge; ++da) {
+                for (int64_t db = 0; db < merge; ++db) s += patch[(merge * i + da) * grid + merge * j + db];
+            }
+            out[i * g + j] = s;
+        }
+    }
+}
+
+void reduce_head(int32_t mode, float* acc, const float* p, int64_t n, int64_t h, float inv_heads) {
+    for (int64_t x = 0; x < n; ++x) {
+        if (mode == VT_REDUCE_MAX) acc[x] = h == 0 ? p[x] : std::max(acc[x], p[x]);
+        else acc[x] += p[x] * inv_heads;
+    }
+}
+
+}  // namespace
+
+void cls_saliency(const ClsSaliencyArgs& a) {
+    dispatch_dtype("vt_cls_saliency", a.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const T* attn = static_cast<const T*>(a.attn);
+        const int64_t patches = a.grid * a.grid, tokens = patches / (a.merge * a.merge);
+        const float inv_heads = 1.0f / float(a.heads);
+        parallel_for(a.num_tiles, 8, [&](int64_t t0, int64_t t1) {
+            std::vector<float> acc(static_cast<size_t>(patches)), row(static_cast<size_t>(patches));
+            for (int64_t t = t0; t < t1; ++t) {
+                std::fill(acc.begin(), acc.end(), 0.0f);
+                for (int64_t h = 0; h < a.heads; ++h) {
+                    const T* r = attn + (t * a.heads + h) * a.row_len + a.first_patch;
+                    for (int64_t x = 0; x < patches; ++x) row[x] = to_float(r[x]);
+                    reduce_head(a.head_reduce, acc.data(), row.data(), patches, h, inv_heads);
+                }
+                pool_patches(acc.data(), a.grid, a.merge, a.out + t * tokens);
+            }
+        });
+    });
+}
+
+void cls_saliency_qk(const ClsSaliencyQkArgs& a) {
+    dispatch_dtype("vt_cls_saliency_qk", a.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const T* q = static_cast<const T*>(a.q_cls);
+        const T* k = static_cast<const T*>(a.k);
+        const int64_t patches = a.grid * a.grid, tokens = patches / (a.merge * a.merge);
+        const float inv_heads = 1.0f / float(a.heads);
+        parallel_for(a.num_tiles, 1, [&](int64_t t0, int64_t t1) {
+            std::vector<float> acc(static_cast<size_t>(patches)), p(static_cast<size_t>(a.keys));
+            for (int64_t t = t0; t < t1; ++t) {
+                std::fill(acc.begin(), acc.end(), 0.0f);
+                for (int64_t h = 0; h < a.heads; ++h) {
+                    const T* qh = q + t * a.q_tile_stride + h * a.q_head_stride;
+                    const T* kh = k + t * a.k_tile_stride + h * a.k_head_stride;
+                    float top = -INFINITY;
+                    for (int64_t j = 0; j < a.keys; ++j) {
+                        float dot = 0.0f;
+                        for (int64_t e = 0; e < a.head_dim; ++e) dot += to_float(qh[e]) * to_float(kh[j * a.k_token_stride + e]);
+                        p[j] = a.scale * dot;
+                        top = std::max(top, p[j]);
+                    }
+                    float sum = 0.0f;
+                    for (int64_t j = 0; j < a.keys; ++j) {
+                        p[j] = std::exp(p[j] - top);
+                        sum += p[j];
+                    }
+                    for (int64_t j = 0; j < a.keys; ++j) p[j] /= sum;
+                    reduce_head(a.head_reduce, acc.data(), p.data() + a.first_patch, patches, h, inv_heads);
+                }
+                pool_patches(acc.data(), a.grid, a.merge, a.out + t * tokens);
+            }
+        });
+    });
+}
+
+}  // namespace vt::cpu

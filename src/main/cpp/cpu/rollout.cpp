@@ -1,0 +1,225 @@
+// K3 on the CPU: attention-rollout chains (IVTP eq. 3) and importance (eq. 4).
+//
+// Only the CLS row of R = B_l2 ... B_l1+1 A_l1 is needed, so the chain runs as vector-matrix
+// products from the top layer down: v = e_0, v <- v^T B_l, ..., r = v^T A_l1. With
+// B_l = rownorm(A_l + I), (v^T B)_j = sum_i w_i A[i, j] + w_j, w_i = v_i / (rowsum_i + 1):
+// one pass over each layer's rows, and rows with v_i = 0 are skipped (the first step reads
+// only the CLS row). Heads are averaged on the fly, never materialised.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/dtype.hpp"
+#include "core/ops.hpp"
+#include "core/parallel.hpp"
+
+namespace vt::cpu {
+
+namespace {
+
+constexpr int64_t kRowBlock = 64;  // rows per work item; partial sums are combined in order
+
+template <class T>
+struct LayerView {
+    const T* data;  // [S, H, M, M]
+    int64_t heads, m;
+    const T* row(int64_t seq, int64_t head, int64_t i) const { return data + ((seq * heads + head) * m + i) * m; }
+};
+
+// out[j] += sum over rows i in [i0, i1) of contribution of v^T B (residual) or v^T A (plain).
+template <class T>
+void accumulate_rows(const LayerView<T>& A, int64_t seq, const float* v, int64_t i0, int64_t i1, bool residual,
+                     float* out) {
+    const int64_t m = A.m;
+    const float inv_h = 1.0f / float(A.heads);
+    for (int64_t i = i0; i < i1; ++i) {
+        if (v[i] == 0.0f) continue;
+        float w = v[i];
+        if (residual) {
+            float rowsum = 0.0f;
+            for (int64_t h = 0; h < A.heads; ++h) {
+                const T* a = A.row(seq, h, i);
+                for (int64_t j = 0; j < m; ++j) rowsum += to_float(a[j]);
+            }
+            w = v[i] / (rowsum * inv_h + 1.0f);
+            out[i] += w;
+        }
+        const float wh = w * inv_h;
+        for (int64_t h = 0; h < A.heads; ++h) {
+            const T* a = A.row(seq, h, i);
+            for (int64_t j = 0; j < m; ++j) out[j] += wh * to_float(a[j]);
+        }
+    }
+}
+
+// v <- sum over rows of row_fn's contributions, for every sequence; v is [S, M]. Rows are cut
+// into blocks that run in parallel into partial vectors, summed in a fixed order so that the
+// result does not depend on the thread count.
+template <class RowFn>
+void chain_step(int64_t seqs, int64_t m, std::vector<float>& v, RowFn&& row_fn) {
+    const int64_t blocks = (m + kRowBlock - 1) / kRowBlock;
+    std::vector<float> partial(static_cast<size_t>(seqs * blocks * m), 0.0f);
+    parallel_for(seqs * blocks, 1, [&](int64_t w0, int64_t w1) {
+        for (int64_t w = w0; w < w1; ++w) {
+            const int64_t s = w / blocks, blk = w % blocks;
+            row_fn(s, v.data() + s * m, blk * kRowBlock, std::min(m, (blk + 1) * kRowBlock), partial.data() + w * m);
+        }
+    });
+    for (int64_t s = 0; s < seqs; ++s) {
+        float* out = v.data() + s * m;
+        std::fill(out, out + m, 0.0f);
+        for (int64_t blk = 0; blk < blocks; ++blk) {
+            const float* p = partial.data() + (s * blocks + blk) * m;
+            for (int64_t j = 0; j < m; ++j) out[j] += p[j];
+        }
+    }
+}
+
+// S_i = r_i |V_i| / sum_j r_j |V_j| over patches i >= 1 (r_i / sum r without values).
+void importance(const float* cls_row, const void* values, int32_t dtype, int64_t value_dim, int64_t seqs, int64_t m,
+                float* out) {
+    std::vector<float> norms(static_cast<size_t>(m), 1.0f);
+    for (int64_t s = 0; s < seqs; ++s) {
+        if (values) {
+            dispatch_dtype("vt_rollout", dtype, [&](auto tag) {
+                using T = decltype(tag);
+                const T* vs = static_cast<const T*>(values) + s * m * value_dim;
+                for (int64_t i = 0; i < m; ++i) {
+                    float sq = 0.0f;
+                    for (int64_t e = 0; e < value_dim; ++e) {
+                        const float x = to_float(vs[i * value_dim + e]);
+                        sq += x * x;
+                    }
+                    norms[i] = std::sqrt(sq);
+                }
+            });
+        }
+        const float* r = cls_row + s * m;
+        float* o = out + s * (m - 1);
+        float total = 0.0f;
+        for (int64_t i = 1; i < m; ++i) total += r[i] * norms[i];
+        for (int64_t i = 1; i < m; ++i) o[i - 1] = total > 0.0f ? r[i] * norms[i] / total : 0.0f;
+    }
+}
+
+// Whether chain step l (0 = l1) uses B_l = rownorm(A_l + I) or the plain A_l.
+bool residual_step(int64_t l, int32_t mode) { return l > 0 || mode == VT_ROLLOUT_ABNAR; }
+
+}  // namespace
+
+void rollout(const RolloutArgs& a) {
+    dispatch_dtype("vt_rollout", a.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const int64_t m = a.tokens;
+        std::vector<float> v(static_cast<size_t>(a.num_seqs * m), 0.0f);
+        for (int64_t s = 0; s < a.num_seqs; ++s) v[s * m] = 1.0f;
+        for (int64_t l = a.num_layers - 1; l >= 0; --l) {
+            const LayerView<T> A{static_cast<const T*>(a.layers[l]), a.heads, m};
+            const bool residual = residual_step(l, a.mode);
+            chain_step(a.num_seqs, m, v, [&](int64_t s, const float* vs, int64_t i0, int64_t i1, float* out) {
+                accumulate_rows(A, s, vs, i0, i1, residual, out);
+            });
+        }
+        std::copy(v.begin(), v.end(), a.cls_row);
+    });
+    importance(a.cls_row, a.values, a.dtype, a.value_dim, a.num_seqs, a.tokens, a.importance);
+}
+
+void rollout_matrix(const RolloutMatrixArgs& a) {
+    dispatch_dtype("vt_rollout_matrix", a.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const int64_t m = a.tokens;
+        std::vector<float> bmat(static_cast<size_t>(m * m)), next(static_cast<size_t>(m * m));
+        for (int64_t s = 0; s < a.num_seqs; ++s) {
+            float* R = a.matrix + s * m * m;
+            for (int64_t l = 0; l < a.num_layers; ++l) {
+                const LayerView<T> A{static_cast<const T*>(a.layers[l]), a.heads, m};
+                const bool residual = residual_step(l, a.mode);
+                // B = mean_h A (+ I, rows renormalised)
+                parallel_for(m, 16, [&](int64_t i0, int64_t i1) {
+                    for (int64_t i = i0; i < i1; ++i) {
+                        float* b = bmat.data() + i * m;
+                        std::fill(b, b + m, 0.0f);
+                        for (int64_t h = 0; h < a.heads; ++h) {
+                            const T* row = A.row(s, h, i);
+                            for (int64_t j = 0; j < m; ++j) b[j] += to_float(row[j]);
+                        }
+                        float rowsum = 0.0f;
+                        for (int64_t j = 0; j < m; ++j) {
+                            b[j] /= float(a.heads);
+                            rowsum += b[j];
+                        }
+                        if (residual) {
+                            b[i] += 1.0f;
+                            for (int64_t j = 0; j < m; ++j) b[j] /= rowsum + 1.0f;
+                        }
+                    }
+                });
+                if (l == 0) {  // R = A_l1 (IVTP) or B_l1 I (ABNAR)
+                    std::copy(bmat.begin(), bmat.end(), R);
+                    continue;
+                }
+                // R <- B R  (i-k-j order: the inner loop streams rows of R)
+                parallel_for(m, 8, [&](int64_t i0, int64_t i1) {
+                    for (int64_t i = i0; i < i1; ++i) {
+                        float* out = next.data() + i * m;
+                        std::fill(out, out + m, 0.0f);
+                        for (int64_t k = 0; k < m; ++k) {
+                            const float bik = bmat[i * m + k];
+                            if (bik == 0.0f) continue;
+                            const float* r = R + k * m;
+                            for (int64_t j = 0; j < m; ++j) out[j] += bik * r[j];
+                        }
+                    }
+                });
+                std::copy(next.begin(), next.end(), R);
+            }
+        }
+    });
+}
+
+void rollout_qk(const RolloutQkArgs& a) {
+    dispatch_dtype("vt_rollout_qk", a.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const int64_t m = a.tokens, d = a.head_dim;
+        std::vector<float> v(static_cast<size_t>(a.num_seqs * m), 0.0f);
+        for (int64_t s = 0; s < a.num_seqs; ++s) v[s * m] = 1.0f;
+        for (int64_t l = a.num_layers - 1; l >= 0; --l) {
+            const T* q = static_cast<const T*>(a.q_layers[l]);
+            const T* k = static_cast<const T*>(a.k_layers[l]);
+            const bool residual = residual_step(l, a.mode);
+            chain_step(a.num_seqs, m, v, [&](int64_t s, const float* vs, int64_t i0, int64_t i1, float* out) {
+                std::vector<float> p(static_cast<size_t>(m));
+                for (int64_t i = i0; i < i1; ++i) {
+                    if (vs[i] == 0.0f) continue;
+                    // Softmax rows sum to 1, so rownorm(A + I) = (A + I) / 2.
+                    const float w = residual ? 0.5f * vs[i] : vs[i];
+                    if (residual) out[i] += w;
+                    for (int64_t h = 0; h < a.heads; ++h) {
+                        const T* qi = q + s * a.seq_stride + h * a.head_stride + i * a.token_stride;
+                        const T* kh = k + s * a.seq_stride + h * a.head_stride;
+                        float top = -INFINITY;
+                        for (int64_t j = 0; j < m; ++j) {
+                            const T* kj = kh + j * a.token_stride;
+                            float dot = 0.0f;
+                            for (int64_t e = 0; e < d; ++e) dot += to_float(qi[e]) * to_float(kj[e]);
+                            p[j] = a.scale * dot;
+                            top = std::max(top, p[j]);
+                        }
+                        float sum = 0.0f;
+                        for (int64_t j = 0; j < m; ++j) {
+                            p[j] = std::exp(p[j] - top);
+                            sum += p[j];
+                        }
+                        const float coef = w / (float(a.heads) * sum);
+                        for (int64_t j = 0; j < m; ++j) out[j] += coef * p[j];
+                    }
+                }
+            });
+        }
+        std::copy(v.begin(), v.end(), a.cls_row);
+    });
+    importance(a.cls_row, a.values, a.dtype, a.value_dim, a.num_seqs, a.tokens, a.importance);
+}
+
+}  // namespace vt::cpu

@@ -1,0 +1,272 @@
+/*
+ * vtprune — the C ABI of the visual-token pruning kernels.
+ *
+ * One header for every op family (K1..K5 of design.md §3). The CPU implementations in
+ * src/main/cpp/cpu and the CUDA implementations in src/main/cuda implement exactly these
+ * functions; each entry point dispatches on `device`.
+ *
+ * Conventions shared by every op
+ *  - Every entry point returns a vt_status and never lets a C++ exception escape. On failure
+ *    vt_last_error() (thread-local) names the op and the offending argument.
+ *  - `device < 0` runs on the CPU and the call returns when the work is done. `device >= 0`
+ *    runs on that CUDA device: the work is enqueued on `stream` (a cudaStream_t; NULL is the
+ *    legacy default stream) and the call returns without synchronising. On the CUDA path
+ *    every pointer (data, offsets, outputs, workspace) is device memory of that device.
+ *  - Inputs are fp32, fp16 or bf16 (vt_dtype); accumulation is fp32 (K1 cosines: fp64);
+ *    score outputs are fp32, indices int64.
+ *  - Ragged batches are flat arrays plus int64 offsets: segment i owns [off[i], off[i+1]).
+ *  - Shapes, offsets and ranges are the caller's contract (the Java layer validates them before
+ *    any call); entry points re-check what is cheap on the host side (sizes, enum values,
+ *    NULL pointers) and report data errors they meet on their pass (NaN / Inf scores).
+ *  - Ops that need scratch memory on the CUDA path take a caller-allocated `workspace` whose
+ *    size comes from the matching *_workspace_bytes() query (0 on the CPU path).
+ */
+#ifndef VTPRUNE_VTPRUNE_H
+#define VTPRUNE_VTPRUNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define VT_API __declspec(dllexport)
+#else
+#define VT_API __attribute__((visibility("default")))
+#endif
+
+/* ========================================================================================
+ * Common
+ * ======================================================================================== */
+
+typedef enum vt_status {
+    VT_OK = 0,
+    VT_ERR_INVALID_ARGUMENT = 1, /* a size, pointer, enum or data value is out of contract   */
+    VT_ERR_UNSUPPORTED = 2,      /* a valid request this build cannot serve                  */
+    VT_ERR_CUDA_UNAVAILABLE = 3, /* CUDA path asked for, but no CUDA build / driver / device */
+    VT_ERR_CUDA = 4,             /* a CUDA runtime call or kernel launch failed              */
+    VT_ERR_OUT_OF_MEMORY = 5,    /* host allocation failed                                   */
+    VT_ERR_INTERNAL = 6          /* a bug: an invariant of the implementation did not hold   */
+} vt_status;
+
+typedef enum vt_dtype { VT_FLOAT32 = 0, VT_FLOAT16 = 1, VT_BFLOAT16 = 2 } vt_dtype;
+
+/* How attention is reduced over heads (PTP: MEAN) and over instruction tokens (PTP: MAX). */
+typedef enum vt_reduce { VT_REDUCE_MEAN = 0, VT_REDUCE_MAX = 1 } vt_reduce;
+
+/* The message of the last failed call on this thread ("" if none). Valid until the next call. */
+VT_API const char* vt_last_error(void);
+
+/* Library version, e.g. "0.1.0". */
+VT_API const char* vt_version(void);
+
+/* 1 if this library was built with CUDA kernels, else 0. */
+VT_API int32_t vt_cuda_compiled(void);
+
+/* Number of usable CUDA devices: 0 without a CUDA build, a driver or a device. Never fails. */
+VT_API int32_t vt_cuda_device_count(void);
+
+/* Threads used by the CPU kernels (default: hardware concurrency, or VTPRUNE_NUM_THREADS). */
+VT_API int32_t vt_get_num_threads(void);
+VT_API int32_t vt_set_num_threads(int32_t threads);
+
+/* Blocks the host until all work queued on `stream` of CUDA `device` is done (harnesses and
+ * tests; the Java layer synchronises through LibTorch). No-op for device < 0. */
+VT_API int32_t vt_synchronize(int32_t device, void* stream);
+
+/* ========================================================================================
+ * K1 — fused cosine region scoring and token budgets (design §3 K1)
+ *
+ * A batch of `num_images` images. Image b owns tiles [tile_offsets[b], tile_offsets[b+1]) of
+ * the flat tile list: its T_b >= 0 local tiles first, its thumbnail last (so every image has
+ * at least one tile). Tile i owns tokens [token_offsets[i], token_offsets[i+1]).
+ *
+ * cls:            [num_tiles, dim] CLS embedding per tile (row-major, rows contiguous).
+ * keep_ratio:     1 - r, in [0, 1].
+ * temperature:    softmax temperature (> 0), 1 = the paper's form.
+ * min_per_tile:   tokens reserved per local tile before the proportional split (>= 0);
+ *                 lowered to floor(K_L / T) when the reservation would exceed K_L.
+ * Outputs, one entry per tile:
+ *   scores  (fp32)  s_t = cos(cls_t, cls_thumbnail) for local tiles; 1 for the thumbnail.
+ *   weights (fp32)  p_t = softmax(s / temperature) over the image's local tiles; 0 for the
+ *                   thumbnail.
+ *   budgets (int64) K_t; thumbnail K_g = floor(keep * n_g + 0.5); local tiles split
+ *                   K_L = floor(keep * N_L + 0.5) by p with caps at n_t, floors, and the
+ *                   remainder to the largest fractional parts (ties: lower tile index).
+ * NaN / Inf in the CLS rows fails with VT_ERR_INVALID_ARGUMENT on the CPU path; the CUDA path
+ * writes budgets of -1 for that image (K2 then flags the error).
+ * CUDA: one launch for the whole batch.
+ * ======================================================================================== */
+VT_API int32_t vt_region_budget(int32_t device, void* stream,
+                                const void* cls, int32_t dtype, int64_t num_tiles, int64_t dim,
+                                const int64_t* tile_offsets, int64_t num_images,
+                                const int64_t* token_offsets,
+                                double keep_ratio, double temperature, int64_t min_per_tile,
+                                float* scores, float* weights, int64_t* budgets);
+
+/* ========================================================================================
+ * K2 — segmented top-k per tile: fused min-max normalise + alpha fusion + selection
+ *      (design §3 K2)
+ *
+ * bottom_up, instruction: [N] per-token scores (instruction may be NULL: then alpha must be 0).
+ * Tile i owns tokens [token_offsets[i], token_offsets[i+1]), keeps min(budgets[i], n_i).
+ * normalize = 1: per tile x^ = (x - min) / (max - min), or 0 for the whole tile when
+ *                max - min <= 1e-12; f = (1 - alpha) * b^ + alpha * c^.
+ * normalize = 0: f = (1 - alpha) * b + alpha * c (the plain form is alpha = 0).
+ * Selection: the budgets[i] largest f of each tile, ties to the lower index.
+ * Outputs:
+ *   fused          (fp32, may be NULL) [N] the fused scores f.
+ *   kept           (int64) [N]: the kept global token indices in ascending order first,
+ *                  then -1 in every remaining entry.
+ *   kept_per_tile  (int64) [num_tiles] tokens kept per tile.
+ * A NaN or infinite score, or a negative budget, fails with VT_ERR_INVALID_ARGUMENT on the CPU
+ * path. The CUDA path cannot report data errors synchronously: it sets kept_per_tile[i] = -1
+ * for such a tile (keeping nothing of it), and the caller checks when it reads the counts.
+ * CUDA: one launch for the whole batch.
+ * ======================================================================================== */
+VT_API int32_t vt_fused_topk(int32_t device, void* stream,
+                             const void* bottom_up, const void* instruction, int32_t dtype,
+                             const int64_t* token_offsets, int64_t num_tiles,
+                             const int64_t* budgets, float alpha, int32_t normalize,
+                             float* fused, int64_t* kept, int64_t* kept_per_tile);
+
+/* ========================================================================================
+ * K3 — attention rollout matrix chains (design §3 K3, IVTP eq. 3 and 4)
+ *
+ * A group of `num_layers` layers l1..l2 over `num_seqs` sequences (tiles) of `tokens` (M)
+ * tokens each, CLS at index 0, `heads` (H) heads. `layers` is a host array of num_layers
+ * pointers, layer l1 first; each points at [num_seqs, H, M, M] attention probabilities
+ * (rows are softmax distributions), contiguous. Heads are averaged: A_l = mean_h.
+ *   IVTP:  R = A_l1;  R = B_l R for l = l1+1..l2, B_l = rownorm(A_l + I).
+ *   ABNAR: R = I;     R = B_l R for l = l1..l2.
+ * values (may be NULL): [num_seqs, M, value_dim] value vectors at layer l2 (all heads
+ *   concatenated), contiguous.
+ * Outputs:
+ *   cls_row    (fp32) [num_seqs, M]     the CLS row of R (index 0 = CLS itself).
+ *   importance (fp32) [num_seqs, M - 1] S_i = r_i |V_i| / sum_j r_j |V_j| over patches i >= 1
+ *              (r_i / sum r without values); all zeros when the sum is 0.
+ * ======================================================================================== */
+typedef enum vt_rollout_mode { VT_ROLLOUT_IVTP = 0, VT_ROLLOUT_ABNAR = 1 } vt_rollout_mode;
+
+VT_API size_t vt_rollout_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads,
+                                         int64_t tokens);
+
+VT_API int32_t vt_rollout(int32_t device, void* stream,
+                          const void* const* layers, int32_t dtype, int64_t num_layers,
+                          int64_t num_seqs, int64_t heads, int64_t tokens, int32_t mode,
+                          const void* values, int64_t value_dim,
+                          void* workspace, size_t workspace_bytes,
+                          float* cls_row, float* importance);
+
+/* The full rollout matrix R [num_seqs, M, M] (fp32) for visualisation: O(L M^3). */
+VT_API size_t vt_rollout_matrix_workspace_bytes(int32_t device, int64_t num_seqs,
+                                                int64_t tokens);
+
+VT_API int32_t vt_rollout_matrix(int32_t device, void* stream,
+                                 const void* const* layers, int32_t dtype, int64_t num_layers,
+                                 int64_t num_seqs, int64_t heads, int64_t tokens, int32_t mode,
+                                 void* workspace, size_t workspace_bytes, float* matrix);
+
+/* Flash-compatible form: the same CLS row from each layer's queries and keys (after any
+ * positional encoding) without materialising an M x M matrix. q_layers / k_layers are host
+ * arrays of num_layers pointers; element (s, h, t, e) of a layer's Q lives at
+ *   q + s * seq_stride + h * head_stride + t * token_stride + e
+ * (elements, not bytes; the same strides for K; head_dim contiguous). Attention is
+ * softmax(scale * q k^T) over all M keys (no mask), and B_l = (A_l + I) / 2 exactly since
+ * its rows sum to 1. Memory O(num_seqs * H * M). */
+VT_API size_t vt_rollout_qk_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads,
+                                            int64_t tokens);
+
+VT_API int32_t vt_rollout_qk(int32_t device, void* stream,
+                             const void* const* q_layers, const void* const* k_layers,
+                             int32_t dtype, int64_t num_layers, int64_t num_seqs,
+                             int64_t heads, int64_t tokens, int64_t head_dim,
+                             int64_t seq_stride, int64_t head_stride, int64_t token_stride,
+                             float scale, int32_t mode,
+                             const void* values, int64_t value_dim,
+                             void* workspace, size_t workspace_bytes,
+                             float* cls_row, float* importance);
+
+/* ========================================================================================
+ * K4 — max-over-text reduction of instruction-to-visual attention (design §3 K4, PTP eq. 4)
+ *
+ * Image b has Q_b = query_offsets[b+1] - query_offsets[b] instruction queries and
+ * N_b = visual_offsets[b+1] - visual_offsets[b] visual tokens.
+ * c_v = text_reduce_q ( head_reduce_h P[h, q, v] ); PTP: head MEAN, text MAX.
+ *
+ * From probabilities: `attn` is the concatenation over images of contiguous [heads, Q_b, N_b]
+ * blocks (instruction rows restricted to the visual columns, softmaxed over all keys).
+ * out (fp32) [sum N_b].
+ * ======================================================================================== */
+VT_API int32_t vt_text_relevance(int32_t device, void* stream,
+                                 const void* attn, int32_t dtype, int64_t heads,
+                                 const int64_t* query_offsets, const int64_t* visual_offsets,
+                                 int64_t num_images, int32_t head_reduce, int32_t text_reduce,
+                                 float* out);
+
+/* Flash-compatible form from queries and keys (post-RoPE).
+ * q: element (h, t, e) at q + h * q_head_stride + t * q_token_stride + e, t over all
+ *    sum Q_b query rows (image b owns rows [query_offsets[b], query_offsets[b+1])).
+ * k: element (h, t, e) at k + h * k_head_stride + t * k_token_stride + e, t over all
+ *    sum L_b key rows (image b owns rows [key_offsets[b], key_offsets[b+1])).
+ * Query head h uses kv head h / (q_heads / kv_heads) (GQA). query_pos[r] is the position of
+ * query row r inside its image's key sequence; visual_pos[v] likewise for visual token v.
+ * Softmax over keys j <= pos_q (causal); probabilities are read at visual positions only
+ * (0 where pos_v > pos_q). total_queries = query_offsets[num_images] sizes the CUDA grid and
+ * workspace (the offsets are device memory there). Memory O(q_heads * sum Q_b) workspace,
+ * never O(Q * L).
+ * ======================================================================================== */
+VT_API size_t vt_text_relevance_qk_workspace_bytes(int32_t device, int64_t q_heads,
+                                                   int64_t total_queries);
+
+VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream,
+                                    const void* q, const void* k, int32_t dtype,
+                                    int64_t q_heads, int64_t kv_heads, int64_t head_dim,
+                                    int64_t q_head_stride, int64_t q_token_stride,
+                                    int64_t k_head_stride, int64_t k_token_stride,
+                                    const int64_t* query_offsets, const int64_t* key_offsets,
+                                    const int64_t* query_pos,
+                                    const int64_t* visual_offsets, const int64_t* visual_pos,
+                                    int64_t num_images, int64_t total_queries, float scale,
+                                    int32_t head_reduce, int32_t text_reduce,
+                                    void* workspace, size_t workspace_bytes, float* out);
+
+/* ========================================================================================
+ * K5 — ViT CLS attention saliency with patch pooling (design §3 K5, PTP eq. 3)
+ *
+ * Every tile has a grid x grid patch grid; tokens after an m x m merge form a
+ * (grid/m) x (grid/m) grid, token (i, j) at index i * (grid/m) + j summing patches
+ * (m*i + a, m*j + b), a, b < m. grid % merge == 0.
+ *
+ * From attention rows: attn [num_tiles, heads, row_len] contiguous CLS rows; the patches are
+ * entries first_patch .. first_patch + grid^2 - 1 of each row (first_patch = 1 when the row
+ * still holds the CLS column). out (fp32) [num_tiles, (grid/merge)^2] =
+ * pool_m( head_reduce_h attn[t, h, patch] ).
+ * ======================================================================================== */
+VT_API int32_t vt_cls_saliency(int32_t device, void* stream,
+                               const void* attn, int32_t dtype, int64_t num_tiles,
+                               int64_t heads, int64_t row_len, int64_t first_patch,
+                               int64_t grid, int64_t merge, int32_t head_reduce, float* out);
+
+/* Flash-compatible form: the CLS row from q_cls and K of the layer.
+ * q_cls: element (t, h, e) at q_cls + t * q_tile_stride + h * q_head_stride + e.
+ * k:     element (t, h, j, e) at k + t * k_tile_stride + h * k_head_stride
+ *        + j * k_token_stride + e, keys j in [0, keys) (CLS included).
+ * Softmax over all keys of scale * q_cls . k_j; patches are keys first_patch ..
+ * first_patch + grid^2 - 1. out as above. Memory O(keys).
+ * ======================================================================================== */
+VT_API int32_t vt_cls_saliency_qk(int32_t device, void* stream,
+                                  const void* q_cls, const void* k, int32_t dtype,
+                                  int64_t num_tiles, int64_t heads, int64_t keys,
+                                  int64_t head_dim, int64_t q_tile_stride, int64_t q_head_stride,
+                                  int64_t k_tile_stride, int64_t k_head_stride,
+                                  int64_t k_token_stride, int64_t first_patch, int64_t grid,
+                                  int64_t merge, float scale, int32_t head_reduce, float* out);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* VTPRUNE_VTPRUNE_H */

@@ -1,0 +1,114 @@
+// Shared pieces of the CUDA backend: element loads, dtype dispatch, error checks, launches.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/dtype.hpp"
+#include "core/error.hpp"
+#include "core/ops.hpp"
+
+namespace vt::cuda {
+
+// Loads one element as float; the storage types are CUDA's own.
+__device__ __forceinline__ float ld(const float* p) { return *p; }
+__device__ __forceinline__ float ld(const __half* p) { return __half2float(*p); }
+__device__ __forceinline__ float ld(const __nv_bfloat16* p) { return __bfloat162float(*p); }
+
+// Calls fn(T{}) with T the CUDA storage type of `dtype`.
+template <class Fn>
+void dispatch_dtype(const char* op, int32_t dtype, Fn&& fn) {
+    switch (dtype) {
+        case VT_FLOAT32: fn(float{}); return;
+        case VT_FLOAT16: fn(__half{}); return;
+        case VT_BFLOAT16: fn(__nv_bfloat16{}); return;
+        default:
+            invalid_argument(op, "dtype", format("must be 0 (float32), 1 (float16) or 2 (bfloat16), got %d", dtype));
+    }
+}
+
+// Throws VT_ERR_CUDA naming the op and the failed call.
+inline void check(cudaError_t err, const char* op, const char* what) {
+    if (err != cudaSuccess) {
+        throw Error(VT_ERR_CUDA, format("%s: %s failed: %s (%s)", op, what, cudaGetErrorString(err), cudaGetErrorName(err)));
+    }
+}
+
+// Makes `device` current for the scope of one op and restores the caller's device after.
+class DeviceScope {
+public:
+    DeviceScope(int32_t device, const char* op) {
+        check(cudaGetDevice(&previous_), op, "cudaGetDevice");
+        if (previous_ != device) check(cudaSetDevice(device), op, "cudaSetDevice");
+    }
+    ~DeviceScope() {
+        int now = previous_;
+        if (cudaGetDevice(&now) == cudaSuccess && now != previous_) cudaSetDevice(previous_);
+    }
+    DeviceScope(const DeviceScope&) = delete;
+    DeviceScope& operator=(const DeviceScope&) = delete;
+
+private:
+    int previous_ = 0;
+};
+
+inline cudaStream_t stream_of(const Launch& at) { return static_cast<cudaStream_t>(at.stream); }
+
+// Checks the launch that was just made (configuration errors surface here; faults inside a
+// kernel surface at the caller's next synchronisation, as with every CUDA library).
+inline void check_launch(const char* op, const char* kernel) { check(cudaGetLastError(), op, kernel); }
+
+inline unsigned blocks_for(int64_t items, int threads, int64_t cap = 65535) {
+    int64_t b = (items + threads - 1) / threads;
+    if (b < 1) b = 1;
+    if (b > cap) b = cap;
+    return static_cast<unsigned>(b);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ double warp_sum(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// Block-wide reductions for blockDim.x a multiple of 32 (<= 1024); every thread gets the result.
+template <class T, class Op>
+__device__ T block_reduce(T v, Op op, T identity) {
+    __shared__ T partial[32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    __syncthreads();  // partial[] may still be read by a previous call
+    if (lane == 0) partial[warp] = v;
+    __syncthreads();
+    v = lane < warps ? partial[lane] : identity;
+    for (int o = 16; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+struct SumOp {
+    template <class T>
+    __device__ T operator()(T a, T b) const { return a + b; }
+};
+struct MaxOp {
+    __device__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
+struct MinOp {
+    __device__ float operator()(float a, float b) const { return fminf(a, b); }
+};
+
+// atomicMax for non-negative floats: their bit patterns order like the values.
+__device__ __forceinline__ void atomic_max_nonneg(float* addr, float value) {
+    atomicMax(reinterpret_cast<int*>(addr), __float_as_int(value));
+}
+
+}  // namespace vt::cuda

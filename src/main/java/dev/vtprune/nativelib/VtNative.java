@@ -1,0 +1,129 @@
+package dev.vtprune.nativelib;
+
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.annotation.Cast;
+import org.bytedeco.javacpp.annotation.Platform;
+
+/**
+ * The JavaCPP binding of the C ABI in {@code src/main/cpp/include/vtprune/vtprune.h}.
+ *
+ * <p>Raw pointers cross as {@code long} addresses (a tensor's {@code data_ptr().address()}):
+ * no {@code Pointer} object is created per argument, which keeps a call to a few hundred
+ * nanoseconds. Arrays of layer pointers cross as {@code long[]}, reinterpreted as
+ * {@code const void* const*} (both are 64-bit on every platform we build for). Every function
+ * returns a status code; {@code dev.vtprune.ops.NativeLibrary} turns non-zero codes into
+ * exceptions. Nothing here validates: the op classes of {@code dev.vtprune.ops} do, before
+ * calling.
+ */
+@Platform(include = "vtprune/vtprune.h", link = "vtprune")
+public final class VtNative {
+    static {
+        Loader.load();
+    }
+
+    private VtNative() {}
+
+    public static final int VT_OK = 0;
+    public static final int VT_ERR_INVALID_ARGUMENT = 1;
+    public static final int VT_ERR_UNSUPPORTED = 2;
+    public static final int VT_ERR_CUDA_UNAVAILABLE = 3;
+    public static final int VT_ERR_CUDA = 4;
+    public static final int VT_ERR_OUT_OF_MEMORY = 5;
+    public static final int VT_ERR_INTERNAL = 6;
+
+    public static final int VT_FLOAT32 = 0;
+    public static final int VT_FLOAT16 = 1;
+    public static final int VT_BFLOAT16 = 2;
+
+    public static final int VT_REDUCE_MEAN = 0;
+    public static final int VT_REDUCE_MAX = 1;
+
+    public static final int VT_ROLLOUT_IVTP = 0;
+    public static final int VT_ROLLOUT_ABNAR = 1;
+
+    // ---- common ----
+    public static native @Cast("const char*") String vt_last_error();
+
+    public static native @Cast("const char*") String vt_version();
+
+    public static native int vt_cuda_compiled();
+
+    public static native int vt_cuda_device_count();
+
+    public static native int vt_get_num_threads();
+
+    public static native int vt_set_num_threads(int threads);
+
+    public static native int vt_synchronize(int device, @Cast("void*") long stream);
+
+    // ---- K1 ----
+    public static native int vt_region_budget(int device, @Cast("void*") long stream,
+            @Cast("const void*") long cls, int dtype, long numTiles, long dim,
+            @Cast("const int64_t*") long tileOffsets, long numImages,
+            @Cast("const int64_t*") long tokenOffsets,
+            double keepRatio, double temperature, long minPerTile,
+            @Cast("float*") long scores, @Cast("float*") long weights, @Cast("int64_t*") long budgets);
+
+    // ---- K2 ----
+    public static native int vt_fused_topk(int device, @Cast("void*") long stream,
+            @Cast("const void*") long bottomUp, @Cast("const void*") long instruction, int dtype,
+            @Cast("const int64_t*") long tokenOffsets, long numTiles, @Cast("const int64_t*") long budgets,
+            float alpha, int normalize,
+            @Cast("float*") long fused, @Cast("int64_t*") long kept, @Cast("int64_t*") long keptPerTile);
+
+    // ---- K3 ----
+    public static native @Cast("size_t") long vt_rollout_workspace_bytes(int device, long numSeqs, long heads, long tokens);
+
+    public static native int vt_rollout(int device, @Cast("void*") long stream,
+            @Cast("const void* const*") long[] layers, int dtype, long numLayers,
+            long numSeqs, long heads, long tokens, int mode,
+            @Cast("const void*") long values, long valueDim,
+            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes,
+            @Cast("float*") long clsRow, @Cast("float*") long importance);
+
+    public static native @Cast("size_t") long vt_rollout_matrix_workspace_bytes(int device, long numSeqs, long tokens);
+
+    public static native int vt_rollout_matrix(int device, @Cast("void*") long stream,
+            @Cast("const void* const*") long[] layers, int dtype, long numLayers,
+            long numSeqs, long heads, long tokens, int mode,
+            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes, @Cast("float*") long matrix);
+
+    public static native @Cast("size_t") long vt_rollout_qk_workspace_bytes(int device, long numSeqs, long heads, long tokens);
+
+    public static native int vt_rollout_qk(int device, @Cast("void*") long stream,
+            @Cast("const void* const*") long[] qLayers, @Cast("const void* const*") long[] kLayers,
+            int dtype, long numLayers, long numSeqs, long heads, long tokens, long headDim,
+            long seqStride, long headStride, long tokenStride, float scale, int mode,
+            @Cast("const void*") long values, long valueDim,
+            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes,
+            @Cast("float*") long clsRow, @Cast("float*") long importance);
+
+    // ---- K4 ----
+    public static native int vt_text_relevance(int device, @Cast("void*") long stream,
+            @Cast("const void*") long attn, int dtype, long heads,
+            @Cast("const int64_t*") long queryOffsets, @Cast("const int64_t*") long visualOffsets,
+            long numImages, int headReduce, int textReduce, @Cast("float*") long out);
+
+    public static native @Cast("size_t") long vt_text_relevance_qk_workspace_bytes(int device, long qHeads, long totalQueries);
+
+    public static native int vt_text_relevance_qk(int device, @Cast("void*") long stream,
+            @Cast("const void*") long q, @Cast("const void*") long k, int dtype,
+            long qHeads, long kvHeads, long headDim,
+            long qHeadStride, long qTokenStride, long kHeadStride, long kTokenStride,
+            @Cast("const int64_t*") long queryOffsets, @Cast("const int64_t*") long keyOffsets,
+            @Cast("const int64_t*") long queryPos,
+            @Cast("const int64_t*") long visualOffsets, @Cast("const int64_t*") long visualPos,
+            long numImages, long totalQueries, float scale, int headReduce, int textReduce,
+            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes, @Cast("float*") long out);
+
+    // ---- K5 ----
+    public static native int vt_cls_saliency(int device, @Cast("void*") long stream,
+            @Cast("const void*") long attn, int dtype, long numTiles, long heads, long rowLen,
+            long firstPatch, long grid, long merge, int headReduce, @Cast("float*") long out);
+
+    public static native int vt_cls_saliency_qk(int device, @Cast("void*") long stream,
+            @Cast("const void*") long qCls, @Cast("const void*") long k, int dtype,
+            long numTiles, long heads, long keys, long headDim,
+            long qTileStride, long qHeadStride, long kTileStride, long kHeadStride, long kTokenStride,
+            long firstPatch, long grid, long merge, float scale, int headReduce, @Cast("float*") long out);
+}

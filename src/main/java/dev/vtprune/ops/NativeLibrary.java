@@ -1,0 +1,68 @@
+package dev.vtprune.ops;
+
+import dev.vtprune.nativelib.VtNative;
+import org.bytedeco.javacpp.Loader;
+
+/**
+ * Loads {@code libvtprune} (from the jar, through JavaCPP) and turns its status codes into
+ * exceptions. CUDA availability is a runtime question that never crashes the JVM: the library
+ * links the CUDA runtime statically, and without a driver it simply reports 0 devices.
+ */
+public final class NativeLibrary {
+    private static volatile boolean loaded;
+
+    private NativeLibrary() {}
+
+    /** Loads the native library once; throws a clear error if it cannot be loaded. */
+    public static void load() {
+        if (loaded) return;
+        synchronized (NativeLibrary.class) {
+            if (loaded) return;
+            try {
+                Loader.load(VtNative.class);
+            } catch (UnsatisfiedLinkError e) {
+                throw new IllegalStateException("cannot load libvtprune for platform " + Loader.getPlatform()
+                        + " (was the jar built on this platform?): " + e.getMessage(), e);
+            }
+            loaded = true;
+        }
+    }
+
+    /** Version string of the native library. */
+    public static String version() {
+        load();
+        return VtNative.vt_version();
+    }
+
+    /** Whether this build of libvtprune contains the CUDA kernels. */
+    public static boolean cudaCompiled() {
+        load();
+        return VtNative.vt_cuda_compiled() != 0;
+    }
+
+    /** Usable CUDA devices (0 without a CUDA build, a driver or a GPU). */
+    public static int cudaDeviceCount() {
+        load();
+        return VtNative.vt_cuda_device_count();
+    }
+
+    /** Threads the CPU kernels use. */
+    public static int threads() {
+        load();
+        return VtNative.vt_get_num_threads();
+    }
+
+    /** Sets the threads the CPU kernels use (at least 1). */
+    public static void setThreads(int threads) {
+        if (threads < 1) throw new IllegalArgumentException("argument 'threads' must be >= 1, got " + threads);
+        load();
+        check(VtNative.vt_set_num_threads(threads));
+    }
+
+    /** Throws {@link VtpruneException} with the native last-error text when status != 0. */
+    static void check(int status) {
+        if (status != VtNative.VT_OK) {
+            throw new VtpruneException(VtpruneException.Status.of(status), VtNative.vt_last_error());
+        }
+    }
+}

@@ -1,0 +1,38 @@
+package dev.vtprune.ops;
+
+/**
+ * A native op failed. The message is the library's own: it names the op and, for bad data the
+ * Java checks cannot see cheaply (a NaN score met during the kernel's pass), the argument.
+ */
+public final class VtpruneException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    /** The status codes of {@code vtprune.h}. */
+    public enum Status {
+        INVALID_ARGUMENT(1), UNSUPPORTED(2), CUDA_UNAVAILABLE(3), CUDA(4), OUT_OF_MEMORY(5), INTERNAL(6), UNKNOWN(-1);
+
+        final int code;
+
+        Status(int code) {
+            this.code = code;
+        }
+
+        static Status of(int code) {
+            for (Status s : values()) {
+                if (s.code == code) return s;
+            }
+            return UNKNOWN;
+        }
+    }
+
+    private final Status status;
+
+    public VtpruneException(Status status, String message) {
+        super(message);
+        this.status = status;
+    }
+
+    public Status status() {
+        return status;
+    }
+}
