@@ -1,8 +1,6 @@
 package dev.vtprune.ops;
 
 import java.util.Arrays;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentMap;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 
@@ -21,14 +19,12 @@ public final class TileLayout implements AutoCloseable {
 
     private final long[] tileOffsets;   // [images + 1] into the flat tile list
     private final long[] tokenOffsets;  // [tiles + 1] into the flat token list
-    private final Tensor hostTiles, hostTokens;
-    private final ConcurrentMap<String, Tensor[]> onDevice = new ConcurrentHashMap<>();
+    private final KernelArrays arrays;
 
     private TileLayout(long[] tileOffsets, long[] tokenOffsets) {
         this.tileOffsets = tileOffsets;
         this.tokenOffsets = tokenOffsets;
-        this.hostTiles = OpScope.unscoped(() -> Tensor.create(tileOffsets));
-        this.hostTokens = OpScope.unscoped(() -> Tensor.create(tokenOffsets));
+        this.arrays = new KernelArrays(tileOffsets, tokenOffsets);
     }
 
     /**
@@ -133,17 +129,12 @@ public final class TileLayout implements AutoCloseable {
 
     /** [tileOffsets, tokenOffsets] as int64 tensors on `device` (cached per device). */
     Tensor[] offsetsOn(Device device) {
-        if (!device.is_cuda()) return new Tensor[] {hostTiles, hostTokens};
-        return onDevice.computeIfAbsent("cuda:" + device.index(), key -> new Tensor[] {
-            OpScope.unscoped(() -> hostTiles.to(device, org.bytedeco.pytorch.global.torch.ScalarType.Long)),
-            OpScope.unscoped(() -> hostTokens.to(device, org.bytedeco.pytorch.global.torch.ScalarType.Long))});
+        return arrays.on(device);
     }
 
     @Override
     public void close() {
-        Tensors.closeAll(hostTiles, hostTokens);
-        onDevice.values().forEach(Tensors::closeAll);
-        onDevice.clear();
+        arrays.close();
     }
 
     @Override
