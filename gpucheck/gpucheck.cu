@@ -3,7 +3,7 @@
 // timed with CUDA events (median of many calls). No Java, no LibTorch.
 //
 //   vtprune_gpucheck [--json FILE] [--iters N] [--dtypes float32,float16,bfloat16] [--shapes llava,internvl]
-//                    [--cpu-only]
+//                    [--cpu-only] [--ops region_budget,fused_topk,...]
 //
 // --cpu-only runs the CPU half alone (no device needed): a dry run of the harness itself and
 // CPU timings at the real shapes.
@@ -66,6 +66,13 @@ struct Rng {
 };
 
 bool g_gpu = true;  // false under --cpu-only: no device memory, no CUDA calls
+std::string g_ops;  // --ops: comma-separated check names to run (empty: all)
+
+bool wanted(const char* check) {
+    if (g_ops.empty()) return true;
+    std::string list = "," + g_ops + ",";
+    return list.find("," + std::string(check) + ",") != std::string::npos;
+}
 
 const char* dtype_name(int32_t d) { return d == VT_FLOAT32 ? "float32" : d == VT_FLOAT16 ? "float16" : "bfloat16"; }
 size_t dtype_size(int32_t d) { return d == VT_FLOAT32 ? 4 : 2; }
@@ -267,7 +274,7 @@ std::string fmt(const char* f, ...) {
 
 // Under --cpu-only a check ends after its CPU half with a row that says so.
 void cpu_only(const char* check, const Timing& t) {
-    std::printf("%-40s cpu only %12.1f us\n", check, t.cpu_us);
+    std::printf("%-24s cpu only %12.1f us\n", check, t.cpu_us);
     std::fflush(stdout);
 }
 
@@ -334,7 +341,7 @@ void check_region_budget(const ShapeSet& s, int32_t dt, uint64_t seed) {
                             token_off.dev, 0.5, 1.0, 0, gs.dev, gw.dev, gb.dev),
            "vt_region_budget(cuda)");
     };
-    if (!g_gpu) return cpu_only(__func__, t);
+    if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);
     CK(cudaDeviceSynchronize());
     double err = std::max(rel_error(scores, gs.fetch()), rel_error(weights, gw.fetch()));
@@ -368,7 +375,7 @@ void check_fused_topk(const ShapeSet& s, int32_t dt, uint64_t seed) {
         vt(vt_fused_topk(0, nullptr, b.dev, c.dev, dt, off.dev, tiles, kb.dev, 0.5f, 1, gf.dev, gk.dev, gp.dev),
            "vt_fused_topk(cuda)");
     };
-    if (!g_gpu) return cpu_only(__func__, t);
+    if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);
     CK(cudaDeviceSynchronize());
     bool ok = equal(kept, gk.fetch()) && equal(per, gp.fetch()) && equal(fused, gf.fetch());
@@ -422,7 +429,7 @@ void check_rollout(const ShapeSet& s, int32_t dt, uint64_t seed, bool qk) {
                "vt_rollout(cuda)");
         }
     };
-    if (!g_gpu) return cpu_only(__func__, t);
+    if (!g_gpu) return cpu_only(qk ? "rollout_qk" : "rollout", t);
     launch(0);
     CK(cudaDeviceSynchronize());
     double err = std::max(rel_error(row, grow.fetch()), rel_error(imp, gimp.fetch()));
@@ -457,7 +464,7 @@ void check_rollout_matrix(const ShapeSet& s, int32_t dt, uint64_t seed) {
         vt(vt_rollout_matrix(0, nullptr, dp.data(), dt, layers, seqs, H, M, VT_ROLLOUT_IVTP, ws.p, ws_bytes, gm.dev),
            "vt_rollout_matrix(cuda)");
     };
-    if (!g_gpu) return cpu_only(__func__, t);
+    if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);
     CK(cudaDeviceSynchronize());
     double err = rel_error(m, gm.fetch());
@@ -502,7 +509,7 @@ void check_text_relevance(const ShapeSet& s, int32_t dt, uint64_t seed) {
                              gout.dev),
            "vt_text_relevance(cuda)");
     };
-    if (!g_gpu) return cpu_only(__func__, t);
+    if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);
     CK(cudaDeviceSynchronize());
     double err = rel_error(out, gout.fetch());
@@ -536,7 +543,7 @@ void check_text_relevance_qk(const ShapeSet& s, int32_t dt, uint64_t seed) {
                                 dvo.dev, dvp.dev, 1, Q, scale, VT_REDUCE_MEAN, VT_REDUCE_MAX, ws.p, ws_bytes, gout.dev),
            "vt_text_relevance_qk(cuda)");
     };
-    if (!g_gpu) return cpu_only(__func__, t);
+    if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);
     CK(cudaDeviceSynchronize());
     double err = rel_error(out, gout.fetch());
@@ -579,7 +586,7 @@ void check_cls_saliency(const ShapeSet& s, int32_t dt, uint64_t seed, bool qk) {
     auto launch = [&](int) {
         call(0, qk ? nullptr : attn->dev, qk ? q->dev : nullptr, qk ? k->dev : nullptr, gout.dev);
     };
-    if (!g_gpu) return cpu_only(__func__, t);
+    if (!g_gpu) return cpu_only(qk ? "cls_saliency_qk" : "cls_saliency", t);
     launch(0);
     CK(cudaDeviceSynchronize());
     double err = rel_error(out, gout.fetch());
@@ -636,6 +643,7 @@ int main(int argc, char** argv) {
         else if (a == "--dtypes") dtypes = value();
         else if (a == "--shapes") shapes = value();
         else if (a == "--cpu-only") g_gpu = false;
+        else if (a == "--ops") g_ops = value();
         else die("unknown argument " + a + " (see the comment at the top of gpucheck.cu)");
     }
     cudaDeviceProp prop{};
@@ -657,15 +665,16 @@ int main(int argc, char** argv) {
         for (const std::string& dn : split(dtypes)) {
             int32_t dt = dn == "float32" ? VT_FLOAT32 : dn == "float16" ? VT_FLOAT16 : dn == "bfloat16" ? VT_BFLOAT16
                                                                                                            : (die("unknown dtype " + dn), 0);
-            check_region_budget(s, dt, seed++);
-            check_fused_topk(s, dt, seed++);
-            check_cls_saliency(s, dt, seed++, false);
-            check_cls_saliency(s, dt, seed++, true);
-            check_text_relevance(s, dt, seed++);
-            check_text_relevance_qk(s, dt, seed++);
-            check_rollout(s, dt, seed++, false);
-            check_rollout(s, dt, seed++, true);
-            if (shape_name == "llava") check_rollout_matrix(s, dt, seed++);
+            seed += 10;  // the same inputs for an op whichever others run
+            if (wanted("region_budget")) check_region_budget(s, dt, seed + 0);
+            if (wanted("fused_topk")) check_fused_topk(s, dt, seed + 1);
+            if (wanted("cls_saliency")) check_cls_saliency(s, dt, seed + 2, false);
+            if (wanted("cls_saliency_qk")) check_cls_saliency(s, dt, seed + 3, true);
+            if (wanted("text_relevance")) check_text_relevance(s, dt, seed + 4);
+            if (wanted("text_relevance_qk")) check_text_relevance_qk(s, dt, seed + 5);
+            if (wanted("rollout")) check_rollout(s, dt, seed + 6, false);
+            if (wanted("rollout_qk")) check_rollout(s, dt, seed + 7, true);
+            if (wanted("rollout_matrix") && shape_name == "llava") check_rollout_matrix(s, dt, seed + 8);
         }
     }
     if (!json.empty()) write_json(json, prop.name);

@@ -1,11 +1,13 @@
 // K5 on the CPU: ViT CLS-attention saliency per token, heads reduced, m x m patches summed.
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "core/dtype.hpp"
 #include "core/ops.hpp"
 #include "core/parallel.hpp"
+#include "cpu/simd.hpp"
 
 namespace vt::cpu {
 
@@ -55,33 +57,35 @@ void cls_saliency(const ClsSaliencyArgs& a) {
     });
 }
 
+// The Q/K form: per tile and head one query row against all keys, a matrix-vector product
+// (keys read once, as dot products vectorised along head_dim), then the softmax in place.
 void cls_saliency_qk(const ClsSaliencyQkArgs& a) {
     dispatch_dtype("vt_cls_saliency_qk", a.dtype, [&](auto tag) {
         using T = decltype(tag);
         const T* q = static_cast<const T*>(a.q_cls);
         const T* k = static_cast<const T*>(a.k);
-        const int64_t patches = a.grid * a.grid, tokens = patches / (a.merge * a.merge);
+        const int64_t patches = a.grid * a.grid, tokens = patches / (a.merge * a.merge), d = a.head_dim;
         const float inv_heads = 1.0f / float(a.heads);
         parallel_for(a.num_tiles, 1, [&](int64_t t0, int64_t t1) {
-            std::vector<float> acc(static_cast<size_t>(patches)), p(static_cast<size_t>(a.keys));
+            std::vector<float> acc(static_cast<size_t>(patches)), p(static_cast<size_t>(a.keys)), qv(static_cast<size_t>(d));
+            std::vector<float> keys;  // fp16 / bf16 keys of one head as floats
             for (int64_t t = t0; t < t1; ++t) {
                 std::fill(acc.begin(), acc.end(), 0.0f);
                 for (int64_t h = 0; h < a.heads; ++h) {
                     const T* qh = q + t * a.q_tile_stride + h * a.q_head_stride;
                     const T* kh = k + t * a.k_tile_stride + h * a.k_head_stride;
-                    float top = -INFINITY;
-                    for (int64_t j = 0; j < a.keys; ++j) {
-                        float dot = 0.0f;
-                        for (int64_t e = 0; e < a.head_dim; ++e) dot += to_float(qh[e]) * to_float(kh[j * a.k_token_stride + e]);
-                        p[j] = a.scale * dot;
-                        top = std::max(top, p[j]);
+                    for (int64_t e = 0; e < d; ++e) qv[e] = to_float(qh[e]);
+                    if constexpr (std::is_same_v<T, float>) {
+                        simd::dot_rows(qv.data(), kh, a.k_token_stride, a.keys, d, a.scale, p.data());
+                    } else {
+                        keys.resize(static_cast<size_t>(a.keys * d));
+                        for (int64_t j = 0; j < a.keys; ++j) {
+                            for (int64_t e = 0; e < d; ++e) keys[j * d + e] = to_float(kh[j * a.k_token_stride + e]);
+                        }
+                        simd::dot_rows(qv.data(), keys.data(), d, a.keys, d, a.scale, p.data());
                     }
-                    float sum = 0.0f;
-                    for (int64_t j = 0; j < a.keys; ++j) {
-                        p[j] = std::exp(p[j] - top);
-                        sum += p[j];
-                    }
-                    for (int64_t j = 0; j < a.keys; ++j) p[j] /= sum;
+                    const float inv_sum = 1.0f / simd::exp_sum(p.data(), a.keys, simd::max(p.data(), a.keys));
+                    for (int64_t j = 0; j < a.keys; ++j) p[j] *= inv_sum;
                     reduce_head(a.head_reduce, acc.data(), p.data() + a.first_patch, patches, h, inv_heads);
                 }
                 pool_patches(acc.data(), a.grid, a.merge, a.out + t * tokens);

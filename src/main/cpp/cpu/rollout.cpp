@@ -12,6 +12,7 @@
 #include "core/dtype.hpp"
 #include "core/ops.hpp"
 #include "core/parallel.hpp"
+#include "cpu/simd.hpp"
 
 namespace vt::cpu {
 
@@ -26,29 +27,28 @@ struct LayerView {
     const T* row(int64_t seq, int64_t head, int64_t i) const { return data + ((seq * heads + head) * m + i) * m; }
 };
 
-// out[j] += sum over rows i in [i0, i1) of contribution of v^T B (residual) or v^T A (plain).
+// out[j] += the contribution of rows [i0, i1) to v^T B (residual) or v^T A (plain). All heads
+// of a row are viewed as floats first, since the residual weight needs their sum.
 template <class T>
 void accumulate_rows(const LayerView<T>& A, int64_t seq, const float* v, int64_t i0, int64_t i1, bool residual,
-                     float* out) {
-    const int64_t m = A.m;
-    const float inv_h = 1.0f / float(A.heads);
+                     float* out, std::vector<float>& scratch) {
+    const int64_t m = A.m, heads = A.heads;
+    const float inv_h = 1.0f / float(heads);
+    scratch.resize(static_cast<size_t>(heads * m));
+    std::vector<const float*> rows(static_cast<size_t>(heads));
     for (int64_t i = i0; i < i1; ++i) {
         if (v[i] == 0.0f) continue;
+        float rowsum = 0.0f;
+        for (int64_t h = 0; h < heads; ++h) {
+            rows[h] = simd::as_floats(A.row(seq, h, i), m, scratch.data() + h * m);
+            if (residual) rowsum += simd::sum(rows[h], m);
+        }
         float w = v[i];
         if (residual) {
-            float rowsum = 0.0f;
-            for (int64_t h = 0; h < A.heads; ++h) {
-                const T* a = A.row(seq, h, i);
-                for (int64_t j = 0; j < m; ++j) rowsum += to_float(a[j]);
-            }
             w = v[i] / (rowsum * inv_h + 1.0f);
             out[i] += w;
         }
-        const float wh = w * inv_h;
-        for (int64_t h = 0; h < A.heads; ++h) {
-            const T* a = A.row(seq, h, i);
-            for (int64_t j = 0; j < m; ++j) out[j] += wh * to_float(a[j]);
-        }
+        for (int64_t h = 0; h < heads; ++h) simd::axpy(w * inv_h, rows[h], out, m);
     }
 }
 
@@ -117,7 +117,8 @@ void rollout(const RolloutArgs& a) {
             const LayerView<T> A{static_cast<const T*>(a.layers[l]), a.heads, m};
             const bool residual = residual_step(l, a.mode);
             chain_step(a.num_seqs, m, v, [&](int64_t s, const float* vs, int64_t i0, int64_t i1, float* out) {
-                accumulate_rows(A, s, vs, i0, i1, residual, out);
+                thread_local std::vector<float> scratch;
+                accumulate_rows(A, s, vs, i0, i1, residual, out, scratch);
             });
         }
         std::copy(v.begin(), v.end(), a.cls_row);
@@ -178,44 +179,57 @@ void rollout_matrix(const RolloutMatrixArgs& a) {
     });
 }
 
+// The Q/K form, per (sequence, head): the keys are packed once into tiles, the non-zero rows
+// of v go through the score micro-kernel kRows at a time, each score row is turned into
+// probabilities in place and folded into that pair's partial vector; the partials are summed
+// over heads in order. Memory: one packed key block, kRows score rows and one vector per pair.
 void rollout_qk(const RolloutQkArgs& a) {
     dispatch_dtype("vt_rollout_qk", a.dtype, [&](auto tag) {
         using T = decltype(tag);
-        const int64_t m = a.tokens, d = a.head_dim;
+        const int64_t m = a.tokens, d = a.head_dim, heads = a.heads, pairs = a.num_seqs * heads;
+        const int64_t mp = simd::round_up(m, simd::kTile);
         std::vector<float> v(static_cast<size_t>(a.num_seqs * m), 0.0f);
+        std::vector<float> partial(static_cast<size_t>(pairs * m));
         for (int64_t s = 0; s < a.num_seqs; ++s) v[s * m] = 1.0f;
         for (int64_t l = a.num_layers - 1; l >= 0; --l) {
             const T* q = static_cast<const T*>(a.q_layers[l]);
             const T* k = static_cast<const T*>(a.k_layers[l]);
             const bool residual = residual_step(l, a.mode);
-            chain_step(a.num_seqs, m, v, [&](int64_t s, const float* vs, int64_t i0, int64_t i1, float* out) {
-                std::vector<float> p(static_cast<size_t>(m));
-                for (int64_t i = i0; i < i1; ++i) {
-                    if (vs[i] == 0.0f) continue;
-                    // Softmax rows sum to 1, so rownorm(A + I) = (A + I) / 2.
-                    const float w = residual ? 0.5f * vs[i] : vs[i];
-                    if (residual) out[i] += w;
-                    for (int64_t h = 0; h < a.heads; ++h) {
-                        const T* qi = q + s * a.seq_stride + h * a.head_stride + i * a.token_stride;
-                        const T* kh = k + s * a.seq_stride + h * a.head_stride;
-                        float top = -INFINITY;
-                        for (int64_t j = 0; j < m; ++j) {
-                            const T* kj = kh + j * a.token_stride;
-                            float dot = 0.0f;
-                            for (int64_t e = 0; e < d; ++e) dot += to_float(qi[e]) * to_float(kj[e]);
-                            p[j] = a.scale * dot;
-                            top = std::max(top, p[j]);
+            std::fill(partial.begin(), partial.end(), 0.0f);
+            parallel_for(pairs, 1, [&](int64_t p0, int64_t p1) {
+                std::vector<float> packed(static_cast<size_t>(mp * d)), qblock(static_cast<size_t>(simd::kRows * d)),
+                    scores(static_cast<size_t>(simd::kRows * mp));
+                std::vector<int64_t> rows;
+                for (int64_t p = p0; p < p1; ++p) {
+                    const int64_t s = p / heads, h = p % heads;
+                    const int64_t base = s * a.seq_stride + h * a.head_stride;
+                    const float* vs = v.data() + s * m;
+                    rows.clear();
+                    for (int64_t i = 0; i < m; ++i) {
+                        if (vs[i] != 0.0f) rows.push_back(i);
+                    }
+                    if (rows.empty()) continue;
+                    simd::pack_keys(k + base, a.token_stride, m, d, packed.data());
+                    float* out = partial.data() + p * m;
+                    for (size_t r0 = 0; r0 < rows.size(); r0 += simd::kRows) {
+                        const int n = static_cast<int>(std::min<size_t>(simd::kRows, rows.size() - r0));
+                        simd::pack_rows(q + base, a.token_stride, rows.data() + r0, n, d, a.scale, qblock.data());
+                        simd::scores(qblock.data(), packed.data(), m, d, scores.data(), mp);
+                        for (int r = 0; r < n; ++r) {
+                            float* row = scores.data() + r * mp;
+                            const float sum = simd::exp_sum(row, m, simd::max(row, m));
+                            // Softmax rows sum to 1, so rownorm(A + I) = (A + I) / 2.
+                            const float w = residual ? 0.5f * vs[rows[r0 + r]] : vs[rows[r0 + r]];
+                            simd::axpy(w / (float(heads) * sum), row, out, m);
                         }
-                        float sum = 0.0f;
-                        for (int64_t j = 0; j < m; ++j) {
-                            p[j] = std::exp(p[j] - top);
-                            sum += p[j];
-                        }
-                        const float coef = w / (float(a.heads) * sum);
-                        for (int64_t j = 0; j < m; ++j) out[j] += coef * p[j];
                     }
                 }
             });
+            for (int64_t s = 0; s < a.num_seqs; ++s) {
+                float* vs = v.data() + s * m;
+                for (int64_t j = 0; j < m; ++j) vs[j] = residual ? 0.5f * vs[j] : 0.0f;  // the identity's share
+                for (int64_t h = 0; h < heads; ++h) simd::axpy(1.0f, partial.data() + (s * heads + h) * m, vs, m);
+            }
         }
         std::copy(v.begin(), v.end(), a.cls_row);
     });

@@ -1,8 +1,5 @@
 // K4 on the CPU: instruction-to-visual relevance c_v = text_reduce_q head_reduce_h P[h, q, v].
 //
-// The Q/K form never holds more than one query row of scores per work item: for each query
-// and head it computes the causal row of scores over the image's keys, its log-sum-exp, and
-// reads the probabilities at the visual positions only.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -10,12 +7,13 @@
 #include "core/dtype.hpp"
 #include "core/ops.hpp"
 #include "core/parallel.hpp"
+#include "cpu/simd.hpp"
 
 namespace vt::cpu {
 
 namespace {
 
-constexpr int64_t kQueryBlock = 8;  // queries per work item of the Q/K form
+constexpr int64_t kQueryBlock = 16;  // query rows per work item of the Q/K form
 
 // Folds one query's head-reduced row into the running text reduction.
 struct TextReducer {
@@ -73,50 +71,66 @@ void text_relevance(const TextRelevanceArgs& a) {
     });
 }
 
+// The Q/K form. A work item is a block of kQueryBlock query rows of one image: for each kv head
+// it packs the keys the block can see (j <= its last position) once, runs the rows of every
+// query head of that kv group through the score micro-kernel, turns each row into
+// probabilities in place (row max, exp, sum), and reads them at the visual positions only.
+// Memory per work item: one packed key block, simd::kRows score rows and [block, N] head
+// accumulators: O(L + N), never O(Q * L).
 void text_relevance_qk(const TextRelevanceQkArgs& a) {
     dispatch_dtype("vt_text_relevance_qk", a.dtype, [&](auto tag) {
         using T = decltype(tag);
         const T* q = static_cast<const T*>(a.q);
         const T* k = static_cast<const T*>(a.k);
-        const int64_t group = a.q_heads / a.kv_heads;
+        const int64_t group = a.q_heads / a.kv_heads, d = a.head_dim;
         const float inv_heads = 1.0f / float(a.q_heads);
         for (int64_t b = 0; b < a.num_images; ++b) {
             const int64_t q0 = a.query_offsets[b], nq = a.query_offsets[b + 1] - q0;
-            const int64_t k0 = a.key_offsets[b], nk = a.key_offsets[b + 1] - k0;
+            const int64_t k0 = a.key_offsets[b];
             const int64_t v0 = a.visual_offsets[b], nv = a.visual_offsets[b + 1] - v0;
             const int64_t* vpos = a.visual_pos + v0;
             const TextReducer text{a.text_reduce, nq};
             const int64_t blocks = (nq + kQueryBlock - 1) / kQueryBlock;
             std::vector<float> partial(static_cast<size_t>(blocks * nv));
             parallel_for(blocks, 1, [&](int64_t w0, int64_t w1) {
-                std::vector<float> scores(static_cast<size_t>(nk)), row(static_cast<size_t>(nv));
+                std::vector<float> packed, qblock(static_cast<size_t>(simd::kRows * d)), scores, heads;
+                std::vector<int64_t> rows(kQueryBlock);
                 for (int64_t w = w0; w < w1; ++w) {
-                    float* acc = partial.data() + w * nv;
-                    text.start(acc, nv);
-                    for (int64_t r = q0 + w * kQueryBlock; r < std::min(q0 + nq, q0 + (w + 1) * kQueryBlock); ++r) {
-                        const int64_t pos = a.query_pos[r];
-                        std::fill(row.begin(), row.end(), 0.0f);
-                        for (int64_t h = 0; h < a.q_heads; ++h) {
-                            const T* qr = q + h * a.q_head_stride + r * a.q_token_stride;
-                            const T* kh = k + (h / group) * a.k_head_stride + k0 * a.k_token_stride;
-                            float top = -INFINITY;
-                            for (int64_t j = 0; j <= pos; ++j) {
-                                const T* kj = kh + j * a.k_token_stride;
-                                float dot = 0.0f;
-                                for (int64_t e = 0; e < a.head_dim; ++e) dot += to_float(qr[e]) * to_float(kj[e]);
-                                scores[j] = a.scale * dot;
-                                top = std::max(top, scores[j]);
-                            }
-                            float sum = 0.0f;
-                            for (int64_t j = 0; j <= pos; ++j) sum += std::exp(scores[j] - top);
-                            const float lse = top + std::log(sum);
-                            for (int64_t v = 0; v < nv; ++v) {
-                                const float p = vpos[v] <= pos ? std::exp(scores[vpos[v]] - lse) : 0.0f;
-                                head_add(a.head_reduce, row[v], p, h, inv_heads);
+                    const int64_t r0 = q0 + w * kQueryBlock, nr = std::min(kQueryBlock, q0 + nq - r0);
+                    int64_t keys = 0;  // the block sees keys [0, max position]
+                    for (int64_t r = 0; r < nr; ++r) {
+                        rows[r] = r0 + r;
+                        keys = std::max(keys, a.query_pos[r0 + r] + 1);
+                    }
+                    const int64_t kp = simd::round_up(keys, simd::kTile);
+                    packed.resize(static_cast<size_t>(kp * d));
+                    scores.resize(static_cast<size_t>(simd::kRows * kp));
+                    heads.assign(static_cast<size_t>(nr * nv), 0.0f);  // head reduction per row
+                    for (int64_t g = 0; g < a.kv_heads; ++g) {
+                        simd::pack_keys(k + g * a.k_head_stride + k0 * a.k_token_stride, a.k_token_stride, keys, d,
+                                        packed.data());
+                        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
+                            for (int64_t c = 0; c < nr; c += simd::kRows) {
+                                const int n = static_cast<int>(std::min<int64_t>(simd::kRows, nr - c));
+                                simd::pack_rows(q + h * a.q_head_stride, a.q_token_stride, rows.data() + c, n, d, a.scale,
+                                                qblock.data());
+                                simd::scores(qblock.data(), packed.data(), keys, d, scores.data(), kp);
+                                for (int r = 0; r < n; ++r) {
+                                    const int64_t pos = a.query_pos[rows[c + r]];
+                                    float* row = scores.data() + r * kp;
+                                    const float inv_sum = 1.0f / simd::exp_sum(row, pos + 1, simd::max(row, pos + 1));
+                                    float* acc = heads.data() + (c + r) * nv;
+                                    for (int64_t v = 0; v < nv; ++v) {
+                                        const float p = vpos[v] <= pos ? row[vpos[v]] * inv_sum : 0.0f;
+                                        head_add(a.head_reduce, acc[v], p, h, inv_heads);
+                                    }
+                                }
                             }
                         }
-                        text.add(acc, row.data(), nv);
                     }
+                    float* block = partial.data() + w * nv;
+                    text.start(block, nv);
+                    for (int64_t r = 0; r < nr; ++r) text.add(block, heads.data() + r * nv, nv);
                 }
             });
             float* out = a.out + v0;
