@@ -1,0 +1,155 @@
+package dev.vtprune.model;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The shapes of an LVLM: vision encoder, projector, decoder LM, and how images are tiled.
+ * Shared by the LibTorch modules, the FLOPs model and the presets of the command line.
+ *
+ * @param name          preset name, e.g. "internvl2-2b"
+ * @param family        checkpoint family, which fixes module details and weight key names
+ * @param vision        the ViT
+ * @param projector     vision-to-LM projector (input width = vision hidden * merge^2)
+ * @param language      the decoder LM
+ * @param tiling        dynamic tiling of InternVL, or a single fixed-size view (LLaVA-1.5)
+ */
+public record ModelConfig(String name, Family family, Vision vision, Projector projector, Language language,
+                          Tiling tiling) {
+
+    /** Architecture family: decides norms, activations, attention layout and key names. */
+    public enum Family {
+        /** InternVL2 with an InternLM2 LM (InternVL2-2B, -8B...): packed wqkv, SwiGLU w1/w2/w3. */
+        INTERNVL_INTERNLM2,
+        /** InternVL2 with a Qwen2 LM (InternVL2-1B): q/k/v biases, gate/up/down. */
+        INTERNVL_QWEN2,
+        /** LLaVA-1.5: CLIP ViT-L/14-336, two-layer GELU projector, Llama/Vicuna LM. */
+        LLAVA
+    }
+
+    /**
+     * @param imageSize    input side in pixels (tiles are square)
+     * @param patchSize    patch side in pixels
+     * @param layers       encoder layers that run (LLaVA drops the last one: feature layer -2)
+     * @param hidden       width
+     * @param heads        attention heads
+     * @param mlp          MLP width
+     * @param merge        pixel-shuffle factor m (InternVL 2: m x m patches become one token)
+     * @param layerScale   InternViT's per-channel residual scales (ls1, ls2)
+     * @param preNorm      CLIP's extra LayerNorm before the first layer
+     * @param quickGelu    CLIP's quick-GELU instead of GELU
+     */
+    public record Vision(int imageSize, int patchSize, int layers, int hidden, int heads, int mlp, int merge,
+                         boolean layerScale, boolean preNorm, boolean quickGelu) {
+        public int grid() {
+            return imageSize / patchSize;
+        }
+
+        public int patches() {
+            return grid() * grid();
+        }
+
+        /** Visual tokens per tile after the merge. */
+        public int tokensPerTile() {
+            return patches() / (merge * merge);
+        }
+
+        public int headDim() {
+            return hidden / heads;
+        }
+    }
+
+    /**
+     * @param layerNorm InternVL's LayerNorm on the merged features before the first Linear
+     */
+    public record Projector(int in, int hidden, int out, boolean layerNorm) {}
+
+    /**
+     * @param layers       decoder layers
+     * @param hidden       width d
+     * @param heads        query heads
+     * @param kvHeads      key/value heads (GQA when < heads)
+     * @param intermediate SwiGLU width m
+     * @param vocab        vocabulary size (LM head rows)
+     * @param qkvBias      biases on q/k/v (Qwen2)
+     * @param ropeTheta    RoPE base
+     * @param rmsEps       RMSNorm epsilon
+     */
+    public record Language(int layers, int hidden, int heads, int kvHeads, int intermediate, int vocab, boolean qkvBias,
+                           double ropeTheta, double rmsEps) {
+        public int headDim() {
+            return hidden / heads;
+        }
+    }
+
+    /**
+     * @param maxTiles  most local tiles of the dynamic grid (1 = a single view, no thumbnail)
+     * @param thumbnail whether a thumbnail is added when an image has more than one tile
+     */
+    public record Tiling(int minTiles, int maxTiles, boolean thumbnail) {
+        public static final Tiling SINGLE = new Tiling(1, 1, false);
+    }
+
+    /** Visual tokens the LM sees for an image cut into `localTiles` tiles (+ thumbnail if any). */
+    public int visualTokens(int localTiles) {
+        int views = localTiles + (tiling.thumbnail() && localTiles > 1 ? 1 : 0);
+        return views * vision.tokensPerTile();
+    }
+
+    // ------------------------------------------------------------------ presets
+
+    private static final Map<String, ModelConfig> PRESETS = new LinkedHashMap<>();
+
+    static {
+        // CLIP ViT-L/14-336 as LLaVA-1.5 uses it: 24 layers, features of layer -2, so 23 run.
+        Vision clip = new Vision(336, 14, 23, 1024, 16, 4096, 1, false, true, true);
+        // InternViT-300M-448px: 24 layers, pixel shuffle 0.5 -> 256 tokens per 448 px tile.
+        Vision internVit = new Vision(448, 14, 24, 1024, 16, 4096, 2, true, false, false);
+        Tiling internTiling = new Tiling(1, 12, true);
+        add(new ModelConfig("llava-1.5-7b", Family.LLAVA, clip, new Projector(1024, 4096, 4096, false),
+                new Language(32, 4096, 32, 32, 11008, 32000, false, 10000, 1e-5), Tiling.SINGLE));
+        add(new ModelConfig("llava-1.5-13b", Family.LLAVA, clip, new Projector(1024, 5120, 5120, false),
+                new Language(40, 5120, 40, 40, 13824, 32000, false, 10000, 1e-5), Tiling.SINGLE));
+        // InternVL2-1B: Qwen2-0.5B-Instruct (24 layers, 896 wide, 14 heads, 2 kv heads).
+        add(new ModelConfig("internvl2-1b", Family.INTERNVL_QWEN2, internVit, new Projector(4096, 896, 896, true),
+                new Language(24, 896, 14, 2, 4864, 151655, true, 1000000, 1e-6), internTiling));
+        // InternVL2-2B: InternLM2-chat-1.8B (24 layers, 2048 wide, 16 heads, 8 kv heads).
+        add(new ModelConfig("internvl2-2b", Family.INTERNVL_INTERNLM2, internVit, new Projector(4096, 2048, 2048, true),
+                new Language(24, 2048, 16, 8, 8192, 92553, false, 1000000, 1e-5), internTiling));
+        // A small InternVL-shaped model for the demo: runs in seconds on 2 CPU cores, and has
+        // 24 LM layers and > 1,000 visual tokens at 4 tiles + thumbnail, so the prefill is
+        // dominated by visual tokens as in the real model.
+        add(new ModelConfig("demo", Family.INTERNVL_INTERNLM2,
+                new Vision(224, 14, 6, 192, 3, 768, 2, true, false, false), new Projector(768, 256, 256, true),
+                new Language(24, 256, 4, 2, 704, 4096, false, 1000000, 1e-5), new Tiling(1, 6, true)));
+        // For tests: every dimension tiny, both families.
+        add(new ModelConfig("tiny", Family.INTERNVL_INTERNLM2,
+                new Vision(56, 14, 2, 32, 2, 64, 2, true, false, false), new Projector(128, 48, 48, true),
+                new Language(3, 48, 4, 2, 96, 300, false, 10000, 1e-5), new Tiling(1, 4, true)));
+        add(new ModelConfig("tiny-llava", Family.LLAVA,
+                new Vision(42, 14, 2, 32, 2, 64, 1, false, true, true), new Projector(32, 48, 48, false),
+                new Language(3, 48, 4, 4, 96, 300, false, 10000, 1e-5), Tiling.SINGLE));
+        add(new ModelConfig("tiny-qwen2", Family.INTERNVL_QWEN2,
+                new Vision(56, 14, 2, 32, 2, 64, 2, true, false, false), new Projector(128, 48, 48, true),
+                new Language(3, 48, 4, 2, 96, 300, true, 10000, 1e-6), new Tiling(1, 4, true)));
+    }
+
+    private static void add(ModelConfig c) {
+        PRESETS.put(c.name(), c);
+    }
+
+    /** The preset of that name (case-insensitive), or an IllegalArgumentException listing them. */
+    public static ModelConfig preset(String name) {
+        ModelConfig c = name == null ? null : PRESETS.get(name.toLowerCase(Locale.ROOT));
+        if (c == null) {
+            throw new IllegalArgumentException("unknown model preset '" + name + "'; presets: " + String.join(", ", PRESETS.keySet()));
+        }
+        return c;
+    }
+
+    public static List<String> presetNames() {
+        return List.copyOf(PRESETS.keySet());
+    }
+}
