@@ -1,0 +1,56 @@
+package dev.vtprune.prune;
+
+import dev.vtprune.ops.Backend;
+import dev.vtprune.ops.SegmentedTopK;
+import dev.vtprune.ops.TileLayout;
+import dev.vtprune.ops.Tensors;
+import java.util.Arrays;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * Keeps the top floor(keep * N_b + 0.5) tokens of every image by one score, over all the
+ * image's tiles at once (no region budget): the shared last step of the CLS top-k, random and
+ * FastV baselines. Runs K2 with each image as one segment.
+ */
+final class ImageTopK {
+    private ImageTopK() {}
+
+    static long budget(double keep, long n) {
+        return (long) Math.floor(keep * n + 0.5);
+    }
+
+    static Selection select(TileLayout layout, Tensor scores, double ratio, Backend backend) {
+        int images = layout.numImages();
+        long[] ones = new long[images], tokens = new long[images], budgets = new long[images];
+        for (int b = 0; b < images; b++) {
+            ones[b] = 1;
+            int first = layout.firstTile(b), last = layout.thumbnail(b);
+            tokens[b] = layout.tokenOffset(last) + layout.tokens(last) - layout.tokenOffset(first);
+            budgets[b] = budget(1.0 - ratio, tokens[b]);
+        }
+        try (TileLayout perImage = TileLayout.of(ones, tokens)) {
+            Tensor k = Tensors.longs(scores.device(), budgets);
+            SegmentedTopK.Result top = SegmentedTopK.select(scores, null, perImage, k, 0.0, false, backend);
+            return new Selection(layout, top.kept(), perTileCounts(layout, top.kept()), null, null, null, top.fused());
+        }
+    }
+
+    /** int64 [tiles] how many of the kept indices fall in each tile (on the kept's device). */
+    static Tensor perTileCounts(TileLayout layout, Tensor kept) {
+        long[] offsets = layout.tokenOffsets();
+        long[] counts = new long[layout.numTiles()];
+        for (long i : Tensors.toLongs(kept)) {
+            int t = Arrays.binarySearch(offsets, i);
+            t = t >= 0 ? t : -t - 2;
+            while (t + 1 < offsets.length - 1 && offsets[t + 1] == i) t++;  // skip empty tiles
+            counts[t]++;
+        }
+        return Tensors.longs(kept.device(), counts);
+    }
+
+    static Tensor scoresOn(float[] values, org.bytedeco.pytorch.Device device) {
+        Tensor cpu = Tensors.floats(values, values.length);
+        return device.is_cuda() ? cpu.to(device, ScalarType.Float) : cpu;
+    }
+}
