@@ -1,0 +1,107 @@
+package dev.vtprune.model;
+
+import dev.vtprune.ops.Args;
+
+/**
+ * FLOPs of an LVLM prefill (design §5), in the convention that reproduces IVTP's Table 3:
+ * a multiply-add is 2 FLOPs and attention is counted without the causal half.
+ *
+ * <ul>
+ *   <li>decoder layer on n tokens: {@code 2 (2 n d^2 (1 + Hkv/Hq) + 2 n^2 d + 3 n d m)} — the q and
+ *       o projections, the k and v projections shrunk by GQA, QK^T and AV, a SwiGLU MLP;
+ *   <li>LM head over all n positions: {@code 2 n d vocab};
+ *   <li>vision encoder, per tile of n = 1 + patches tokens and each layer that runs:
+ *       {@code 2 (4 n D^2 + 2 n^2 D + 2 n D M)}, plus the patch embedding {@code 2 P (3 p^2) D};
+ *   <li>projector over the visual tokens: {@code 2 V (in h + h out)}.
+ * </ul>
+ * A pruned prefill counts every decoder layer at its own sequence length; a probe that runs
+ * the first layers on the full sequence before pruning counts those layers at full length too.
+ */
+public final class Flops {
+    private Flops() {}
+
+    /**
+     * FLOPs by part. {@code llm()} is the decoder layers plus the LM head (IVTP's "LLM" column).
+     */
+    public record Breakdown(double vision, double projector, double decoder, double lmHead) {
+        public double llm() {
+            return decoder + lmHead;
+        }
+
+        public double total() {
+            return vision + projector + decoder + lmHead;
+        }
+    }
+
+    public static double decoderLayer(ModelConfig.Language lm, long n) {
+        double d = lm.hidden(), m = lm.intermediate(), gqa = (double) lm.kvHeads() / lm.heads();
+        return 2.0 * (2.0 * n * d * d * (1.0 + gqa) + 2.0 * (double) n * n * d + 3.0 * n * d * m);
+    }
+
+    public static double lmHead(ModelConfig.Language lm, long n) {
+        return 2.0 * n * lm.hidden() * (double) lm.vocab();
+    }
+
+    /** The vision encoder over `tiles` tiles (each a full ViT pass). */
+    public static double vision(ModelConfig.Vision v, long tiles) {
+        double n = 1 + v.patches(), dim = v.hidden(), mlp = v.mlp();
+        double layer = 2.0 * (4.0 * n * dim * dim + 2.0 * n * n * dim + 2.0 * n * dim * mlp);
+        double patchEmbed = 2.0 * v.patches() * (3.0 * v.patchSize() * v.patchSize()) * dim;
+        return tiles * (v.layers() * layer + patchEmbed);
+    }
+
+    public static double projector(ModelConfig.Projector p, long visualTokens) {
+        return 2.0 * visualTokens * ((double) p.in() * p.hidden() + (double) p.hidden() * p.out());
+    }
+
+    /** Tiles needed to produce `visualTokens` tokens (each tile gives tokensPerTile). */
+    public static long tilesFor(ModelConfig c, long visualTokens) {
+        long per = c.vision().tokensPerTile();
+        return (visualTokens + per - 1) / per;
+    }
+
+    /** The unpruned prefill of V visual and T text tokens. */
+    public static Breakdown prefill(ModelConfig c, long visual, long text) {
+        return pruned(c, visual, visual, text, 0);
+    }
+
+    /**
+     * A prefill pruned to `kept` of `visual` tokens before the LM layers, after a probe that
+     * runs the first `probeLayers` decoder layers on the full sequence (PTP's instruction probe:
+     * lmLayer + 1; 0 for pruning before the LM). The pruned prefill then runs every layer on
+     * kept + text tokens (a probe's layers are not reused: the paper's form).
+     */
+    public static Breakdown pruned(ModelConfig c, long visual, long kept, long text, int probeLayers) {
+        Args.atLeast(visual, "visual", 0);
+        Args.atLeast(text, "text", 0);
+        if (kept < 0 || kept > visual) throw Args.error("kept", "be in [0, visual = " + visual + "]", kept);
+        if (probeLayers < 0 || probeLayers > c.language().layers()) {
+            throw Args.error("probeLayers", "be in [0, " + c.language().layers() + "]", probeLayers);
+        }
+        long[] lengths = new long[c.language().layers()];
+        java.util.Arrays.fill(lengths, kept + text);
+        double probe = 0;
+        for (int l = 0; l < probeLayers; l++) probe += decoderLayer(c.language(), visual + text);
+        return schedule(c, visual, lengths, probe);
+    }
+
+    /**
+     * A prefill where decoder layer l runs on lengths[l] tokens (pruning inside the LM, as
+     * FastV or IVTP do), plus `extraDecoder` FLOPs (a probe). The LM head covers the last
+     * layer's positions.
+     */
+    public static Breakdown schedule(ModelConfig c, long visual, long[] lengths, double extraDecoder) {
+        if (lengths.length != c.language().layers()) {
+            throw Args.error("lengths", "have one entry per decoder layer (" + c.language().layers() + ")", lengths.length);
+        }
+        double decoder = extraDecoder;
+        for (long n : lengths) decoder += decoderLayer(c.language(), n);
+        return new Breakdown(vision(c.vision(), tilesFor(c, visual)), projector(c.projector(), visual), decoder,
+                lmHead(c.language(), lengths[lengths.length - 1]));
+    }
+
+    /** Default visual tokens of a preset: every tile of its largest grid plus the thumbnail. */
+    public static long defaultVisualTokens(ModelConfig c) {
+        return c.visualTokens(c.tiling().maxTiles());
+    }
+}
