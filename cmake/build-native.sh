@@ -12,9 +12,10 @@ jobs="${VTPRUNE_JOBS:-$(nproc)}"
 if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
   export PATH="/usr/local/cuda/bin:$PATH"
 fi
+mkdir -p "$out"
 cmake -S "$here" -B "$out/build" -DCMAKE_BUILD_TYPE="$build_type" \
-  -DVTPRUNE_CUDA="${VTPRUNE_CUDA:-AUTO}" -DCMAKE_INSTALL_PREFIX="$out" >"$out.configure.log" 2>&1 \
-  || { cat "$out.configure.log"; exit 1; }
-grep -E "^-- vtprune" "$out.configure.log" || true
+  -DVTPRUNE_CUDA="${VTPRUNE_CUDA:-AUTO}" -DCMAKE_INSTALL_PREFIX="$out" >"$out/configure.log" 2>&1 \
+  || { cat "$out/configure.log"; exit 1; }
+grep -E "^-- vtprune" "$out/configure.log" || true
 cmake --build "$out/build" --parallel "$jobs"
 cmake --install "$out/build" >/dev/null
