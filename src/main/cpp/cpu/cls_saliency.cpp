@@ -27,12 +27,16 @@ void pool_patches(const float* patch, int64_t grid, int64_t merge, float* out) {
     }
 }
 
+// Folds head h's row p into the running head reduction acc (acc starts zeroed).
 void reduce_head(int32_t mode, float* acc, const float* p, int64_t n, int64_t h, float inv_heads) {
-    for (int64_t x = 0; x < n; ++x) {
-        if (mode == VT_REDUCE_MAX) acc[x] = h == 0 ? p[x] : std::max(acc[x], p[x]);
-        else acc[x] += p[x] * inv_heads;
-    }
+    if (mode == VT_REDUCE_MEAN) simd::axpy(inv_heads, p, acc, n);
+    else if (h == 0) std::copy(p, p + n, acc);
+    else simd::max_into(p, acc, n);
 }
+
+// Elements a thread should get before the pool is woken: waking it costs tens of microseconds
+// on a loaded VM (measured: 13 InternVL tiles, 213k elements, ran faster on one thread).
+constexpr int64_t kParallelGrain = 1 << 20;
 
 }  // namespace
 
@@ -42,14 +46,15 @@ void cls_saliency(const ClsSaliencyArgs& a) {
         const T* attn = static_cast<const T*>(a.attn);
         const int64_t patches = a.grid * a.grid, tokens = patches / (a.merge * a.merge);
         const float inv_heads = 1.0f / float(a.heads);
-        parallel_for(a.num_tiles, 8, [&](int64_t t0, int64_t t1) {
-            std::vector<float> acc(static_cast<size_t>(patches)), row(static_cast<size_t>(patches));
+        const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, a.heads * patches));
+        parallel_for(a.num_tiles, grain, [&](int64_t t0, int64_t t1) {
+            std::vector<float> acc(static_cast<size_t>(patches)), scratch(static_cast<size_t>(patches));
             for (int64_t t = t0; t < t1; ++t) {
                 std::fill(acc.begin(), acc.end(), 0.0f);
                 for (int64_t h = 0; h < a.heads; ++h) {
                     const T* r = attn + (t * a.heads + h) * a.row_len + a.first_patch;
-                    for (int64_t x = 0; x < patches; ++x) row[x] = to_float(r[x]);
-                    reduce_head(a.head_reduce, acc.data(), row.data(), patches, h, inv_heads);
+                    reduce_head(a.head_reduce, acc.data(), simd::as_floats(r, patches, scratch.data()), patches, h,
+                                inv_heads);
                 }
                 pool_patches(acc.data(), a.grid, a.merge, a.out + t * tokens);
             }

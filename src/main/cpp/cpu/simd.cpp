@@ -88,6 +88,10 @@ VT_CLONES void axpy(float a, const float* __restrict x, float* __restrict y, int
     for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+VT_CLONES void max_into(const float* __restrict x, float* __restrict y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] = x[i] > y[i] ? x[i] : y[i];
+}
+
 VT_CLONES void dot_rows(const float* __restrict q, const float* __restrict k, int64_t stride, int64_t n, int64_t d,
                         float scale, float* __restrict out) {
     for (int64_t j = 0; j < n; ++j) {

@@ -32,6 +32,9 @@ float sum(const float* x, int64_t n);
 // y[i] += a * x[i]
 void axpy(float a, const float* x, float* y, int64_t n);
 
+// y[i] = max(y[i], x[i])
+void max_into(const float* x, float* y, int64_t n);
+
 // out[j] = scale * (q . k_j) for n keys k_j = k + j * stride (fp32 rows of d).
 void dot_rows(const float* q, const float* k, int64_t stride, int64_t n, int64_t d, float scale, float* out);
 

@@ -68,7 +68,7 @@ public final class Args {
     }
 
     public static void sameDevice(Tensor ref, String refName, Tensor t, String name) {
-        if (!t.device().equals(ref.device())) {
+        if (!Tensors.deviceOf(t).equals(Tensors.deviceOf(ref))) {
             throw error(name, "be on the device of '" + refName + "' (" + Tensors.deviceName(ref) + ")",
                     Tensors.describe(t));
         }

@@ -92,7 +92,7 @@ public final class ClsSaliency {
         NativeLibrary.load();
         Exec at = Exec.of(attn, "attn");
         long g = grid / merge;
-        Tensor out = Tensors.output(ScalarType.Float, attn.device(), attn.size(0), g * g);
+        Tensor out = Tensors.output(ScalarType.Float, Tensors.deviceOf(attn), attn.size(0), g * g);
         NativeLibrary.check(VtNative.vt_cls_saliency(at.device(), at.stream(), Tensors.address(attn),
                 Tensors.vtDtype(Tensors.scalarType(attn)), attn.size(0), attn.size(1), attn.size(2), first, grid, merge,
                 head.code, Tensors.address(out)));
@@ -103,7 +103,7 @@ public final class ClsSaliency {
         NativeLibrary.load();
         Exec at = Exec.of(q, "qCls");
         long g = grid / merge;
-        Device device = q.device();
+        Device device = Tensors.deviceOf(q);
         Tensor out = Tensors.output(ScalarType.Float, device, q.size(0), g * g);
         NativeLibrary.check(VtNative.vt_cls_saliency_qk(at.device(), at.stream(), Tensors.address(q), Tensors.address(k),
                 Tensors.vtDtype(Tensors.scalarType(q)), q.size(0), q.size(1), k.size(2), q.size(2), q.stride(0),

@@ -18,7 +18,7 @@ record Exec(int device, long stream) {
     static Exec of(Tensor t, String name) {
         if (t.is_cpu()) return CPU;
         if (t.is_cuda()) {
-            int index = t.device().index();
+            int index = Tensors.deviceOf(t).index();
             if (NativeLibrary.cudaDeviceCount() <= index) {
                 throw new VtpruneException(VtpruneException.Status.CUDA_UNAVAILABLE, "argument '" + name
                         + "' is on cuda:" + index + ", but libvtprune sees " + NativeLibrary.cudaDeviceCount()

@@ -10,6 +10,7 @@ import org.bytedeco.javacpp.Loader;
  */
 public final class NativeLibrary {
     private static volatile boolean loaded;
+    private static final java.util.concurrent.atomic.AtomicLong CALLS = new java.util.concurrent.atomic.AtomicLong();
 
     private NativeLibrary() {}
 
@@ -59,8 +60,17 @@ public final class NativeLibrary {
         check(VtNative.vt_set_num_threads(threads));
     }
 
+    /**
+     * Native op calls made so far in this JVM. Benchmarks and tests use it to prove which
+     * backend ran rather than assume it.
+     */
+    public static long callCount() {
+        return CALLS.get();
+    }
+
     /** Throws {@link VtpruneException} with the native last-error text when status != 0. */
     static void check(int status) {
+        CALLS.incrementAndGet();
         if (status != VtNative.VT_OK) {
             throw new VtpruneException(VtpruneException.Status.of(status), VtNative.vt_last_error());
         }

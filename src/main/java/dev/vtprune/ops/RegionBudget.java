@@ -85,7 +85,7 @@ public final class RegionBudget {
     private static Result nativeKernel(Tensor cls, TileLayout layout, Params p) {
         NativeLibrary.load();
         Exec at = Exec.of(cls, "cls");
-        Device device = cls.device();
+        Device device = Tensors.deviceOf(cls);
         long tiles = layout.numTiles();
         Tensor scores = Tensors.output(ScalarType.Float, device, tiles);
         Tensor weights = Tensors.output(ScalarType.Float, device, tiles);
@@ -100,7 +100,7 @@ public final class RegionBudget {
 
     /** The same computation as LibTorch ops a user would write, image by image (float64). */
     private static Result composition(Tensor cls, TileLayout layout, Params p) {
-        Device device = cls.device();
+        Device device = Tensors.deviceOf(cls);
         try (OpScope scope = new OpScope()) {
             TensorVector scores = new TensorVector(), weights = new TensorVector(), budgets = new TensorVector();
             Tensor x = cls.to(ScalarType.Double);

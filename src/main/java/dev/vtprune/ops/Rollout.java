@@ -213,7 +213,7 @@ public final class Rollout {
         NativeLibrary.load();
         Tensor first = layers.get(0);
         Exec at = Exec.of(first, "layers[0]");
-        Device device = first.device();
+        Device device = Tensors.deviceOf(first);
         Result out = outputs(s, device);
         try (OpScope scope = new OpScope()) {
             long bytes = VtNative.vt_rollout_workspace_bytes(at.device(), s.seqs, s.heads, s.m);
@@ -230,7 +230,7 @@ public final class Rollout {
         NativeLibrary.load();
         Tensor first = q.get(0);
         Exec at = Exec.of(first, "q[0]");
-        Device device = first.device();
+        Device device = Tensors.deviceOf(first);
         Result out = outputs(s, device);
         long seqStride = s.batched ? first.stride(0) : 0;
         try (OpScope scope = new OpScope()) {
@@ -249,7 +249,7 @@ public final class Rollout {
         NativeLibrary.load();
         Tensor first = layers.get(0);
         Exec at = Exec.of(first, "layers[0]");
-        Device device = first.device();
+        Device device = Tensors.deviceOf(first);
         Tensor out = Tensors.output(ScalarType.Float, device, s.seqs, s.m, s.m);
         try (OpScope scope = new OpScope()) {
             long bytes = VtNative.vt_rollout_matrix_workspace_bytes(at.device(), s.seqs, s.m);
@@ -274,7 +274,7 @@ public final class Rollout {
 
     /** rownorm(A + I) for a batch of [S, M, M] matrices. */
     private static Tensor residual(Tensor a, long m) {
-        Tensor b = a.add(torch.eye(m, Tensors.options(ScalarType.Float, a.device())));
+        Tensor b = a.add(torch.eye(m, Tensors.options(ScalarType.Float, Tensors.deviceOf(a))));
         return b.div(b.sum(new long[] {-1}, true, new ScalarTypeOptional()));
     }
 

@@ -86,7 +86,7 @@ public final class SegmentedTopK {
                                       boolean normalize) {
         NativeLibrary.load();
         Exec at = Exec.of(b, "bottomUp");
-        Device device = b.device();
+        Device device = Tensors.deviceOf(b);
         long n = layout.numTokens(), tiles = layout.numTiles();
         Tensor fused = Tensors.output(ScalarType.Float, device, n);
         Tensor keptPerTile = Tensors.output(ScalarType.Long, device, tiles);
@@ -128,7 +128,7 @@ public final class SegmentedTopK {
             throw Args.error("instruction", "hold finite values only", "NaN or infinity");
         }
         long[] k = Tensors.toLongs(budgets);
-        Device device = b.device();
+        Device device = Tensors.deviceOf(b);
         try (OpScope scope = new OpScope()) {
             TensorVector kept = new TensorVector(), fused = new TensorVector();
             long[] counts = new long[layout.numTiles()];

@@ -85,12 +85,37 @@ public final class Tensors {
         return t == null ? 0L : address(t);
     }
 
+    // Building a TensorOptions costs 1-3 us of JNI allocations, more than a small kernel: the
+    // options of every (dtype, device) an op allocates on are made once and kept. They are
+    // immutable on the C++ side and safe to share between threads.
+    private static final java.util.concurrent.ConcurrentMap<Long, TensorOptions> OPTIONS =
+            new java.util.concurrent.ConcurrentHashMap<>();
+    private static final MemoryFormatOptional NO_MEMORY_FORMAT = OpScope.unscoped(MemoryFormatOptional::new);
+    private static final Device CPU = OpScope.unscoped(() -> new Device(torch.DeviceType.CPU));
+
+    /** The CPU device (a shared object: do not close it). */
+    public static Device cpu() {
+        return CPU;
+    }
+
+    /** The device of t: a shared object for the CPU, Tensors.deviceOf(t) otherwise. */
+    public static Device deviceOf(Tensor t) {
+        return t.is_cpu() ? CPU : t.device();
+    }
+
+    /** Options for a dtype on a device (cached; do not close them). */
     public static TensorOptions options(ScalarType type, Device device) {
-        return new TensorOptions(type).device(new DeviceOptional(device));
+        long key = ((long) type.value << 32) | (device.is_cuda() ? 1L + (device.index() & 0xFF) : 0L);
+        TensorOptions o = OPTIONS.get(key);
+        if (o == null) {
+            o = OPTIONS.computeIfAbsent(key, k -> OpScope.unscoped(() -> new TensorOptions(type).device(
+                    new DeviceOptional(device.is_cuda() ? new Device(torch.DeviceType.CUDA, device.index()) : CPU))));
+        }
+        return o;
     }
 
     public static Tensor empty(ScalarType type, Device device, long... shape) {
-        return torch.empty(shape, options(type, device), new MemoryFormatOptional());
+        return torch.empty(shape, options(type, device), NO_MEMORY_FORMAT);
     }
 
     /**
@@ -135,24 +160,32 @@ public final class Tensors {
 
     /** The elements of t (any device, any floating or integer type) as doubles, row-major. */
     public static double[] toDoubles(Tensor t) {
-        Tensor c = t.to(new Device(torch.DeviceType.CPU), ScalarType.Double).contiguous();
+        Tensor c = t.to(CPU, ScalarType.Double).contiguous();
         double[] out = new double[(int) c.numel()];
         if (out.length > 0) ((DoubleBuffer) c.createBuffer()).get(out);
         return out;
     }
 
     public static float[] toFloats(Tensor t) {
-        Tensor c = t.to(new Device(torch.DeviceType.CPU), ScalarType.Float).contiguous();
+        Tensor c = t.to(CPU, ScalarType.Float).contiguous();
         float[] out = new float[(int) c.numel()];
         if (out.length > 0) ((FloatBuffer) c.createBuffer()).get(out);
         return out;
     }
 
     public static long[] toLongs(Tensor t) {
-        Tensor c = t.to(new Device(torch.DeviceType.CPU), ScalarType.Long).contiguous();
+        Tensor c = t.to(CPU, ScalarType.Long).contiguous();
         long[] out = new long[(int) c.numel()];
         if (out.length > 0) ((LongBuffer) c.createBuffer()).get(out);
         return out;
+    }
+
+    /**
+     * Runs `make` outside of any PointerScope of the caller: for long-lived tensors (weights,
+     * cached inputs) that must survive an enclosing scope. Freed by close() or the GC.
+     */
+    public static <P extends org.bytedeco.javacpp.Pointer> P unscoped(java.util.function.Supplier<P> make) {
+        return OpScope.unscoped(make);
     }
 
     /** Closes every non-null tensor (idempotent: a closed tensor is skipped). */

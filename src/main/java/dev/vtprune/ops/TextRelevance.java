@@ -103,7 +103,7 @@ public final class TextRelevance {
         NativeLibrary.load();
         Tensor first = attn.get(0);
         Exec at = Exec.of(first, "attn");
-        Device device = first.device();
+        Device device = Tensors.deviceOf(first);
         int images = attn.size();
         long[] queryOffsets = new long[images + 1], visualOffsets = new long[images + 1];
         for (int b = 0; b < images; b++) {
@@ -132,7 +132,7 @@ public final class TextRelevance {
     private static Tensor nativeQk(Tensor q, Tensor k, TextLayout layout, double scale, Reduce head, Reduce text) {
         NativeLibrary.load();
         Exec at = Exec.of(q, "q");
-        Device device = q.device();
+        Device device = Tensors.deviceOf(q);
         Tensor out = Tensors.output(ScalarType.Float, device, layout.totalVisual());
         Tensor[] a = layout.arraysOn(device);
         try (OpScope scope = new OpScope()) {
@@ -152,7 +152,7 @@ public final class TextRelevance {
 
     /** head reduction over axis 0 of [H, Q, N], then text reduction over the queries. */
     private static Tensor reduce(Tensor p, Reduce head, Reduce text) {
-        if (p.size(1) == 0) return Tensors.zeros(ScalarType.Float, p.device(), p.size(2));
+        if (p.size(1) == 0) return Tensors.zeros(ScalarType.Float, Tensors.deviceOf(p), p.size(2));
         Tensor h = head == Reduce.MEAN ? p.mean(new long[] {0}, false, new ScalarTypeOptional())
                 : p.amax(new long[] {0}, false);
         return text == Reduce.MAX ? h.amax(new long[] {0}, false) : h.mean(new long[] {0}, false, new ScalarTypeOptional());
@@ -168,7 +168,7 @@ public final class TextRelevance {
 
     private static Tensor compositionQk(Tensor q, Tensor k, TextLayout layout, double scale, Reduce head,
                                         Reduce text) {
-        Device device = q.device();
+        Device device = Tensors.deviceOf(q);
         long group = q.size(0) / k.size(0);
         try (OpScope scope = new OpScope()) {
             TensorVector parts = new TensorVector();

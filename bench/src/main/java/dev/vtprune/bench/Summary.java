@@ -1,0 +1,126 @@
+package dev.vtprune.bench;
+
+import com.google.gson.Gson;
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * Merges the JMH results, the peak-memory probe and the end-to-end runs into
+ * bench/results/summary.json (the schema of issue 5), prints the table, and writes results.md.
+ *
+ * <p>Usage: {@code Summary RESULTS_DIR MACHINE DATE COMMAND}.
+ */
+public final class Summary {
+    private Summary() {}
+
+    record Op(String name, String shape, double ours, double baseline, double oursErr, double baseErr, long oursPeak,
+              long basePeak) {}
+
+    public static void main(String[] args) throws IOException {
+        Path dir = Path.of(args[0]);
+        String machine = args[1], date = args[2], command = args[3];
+        Map<String, double[]> times = new LinkedHashMap<>();  // name|shape|backend -> [score, error]
+        for (JsonElement e : JsonParser.parseString(Files.readString(dir.resolve("jmh-ops.json"))).getAsJsonArray()) {
+            JsonObject b = e.getAsJsonObject();
+            String bench = b.get("benchmark").getAsString();
+            String name = bench.substring(bench.lastIndexOf('$') + 1, bench.lastIndexOf('.'));
+            if (name.contains(".")) name = name.substring(name.lastIndexOf('.') + 1);
+            JsonObject p = b.getAsJsonObject("params");
+            JsonObject m = b.getAsJsonObject("primaryMetric");
+            times.put(name + "|" + p.get("shape").getAsString() + "|" + p.get("backend").getAsString(),
+                    new double[] {m.get("score").getAsDouble(), m.get("scoreError").getAsDouble()});
+        }
+        Map<String, Long> peaks = new LinkedHashMap<>();
+        Path memory = dir.resolve("memory.json");
+        if (Files.exists(memory)) {
+            for (JsonElement e : JsonParser.parseString(Files.readString(memory)).getAsJsonArray()) {
+                JsonObject o = e.getAsJsonObject();
+                peaks.put(o.get("name").getAsString() + "|" + o.get("shape").getAsString() + "|" + o.get("backend").getAsString(),
+                        o.get("peak_bytes").getAsLong());
+            }
+        }
+        List<Op> ops = new ArrayList<>();
+        for (String key : times.keySet()) {
+            String[] k = key.split("\\|");
+            if (!k[2].equals("NATIVE")) continue;
+            String base = k[0] + "|" + k[1] + "|LIBTORCH";
+            if (!times.containsKey(base)) continue;
+            ops.add(new Op(k[0], k[1], times.get(key)[0], times.get(base)[0], times.get(key)[1], times.get(base)[1],
+                    peaks.getOrDefault(key, -1L), peaks.getOrDefault(base, -1L)));
+        }
+
+        JsonObject out = new JsonObject();
+        out.addProperty("machine", machine);
+        out.addProperty("date", date);
+        out.addProperty("command", command);
+        JsonArray opsJson = new JsonArray();
+        for (Op o : ops) {
+            JsonObject j = new JsonObject();
+            j.addProperty("name", o.name);
+            j.addProperty("shape", Shape.valueOf(o.shape).describe());
+            j.addProperty("ours_us", round(o.ours));
+            j.addProperty("baseline_us", round(o.baseline));
+            j.addProperty("speedup", round(o.baseline / o.ours));
+            j.addProperty("ours_peak_bytes", o.oursPeak);
+            j.addProperty("baseline_peak_bytes", o.basePeak);
+            j.addProperty("ours_error_us", round(o.oursErr));
+            j.addProperty("baseline_error_us", round(o.baseErr));
+            opsJson.add(j);
+        }
+        out.add("ops", opsJson);
+        Path e2e = dir.resolve("e2e.json");
+        out.add("end_to_end", Files.exists(e2e) ? JsonParser.parseString(Files.readString(e2e)) : new JsonArray());
+        Gson gson = new GsonBuilder().setPrettyPrinting().create();
+        Files.writeString(dir.resolve("summary.json"), gson.toJson(out) + "\n");
+
+        StringBuilder md = new StringBuilder();
+        md.append(String.format(Locale.ROOT, "Machine: %s. Date: %s. Command: `%s`.%n%n", machine, date, command));
+        md.append("| op | shape | ours (us) | LibTorch (us) | speedup | ours peak temp | LibTorch peak temp |\n");
+        md.append("|---|---|---:|---:|---:|---:|---:|\n");
+        for (Op o : ops) {
+            md.append(String.format(Locale.ROOT, "| %s | %s | %s ± %s | %s ± %s | %.1fx | %s | %s |%n", o.name,
+                    Shape.valueOf(o.shape).describe(), fmt(o.ours), fmt(o.oursErr), fmt(o.baseline), fmt(o.baseErr),
+                    o.baseline / o.ours, bytes(o.oursPeak), bytes(o.basePeak)));
+        }
+        if (Files.exists(e2e)) {
+            md.append("\n| preset | ratio | visual tokens | prefill full (ms) | probe (ms) | select (ms) | prefill pruned (ms) | "
+                    + "overhead % | TTFT speedup |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            for (JsonElement e : JsonParser.parseString(Files.readString(e2e)).getAsJsonArray()) {
+                JsonObject r = e.getAsJsonObject();
+                md.append(String.format(Locale.ROOT, "| %s | %.2f | %d | %.1f | %.1f | %.2f | %.1f | %.2f | %.2fx |%n",
+                        r.get("preset").getAsString(), r.get("ratio").getAsDouble(), r.get("visual_tokens").getAsLong(),
+                        r.get("prefill_full_ms").getAsDouble(), r.get("probe_ms").getAsDouble(),
+                        r.get("select_ms").getAsDouble(), r.get("prefill_pruned_ms").getAsDouble(),
+                        r.get("overhead_pct").getAsDouble(), r.get("ttft_speedup").getAsDouble()));
+            }
+        }
+        Files.writeString(dir.resolve("results.md"), md.toString());
+        System.out.print(md);
+    }
+
+    static double round(double v) {
+        return Math.round(v * 1000.0) / 1000.0;
+    }
+
+    static String fmt(double us) {
+        return us >= 1000 ? String.format(Locale.ROOT, "%,.0f", us) : String.format(Locale.ROOT, "%.1f", us);
+    }
+
+    static String bytes(long b) {
+        if (b < 0) return "-";
+        if (b < 1 << 20) return String.format(Locale.ROOT, "%.0f KiB", b / 1024.0);
+        if (b < 1L << 30) return String.format(Locale.ROOT, "%.1f MiB", b / 1048576.0);
+        return String.format(Locale.ROOT, "%.2f GiB", b / 1073741824.0);
+    }
+}
