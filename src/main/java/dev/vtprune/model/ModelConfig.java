@@ -1,5 +1,6 @@
 package dev.vtprune.model;
 
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -151,5 +152,19 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
 
     public static List<String> presetNames() {
         return List.copyOf(PRESETS.keySet());
+    }
+
+    /**
+     * The config of a Hugging Face checkpoint from its config.json: InternVL2 chat models with an
+     * InternLM2 or Qwen2 LM (InternVL2-1B, -2B...) and llava-hf LLaVA-1.5. Named after the json's
+     * {@code _name_or_path}, or else its directory. Use it rather than a preset to load a real
+     * checkpoint: llava-hf's vocabulary, for one, has 32064 rows where the preset says 32000.
+     *
+     * @throws IllegalArgumentException for other architectures or features the modules do not
+     *                                  implement, naming the offending field
+     * @throws java.io.UncheckedIOException when the file cannot be read
+     */
+    public static ModelConfig fromHuggingFace(Path configJson) {
+        return HfConfig.read(configJson);
     }
 }

@@ -1,0 +1,90 @@
+package dev.vtprune.model;
+
+import dev.vtprune.ops.Args;
+import dev.vtprune.ops.Tensors;
+import java.util.Arrays;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * Keys and values of the decoder layers 0 .. layers()-1 for B right-padded sequences:
+ * per layer K and V [B, Hkv, L, headDim], contiguous, K after RoPE (exactly what the attention
+ * used), in the model's dtype. Positions at or beyond a sequence's length hold padding.
+ * Owns its tensors ({@link #close()}); caches made from one another hold their own handles on
+ * shared storage, so each may be closed independently.
+ */
+public final class KvCache implements AutoCloseable {
+    private final Tensor[] keys, values;
+    private final long[] lengths;
+
+    KvCache(Tensor[] keys, Tensor[] values, long[] lengths) {
+        this.keys = keys;
+        this.values = values;
+        this.lengths = lengths.clone();
+    }
+
+    /** Number of layers held, counted from layer 0. */
+    public int layers() {
+        return keys.length;
+    }
+
+    public Tensor key(int layer) {
+        return keys[Checks.layer(layer, "layer", 0, keys.length)];
+    }
+
+    public Tensor value(int layer) {
+        return values[Checks.layer(layer, "layer", 0, values.length)];
+    }
+
+    public long batch() {
+        return lengths.length;
+    }
+
+    /** The padded length L. */
+    public long length() {
+        return keys.length == 0 ? 0 : keys[0].size(2);
+    }
+
+    /** The real length of each sequence. */
+    public long[] lengths() {
+        return lengths.clone();
+    }
+
+    /**
+     * The cache of a subset of the positions, e.g. the tokens kept by a pruner, for every layer:
+     * entry (b, j) of the result is position {@code index[b, j]} of sequence b.
+     *
+     * @param index      int64 [B, L'] positions to keep per sequence (right-padded with any valid position)
+     * @param newLengths the real length of each selected sequence
+     */
+    public KvCache gather(Tensor index, long[] newLengths) {
+        Args.rank(index, "index", 2, "[batch, positions]");
+        Args.dtype(index, "index", ScalarType.Long);
+        Args.size(index, "index", 0, batch(), "sequences of the cache");
+        Checks.lengths(newLengths, batch(), index.size(1));
+        Tensor[] k = new Tensor[keys.length], v = new Tensor[values.length];
+        try (Scope scope = Scope.noGrad()) {
+            if (index.numel() > 0 && (index.min().item_long() < 0 || index.max().item_long() >= length())) {
+                throw Args.error("index", "hold positions in [0, " + length() + ")", Tensors.describe(index));
+            }
+            for (int l = 0; l < keys.length; l++) {
+                Tensor idx = index.to(keys[l].device(), ScalarType.Long).view(index.size(0), 1, index.size(1), 1)
+                        .expand(keys[l].size(0), keys[l].size(1), index.size(1), keys[l].size(3));
+                k[l] = scope.keep(keys[l].gather(2, idx).contiguous());
+                v[l] = scope.keep(values[l].gather(2, idx).contiguous());
+            }
+        }
+        return new KvCache(k, v, newLengths);
+    }
+
+    @Override
+    public void close() {
+        Tensors.closeAll(keys);
+        Tensors.closeAll(values);
+    }
+
+    @Override
+    public String toString() {
+        return "KvCache[" + keys.length + " layers, lengths " + Arrays.toString(lengths) + ", padded " + length() + "]";
+    }
+}

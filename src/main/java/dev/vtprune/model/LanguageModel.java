@@ -1,0 +1,303 @@
+package dev.vtprune.model;
+
+import dev.vtprune.model.ParamSpec.Init;
+import dev.vtprune.ops.Args;
+import dev.vtprune.ops.Tensors;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The decoder-only LM of the three families, inference only: token embedding, N pre-norm
+ * layers {@code h = x + attn(rmsnorm(x)); y = h + swiglu(rmsnorm(h))}, final RMSNorm, LM head.
+ * Attention is causal SDPA with RoPE (HF rotate_half convention, positions 0..L-1 per sequence
+ * unless given) and grouped-query heads (query head h reads kv head h / (Hq/Hkv)).
+ *
+ * <p>The families differ only at load time (see {@link ModelLoader}): q, k and v are one packed
+ * Linear [(Hq + 2 Hkv) d, hidden] here (q rows, then k, then v; Qwen2's biases likewise), and
+ * gate/up one Linear [2m, hidden]; InternLM2's interleaved {@code wqkv} is unpacked into this
+ * order when loaded.
+ *
+ * <p>Batches are B sequences right-padded to a common length L, with {@code long[] lengths}.
+ * Attention then uses an explicit boolean mask (key j visible to query i iff j <= i and
+ * j < length); every query row keeps key 0, so padded rows never produce NaN, and padded input
+ * positions are zeroed first so that nothing the caller left there (even NaN) can reach a real
+ * position. When no sequence is padded the mask is dropped for SDPA's causal fast path.
+ *
+ * <p>Owns its weights ({@link #close()}); forwards free their temporaries layer by layer.
+ */
+public final class LanguageModel implements AutoCloseable {
+    static final String PREFIX = "language.";
+
+    private final ModelConfig.Language cfg;
+    private final Params params;
+    private final Tensor embedding;
+    private final Layer[] layers;
+    private final RmsNorm norm;
+    private final Linear head;
+
+    LanguageModel(ModelConfig config, Params params) {
+        this.cfg = config.language();
+        this.params = params;
+        embedding = params.get(PREFIX + "embed");
+        layers = new Layer[cfg.layers()];
+        long m = cfg.intermediate();
+        for (int i = 0; i < layers.length; i++) {
+            String l = layer(i);
+            SwiGlu mlp = new SwiGlu(Linear.of(params, l + "mlp.gate_up", false),
+                    Linear.of(params, l + "mlp.down", false), m);
+            layers[i] = new Layer(RmsNorm.of(params, l + "attn_norm", cfg.rmsEps()),
+                    Linear.of(params, l + "attn.qkv", cfg.qkvBias()), Linear.of(params, l + "attn.o", false),
+                    RmsNorm.of(params, l + "mlp_norm", cfg.rmsEps()), mlp, cfg.heads(), cfg.kvHeads(), cfg.headDim());
+        }
+        norm = RmsNorm.of(params, PREFIX + "norm", cfg.rmsEps());
+        head = new Linear(params.get(PREFIX + "head.weight"), null);
+    }
+
+    static String layer(int i) {
+        return PREFIX + "layers." + i + ".";
+    }
+
+    /** The weights this LM needs for `config`, in load order. */
+    static List<ParamSpec> params(ModelConfig config) {
+        ModelConfig.Language c = config.language();
+        if (c.hidden() % c.heads() != 0 || c.heads() % c.kvHeads() != 0 || c.headDim() % 2 != 0) {
+            throw new IllegalArgumentException("model config '" + config.name() + "': language needs "
+                    + "hidden % heads == 0, heads % kvHeads == 0 and an even head dim; got hidden " + c.hidden()
+                    + ", heads " + c.heads() + ", kvHeads " + c.kvHeads());
+        }
+        long h = c.hidden(), d = c.headDim(), qkv = (long) (c.heads() + 2 * c.kvHeads()) * d;
+        List<ParamSpec> s = new ArrayList<>();
+        s.add(spec(PREFIX + "embed", Init.EMBEDDING, -1, c.vocab(), h));
+        for (int i = 0; i < c.layers(); i++) {
+            String l = layer(i);
+            s.add(spec(l + "attn_norm", Init.NORM_WEIGHT, i, h));
+            s.add(spec(l + "attn.qkv.weight", Init.LINEAR, i, qkv, h));
+            if (c.qkvBias()) s.add(spec(l + "attn.qkv.bias", Init.BIAS, i, qkv));
+            s.add(spec(l + "attn.o.weight", Init.LINEAR, i, h, c.heads() * d));
+            s.add(spec(l + "mlp_norm", Init.NORM_WEIGHT, i, h));
+            s.add(spec(l + "mlp.gate_up.weight", Init.LINEAR, i, 2L * c.intermediate(), h));
+            s.add(spec(l + "mlp.down.weight", Init.LINEAR, i, h, c.intermediate()));
+        }
+        s.add(spec(PREFIX + "norm", Init.NORM_WEIGHT, -1, h));
+        s.add(spec(PREFIX + "head.weight", Init.LINEAR, -1, c.vocab(), h));
+        return s;
+    }
+
+    private static ParamSpec spec(String name, Init init, int layer, long... shape) {
+        return new ParamSpec(name, shape, init, "language", layer);
+    }
+
+    public ModelConfig.Language config() {
+        return cfg;
+    }
+
+    /** @param ids int64 [B, L] token ids in [0, vocab) @return [B, L, hidden] in the model's dtype */
+    public Tensor embed(Tensor ids) {
+        Args.rank(ids, "ids", 2, "[batch, length]");
+        Args.dtype(ids, "ids", ScalarType.Long);
+        try (Scope scope = Scope.noGrad()) {
+            if (ids.numel() > 0) {
+                long lo = ids.min().item_long(), hi = ids.max().item_long();
+                if (lo < 0 || hi >= cfg.vocab()) {
+                    throw Args.error("ids", "hold token ids in [0, " + cfg.vocab() + ")",
+                            "ids in [" + lo + ", " + hi + "]");
+                }
+            }
+            return scope.keep(torch.embedding(embedding, ids.to(embedding.device(), ScalarType.Long)));
+        }
+    }
+
+    /**
+     * All layers, then the final norm and the LM head at each sequence's last real position.
+     *
+     * @param embeds  [B, L, hidden] input embeddings (text and projected visual tokens), right-padded
+     * @param lengths real length of each sequence, in [1, L]
+     */
+    public Prefill prefill(Tensor embeds, long[] lengths) {
+        checkStates(embeds, "embeds", lengths);
+        Run r = run(embeds, lengths, null, 0, layers.length, null, -1, true);
+        return new Prefill(r.logits, r.cache);
+    }
+
+    /**
+     * Layers 0..probeLayer only: that layer's post-RoPE q and k, the states leaving it, and the
+     * cache of the layers run (see {@link Probe}).
+     */
+    public Probe probe(Tensor embeds, long[] lengths, int probeLayer) {
+        checkStates(embeds, "embeds", lengths);
+        Checks.layer(probeLayer, "probeLayer", 0, layers.length);
+        Run r = run(embeds, lengths, null, 0, probeLayer + 1, null, probeLayer, false);
+        return new Probe(probeLayer, r.q, r.k, r.hidden, r.cache);
+    }
+
+    /** {@link #prefillFrom(int, Tensor, long[], Tensor, KvCache)} with positions 0..L-1. */
+    public Prefill prefillFrom(int firstLayer, Tensor hidden, long[] lengths, KvCache prefix) {
+        return prefillFrom(firstLayer, hidden, lengths, null, prefix);
+    }
+
+    /**
+     * Continues a forward from the states entering layer `firstLayer`, e.g. a {@link Probe}'s
+     * hidden states, possibly after dropping tokens: runs layers firstLayer..N-1, the final norm
+     * and the head. {@code prefillFrom(p.layer() + 1, p.hidden(), lengths, p.cache())} gives the
+     * same result as {@code prefill(embeds, lengths)}; after pruning, pass the kept rows of the
+     * hidden states and {@code p.cache().gather(kept, newLengths)}, and (to keep RoPE distances
+     * as the first layers saw them) the kept tokens' original positions.
+     *
+     * @param firstLayer first layer to run, in [0, N]
+     * @param hidden     [B, L, hidden] states entering layer firstLayer, right-padded
+     * @param positions  int64 [B, L] RoPE positions, or null for 0..L-1
+     * @param prefix     cache of layers 0..firstLayer-1 for these very B x L tokens (null iff
+     *                   firstLayer == 0); the result's cache holds its own handles on them
+     */
+    public Prefill prefillFrom(int firstLayer, Tensor hidden, long[] lengths, Tensor positions, KvCache prefix) {
+        checkStates(hidden, "hidden", lengths);
+        Checks.layer(firstLayer, "firstLayer", 0, layers.length + 1);
+        long batch = hidden.size(0), length = hidden.size(1);
+        if (positions != null) {
+            Args.dtype(positions, "positions", ScalarType.Long);
+            if (!java.util.Arrays.equals(positions.shape(), new long[] {batch, length})) {
+                throw Args.error("positions", "have shape [" + batch + ", " + length + "] like hidden",
+                        Tensors.describe(positions));
+            }
+        }
+        if (firstLayer == 0 ? prefix != null : prefix == null) {
+            throw Args.error("prefix", firstLayer == 0 ? "be null when firstLayer is 0"
+                    : "hold the cache of layers 0.." + (firstLayer - 1), prefix == null ? "null" : prefix.toString());
+        }
+        if (prefix != null && (prefix.layers() != firstLayer || prefix.batch() != batch || prefix.length() != length
+                || !java.util.Arrays.equals(prefix.lengths(), lengths))) {
+            throw Args.error("prefix", "hold " + firstLayer + " layers of " + batch + " sequences of padded length "
+                    + length + " and lengths " + java.util.Arrays.toString(lengths), prefix.toString());
+        }
+        Run r = run(hidden, lengths, positions, firstLayer, layers.length, prefix, -1, true);
+        return new Prefill(r.logits, r.cache);
+    }
+
+    private void checkStates(Tensor x, String name, long[] lengths) {
+        Args.rank(x, name, 3, "[batch, length, hidden]");
+        Args.atLeast(x.size(0), name + ".size(0) (batch)", 1);
+        Args.atLeast(x.size(1), name + ".size(1) (length)", 1);
+        Checks.shape(x, name, "[batch, length, hidden]", x.size(0), x.size(1), cfg.hidden());
+        Checks.lengths(lengths, x.size(0), x.size(1));
+    }
+
+    /** What one pass produces; fields not asked for are null. */
+    private record Run(Tensor logits, KvCache cache, Tensor q, Tensor k, Tensor hidden) {}
+
+    /**
+     * Layers from..to-1 on x0; `probe` (or -1) names the layer whose q and k to return; with
+     * `logits` the final norm and head run on the last real positions, else the output states
+     * are returned.
+     */
+    private Run run(Tensor x0, long[] lengths, Tensor positions, int from, int to, KvCache prefix, int probe,
+                    boolean logits) {
+        long batch = x0.size(0), length = x0.size(1);
+        Device device = embedding.device();
+        ScalarType dtype = Tensors.scalarType(embedding);
+        boolean padded = false;
+        for (long n : lengths) padded |= n < length;
+        Tensor[] keys = new Tensor[to], values = new Tensor[to];
+        Tensor q = null, k = null, out;
+        try (Scope scope = Scope.noGrad()) {
+            Tensor pos = positions != null ? positions.to(device, ScalarType.Long)
+                    : torch.arange(new Scalar(length), Tensors.options(ScalarType.Long, device)).unsqueeze(0)
+                            .expand(batch, length);
+            Tensor[] rope = Rope.tables(pos, cfg.headDim(), cfg.ropeTheta(), dtype);
+            Tensor x = x0.to(device, dtype);
+            Tensor mask = null;
+            if (padded) {
+                Tensor valid = validPositions(lengths, length, device);                  // [B, L]
+                Tensor index = torch.arange(new Scalar(length), Tensors.options(ScalarType.Long, device));
+                Tensor causal = index.unsqueeze(0).le(index.unsqueeze(1));                  // [L, L]: key j <= query i
+                mask = causal.unsqueeze(0).logical_and(valid.unsqueeze(1)).unsqueeze(1);    // [B, 1, L, L]
+                x = x.masked_fill(valid.logical_not().unsqueeze(-1), new Scalar(0.0));
+            }
+            for (int i = 0; i < from; i++) {  // own handles on the prefix's tensors, kept below
+                keys[i] = torch.alias(prefix.key(i));
+                values[i] = torch.alias(prefix.value(i));
+            }
+            for (int i = from; i < to; i++) {
+                Tensor previous = x;
+                try (Scope step = new Scope()) {
+                    Tensor[] kv = new Tensor[i == probe ? 3 : 2];
+                    x = step.keep(layers[i].forward(x, rope[0], rope[1], mask, kv));
+                    keys[i] = step.keep(kv[0]);
+                    values[i] = step.keep(kv[1]);
+                    if (i == probe) q = step.keep(kv[2]);
+                }
+                previous.close();  // this forward's own state (or its cast of x0): free it now
+            }
+            if (logits) {
+                long[] last = new long[lengths.length];
+                for (int b = 0; b < last.length; b++) last[b] = b * length + lengths[b] - 1;
+                Tensor rows = x.reshape(batch * length, x.size(2)).index_select(0, Tensors.longs(device, last));
+                out = scope.keep(head.apply(norm.apply(rows)).to(ScalarType.Float));
+            } else {
+                out = scope.keep(x.contiguous());
+            }
+            for (int i = 0; i < to; i++) {
+                keys[i] = scope.keep(keys[i]);
+                values[i] = scope.keep(values[i]);
+            }
+            if (q != null) {
+                q = scope.keep(q);
+                k = scope.keep(torch.alias(keys[probe]));
+            }
+        }
+        KvCache cache = new KvCache(keys, values, lengths);
+        return logits ? new Run(out, cache, null, null, null) : new Run(null, cache, q, k, out);
+    }
+
+    /** bool [B, L]: position < length. */
+    private static Tensor validPositions(long[] lengths, long length, Device device) {
+        Tensor index = torch.arange(new Scalar(length), Tensors.options(ScalarType.Long, device)).unsqueeze(0);
+        return index.lt(Tensors.longs(device, lengths).unsqueeze(1));
+    }
+
+    /** The weights by canonical name (read-only; owned by this LM). */
+    public Map<String, Tensor> weights() {
+        return params.view();
+    }
+
+    @Override
+    public void close() {
+        params.close();
+    }
+
+    /** One decoder layer. */
+    private record Layer(RmsNorm attnNorm, Linear qkv, Linear o, RmsNorm mlpNorm, SwiGlu mlp, int heads, int kvHeads,
+                         int headDim) {
+
+        /**
+         * @param mask bool [B, 1, L, L] (true = visible), or null for plain causal attention
+         * @param out  receives k, v [B, Hkv, L, d] and, when it has a third slot, q [B, Hq, L, d]; all
+         *             contiguous and exactly what SDPA got
+         */
+        Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, Tensor[] out) {
+            long batch = x.size(0), length = x.size(1), qw = (long) heads * headDim, kw = (long) kvHeads * headDim;
+            Tensor packed = qkv.apply(attnNorm.apply(x));                                   // [B, L, (Hq + 2 Hkv) d]
+            Tensor q = packed.narrow(2, 0, qw).view(batch, length, heads, headDim).transpose(1, 2);
+            Tensor k = packed.narrow(2, qw, kw).view(batch, length, kvHeads, headDim).transpose(1, 2);
+            Tensor v = packed.narrow(2, qw + kw, kw).view(batch, length, kvHeads, headDim).transpose(1, 2);
+            q = Rope.apply(q, cos, sin).contiguous();
+            k = Rope.apply(k, cos, sin).contiguous();
+            v = v.contiguous();
+            out[0] = k;
+            out[1] = v;
+            if (out.length > 2) out[2] = q;
+            TensorOptional visible = mask == null ? new TensorOptional() : new TensorOptional(mask);
+            Tensor attn = torch.scaled_dot_product_attention(q, k, v, visible, 0.0, mask == null, new DoubleOptional(),
+                    heads != kvHeads);
+            Tensor h = x.add(o.apply(attn.transpose(1, 2).reshape(batch, length, qw)));
+            return h.add(mlp.apply(mlpNorm.apply(h)));
+        }
+    }
+}

@@ -1,0 +1,120 @@
+package dev.vtprune.model;
+
+import dev.vtprune.model.ParamSpec.Init;
+import dev.vtprune.ops.Args;
+import dev.vtprune.ops.Tensors;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * Vision-to-LM projector, inference only.
+ * <ul>
+ * <li>InternVL: {@link #pixelShuffle} with m = 2 (InternVL's {@code pixel_shuffle(x, 0.5)},
+ *     ps_version v2), then {@code mlp1} = LayerNorm(m²C, eps 1e-5) → Linear → GELU → Linear.</li>
+ * <li>LLaVA: {@code multi_modal_projector} = Linear → GELU → Linear on each patch.</li>
+ * </ul>
+ */
+public final class Projector implements AutoCloseable {
+    static final String PREFIX = "projector.";
+    private static final double NORM_EPS = 1e-5;  // torch.nn.LayerNorm's default, as mlp1.0 uses
+
+    private final ModelConfig config;
+    private final Params params;
+    private final LayerNorm norm;
+    private final Mlp mlp;
+
+    Projector(ModelConfig config, Params params) {
+        this.config = config;
+        this.params = params;
+        norm = config.projector().layerNorm() ? LayerNorm.of(params, PREFIX + "norm", NORM_EPS) : null;
+        mlp = new Mlp(Linear.of(params, PREFIX + "fc1", true), Activation.GELU,
+                Linear.of(params, PREFIX + "fc2", true));
+    }
+
+    static List<ParamSpec> params(ModelConfig config) {
+        ModelConfig.Projector p = config.projector();
+        int merged = config.vision().hidden() * config.vision().merge() * config.vision().merge();
+        if (p.in() != merged) {
+            throw new IllegalArgumentException("model config '" + config.name()
+                    + "': projector.in must be vision hidden * merge^2 = " + merged + ", got " + p.in());
+        }
+        List<ParamSpec> s = new ArrayList<>();
+        if (p.layerNorm()) {
+            s.add(spec(PREFIX + "norm.weight", Init.NORM_WEIGHT, p.in()));
+            s.add(spec(PREFIX + "norm.bias", Init.NORM_BIAS, p.in()));
+        }
+        s.add(spec(PREFIX + "fc1.weight", Init.LINEAR, p.hidden(), p.in()));
+        s.add(spec(PREFIX + "fc1.bias", Init.BIAS, p.hidden()));
+        s.add(spec(PREFIX + "fc2.weight", Init.LINEAR, p.out(), p.hidden()));
+        s.add(spec(PREFIX + "fc2.bias", Init.BIAS, p.out()));
+        return s;
+    }
+
+    private static ParamSpec spec(String name, Init init, long... shape) {
+        return new ParamSpec(name, shape, init, "projector", -1);
+    }
+
+    /**
+     * @param patches [T, P, visionHidden] final-layer patch states without CLS
+     *                ({@link VisionOutput#patches()}), P = g * g
+     * @return [T, tokensPerTile, lmHidden] visual tokens in the model's dtype
+     */
+    public Tensor forward(Tensor patches) {
+        ModelConfig.Vision v = config.vision();
+        Args.rank(patches, "patches", 3, "[tiles, patches, hidden]");
+        Args.atLeast(patches.size(0), "patches.size(0) (tiles)", 1);
+        Checks.shape(patches, "patches", "[tiles, patches, hidden]", patches.size(0), v.patches(), v.hidden());
+        Tensor w = mlp.fc1().weight();
+        try (Scope scope = Scope.noGrad()) {
+            Tensor x = patches.to(w.device(), Tensors.scalarType(w));
+            if (v.merge() > 1) x = pixelShuffle(x, v.merge());
+            if (norm != null) x = norm.apply(x);
+            return scope.keep(mlp.apply(x));
+        }
+    }
+
+    /**
+     * InternVL's {@code pixel_shuffle(x, scale_factor = 1/m)} with ps_version v2, on patch states
+     * in row-major grid order: with x viewed as [T, g, g, C] ({@code x[t, i, j]} = patch at row i,
+     * column j), {@code view(T, g, g/m, mC)}, {@code permute(0, 2, 1, 3)},
+     * {@code view(T, g/m, g/m, m²C)}, {@code permute(0, 2, 1, 3)}, flattened to [T, (g/m)², m²C].
+     * Hence merged token {@code p * (g/m) + q} holds patches {@code (m p + a, m q + b)},
+     * {@code a, b < m}, with channels ordered (a, b, C): channel {@code (a m + b) C + c} is channel
+     * c of patch {@code (m p + a, m q + b)}. This is the token order that
+     * {@code ClsSaliency}'s patch pooling assumes (design §3 K5).
+     *
+     * @param patches [T, g * g, C]
+     * @param merge   m, dividing g
+     * @return [T, (g/m)², m² C], contiguous
+     */
+    public static Tensor pixelShuffle(Tensor patches, int merge) {
+        Args.rank(patches, "patches", 3, "[tiles, patches, channels]");
+        if (merge < 1) throw Args.error("merge", "be >= 1", merge);
+        long tiles = patches.size(0), c = patches.size(2), g = Math.round(Math.sqrt(patches.size(1)));
+        if (g * g != patches.size(1)) {
+            throw Args.error("patches", "hold a square patch grid on axis 1", Tensors.describe(patches));
+        }
+        if (g % merge != 0) throw Args.error("merge", "divide the patch grid side " + g, merge);
+        long s = g / merge;
+        try (Scope scope = new Scope()) {
+            Tensor x = patches.reshape(tiles, g, s, merge * c)      // [T, i, q, (b, C)]
+                    .permute(0, 2, 1, 3)                               // [T, q, i, (b, C)]
+                    .reshape(tiles, s, s, merge * merge * c)           // [T, q, p, (a, b, C)]
+                    .permute(0, 2, 1, 3)                               // [T, p, q, (a, b, C)]
+                    .reshape(tiles, s * s, merge * merge * c);
+            return scope.keep(x.contiguous());
+        }
+    }
+
+    /** The weights by canonical name (read-only; owned by this projector). */
+    public Map<String, Tensor> weights() {
+        return params.view();
+    }
+
+    @Override
+    public void close() {
+        params.close();
+    }
+}
