@@ -101,6 +101,17 @@ public final class Lvlm implements AutoCloseable {
         return Collections.unmodifiableMap(all);
     }
 
+    /**
+     * A copy of this model with every weight on `device` (a CUDA device needs LibTorch's CUDA
+     * natives); the forwards then run there. This model stays as it is.
+     */
+    public Lvlm to(org.bytedeco.pytorch.Device device) {
+        Map<String, Tensor> all = weights();
+        Map<Tensor, Tensor> moved = new java.util.IdentityHashMap<>();  // a tied head moves once
+        return build(config, dtype, spec -> moved.computeIfAbsent(all.get(spec.name()),
+                w -> Scope.unscoped(() -> w.to(device, dtype))));
+    }
+
     /** Total number of weight elements (a tied LM head counted once). */
     public long parameterCount() {
         Map<Tensor, Boolean> seen = new java.util.IdentityHashMap<>();

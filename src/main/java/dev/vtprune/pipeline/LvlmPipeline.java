@@ -1,0 +1,317 @@
+package dev.vtprune.pipeline;
+
+import dev.vtprune.model.Lvlm;
+import dev.vtprune.model.ModelConfig;
+import dev.vtprune.model.Prefill;
+import dev.vtprune.model.Probe;
+import dev.vtprune.model.VisionOutput;
+import dev.vtprune.ops.Args;
+import dev.vtprune.ops.TextLayout;
+import dev.vtprune.ops.TileLayout;
+import dev.vtprune.ops.Tensors;
+import dev.vtprune.pipeline.image.DynamicTiler;
+import dev.vtprune.pipeline.image.Preprocessor;
+import dev.vtprune.pipeline.image.Tiling;
+import dev.vtprune.prune.FastVPruner;
+import dev.vtprune.prune.PruneInputs;
+import dev.vtprune.prune.PyramidTokenPruner;
+import dev.vtprune.prune.Selection;
+import dev.vtprune.prune.TokenPruner;
+import java.awt.image.BufferedImage;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The LVLM forward with pruning hooks (design §4): dynamic tiling, preprocessing, the ViT (with a
+ * probe of one layer's q_cls and K), the projector, the assembly of each image's sequence
+ * ({@code before | visual | between | instruction | after}), and the LM prefill — unpruned, or
+ * pruned by a {@link TokenPruner}:
+ *
+ * <ul>
+ *   <li>PTP (the paper's form): a probe runs the first LM layers on the full sequence to get the
+ *       instruction relevance from their Q/K; the selection (K1 + K5 + K4 + K2) picks tokens;
+ *       their projected embeddings are gathered and the whole prefill runs on the shorter
+ *       sequence. With {@code reuseProbe} the probe's layers are kept instead of re-run: their
+ *       hidden states and KV cache are gathered to the kept positions and the prefill continues
+ *       from the next layer (beyond the paper; measured, not assumed, by the demo and benchmarks).
+ *   <li>FastV prunes inside the LM after its layer K: always the reuse form.
+ *   <li>The other baselines select before the LM and prefill the shorter sequence.
+ * </ul>
+ * Batches of several images (each with its own instruction) run as one right-padded batch.
+ * Every stage is timed (the pipeline runs on the CPU, where the clock is the work's).
+ */
+public final class LvlmPipeline {
+    private final Lvlm model;
+    private final Tokenizer tokenizer;
+    private final PromptTemplate template;
+    private final DynamicTiler tiler;
+    private final Preprocessor preprocessor;
+
+    /**
+     * @param vitLayer   ViT layer probed for the CLS attention (PTP: 11 of 24; scaled to the
+     *                   model's depth by {@link #scaledVitLayer})
+     * @param lmLayer    LM layer probed for the instruction attention (PTP: 1) or FastV's layer K
+     * @param reuseProbe continue the prefill from the probe's layers instead of re-running them
+     */
+    public record Options(TokenPruner pruner, int vitLayer, int lmLayer, boolean reuseProbe) {
+        public static Options unpruned() {
+            return new Options(null, 11, 1, false);
+        }
+
+        public static Options of(TokenPruner pruner) {
+            int lm = pruner instanceof PyramidTokenPruner p ? p.config().lmLayer()
+                    : pruner instanceof FastVPruner f ? f.layer() : 1;
+            int vit = pruner instanceof PyramidTokenPruner p ? p.config().vitLayer() : 11;
+            return new Options(pruner, vit, lm, false);
+        }
+
+        public Options withReuseProbe(boolean reuse) {
+            return new Options(pruner, vitLayer, lmLayer, reuse);
+        }
+    }
+
+    public LvlmPipeline(Lvlm model, Tokenizer tokenizer, PromptTemplate template) {
+        this.model = Args.notNull(model, "model");
+        this.tokenizer = Args.notNull(tokenizer, "tokenizer");
+        this.template = Args.notNull(template, "template");
+        this.tiler = DynamicTiler.forModel(model.config());
+        this.preprocessor = Preprocessor.forModel(model.config());
+    }
+
+    public Lvlm model() {
+        return model;
+    }
+
+    /**
+     * The ViT layer to probe: the configured one, scaled from the paper's 24-layer ViT to this
+     * model's depth (11 of 24 -> 2 of 6), and clamped to the last layer.
+     */
+    public int scaledVitLayer(int vitLayer) {
+        int layers = model.config().vision().layers();
+        int scaled = layers == 24 ? vitLayer : (int) Math.round(vitLayer * layers / 24.0);
+        return Math.max(0, Math.min(scaled, layers - 1));
+    }
+
+    /** Tiles every image (the first stage; also what the overlay needs). */
+    public List<Tiling> tile(List<BufferedImage> images) {
+        List<Tiling> out = new ArrayList<>();
+        for (BufferedImage im : images) out.add(tiler.tile(im));
+        return out;
+    }
+
+    /**
+     * Runs the images with their instructions (one per image).
+     *
+     * @return the result, owning its tensors (close it)
+     */
+    public Result run(List<BufferedImage> images, List<String> instructions, Options options) {
+        Args.notNull(images, "images");
+        Args.notNull(instructions, "instructions");
+        Args.notNull(options, "options");
+        if (images.isEmpty()) throw Args.error("images", "hold at least one image", "none");
+        if (instructions.size() != images.size()) {
+            throw Args.error("instructions", "hold one instruction per image (" + images.size() + ")", instructions.size());
+        }
+        Timer timer = new Timer();
+        ModelConfig c = model.config();
+        List<Tiling> tilings = tile(images);
+        timer.lap("tiling");
+        try (PointerScope scope = new PointerScope()) {
+            Result r = forward(tilings, instructions, options, timer);
+            r.retain();
+            return r;
+        }
+    }
+
+    private Result forward(List<Tiling> tilings, List<String> instructions, Options o, Timer timer) {
+        ModelConfig c = model.config();
+        int images = tilings.size();
+        TensorVector pixelParts = new TensorVector();
+        long[] tilesPerImage = new long[images];
+        for (int b = 0; b < images; b++) {
+            pixelParts.push_back(preprocessor.tensor(tilings.get(b)));
+            tilesPerImage[b] = tilings.get(b).size();
+        }
+        Tensor pixels = images == 1 ? pixelParts.get(0) : torch.cat(pixelParts);
+        Device device = firstWeightDevice();
+        if (device.is_cuda()) pixels = pixels.to(device, model.dtype());
+        else if (model.dtype() != ScalarType.Float) pixels = pixels.to(model.dtype());
+        timer.lap("preprocess");
+
+        TokenPruner pruner = o.pruner();
+        boolean ptp = pruner instanceof PyramidTokenPruner;
+        boolean fastV = pruner instanceof FastVPruner;
+        boolean needsVitProbe = ptp || (pruner != null && pruner.name().equals("cls-topk"));
+        int vitLayer = needsVitProbe ? scaledVitLayer(o.vitLayer()) : -1;
+        VisionOutput vision = model.vision().forward(pixels, vitLayer);
+        timer.lap("vision");
+        Tensor visual = model.projector().forward(vision.patches());  // [T, tokensPerTile, d]
+        int perTile = c.vision().tokensPerTile();
+        Tensor visualFlat = visual.reshape(visual.size(0) * perTile, visual.size(2));
+        timer.lap("projector");
+
+        long[] tokensPerTile = new long[(int) visual.size(0)];
+        Arrays.fill(tokensPerTile, perTile);
+        TileLayout layout = TileLayout.of(tilesPerImage, tokensPerTile);
+        List<PromptTemplate.Layout> seqs = new ArrayList<>();
+        List<Tensor> perImageVisual = new ArrayList<>();
+        for (int b = 0; b < images; b++) {
+            long first = layout.tokenOffset(layout.firstTile(b));
+            long n = layout.tokenOffset(layout.thumbnail(b)) + layout.tokens(layout.thumbnail(b)) - first;
+            seqs.add(template.layout(tokenizer, (int) n, instructions.get(b)));
+            perImageVisual.add(visualFlat.narrow(0, first, n));
+        }
+        Batch full = Batch.assemble(model, seqs, perImageVisual);
+        timer.lap("embed");
+
+        long[] visualBefore = new long[images];
+        for (int b = 0; b < images; b++) visualBefore[b] = seqs.get(b).visualCount();
+        if (pruner == null) {
+            Prefill prefill = model.language().prefill(full.embeds, full.lengths);
+            timer.lap("prefill");
+            return new Result(tilings, layout, null, prefill, visualBefore, visualBefore.clone(), full.lengths, timer.done(),
+                    seqs);
+        }
+
+        boolean needsLmProbe = fastV || (ptp && ((PyramidTokenPruner) pruner).config().alpha() > 0);
+        Probe probe = null;
+        TextLayout text = null;
+        PruneInputs.Builder in = PruneInputs.builder(layout).tileCls(vision.cls()).patchMerge(c.vision().merge());
+        if (needsVitProbe) in.vitQk(vision.probeQCls(), vision.probeK(), Double.NaN);
+        if (needsLmProbe) {
+            probe = model.language().probe(full.embeds, full.lengths, o.lmLayer());
+            timer.lap("probe");
+            text = textLayout(seqs);
+            in.lmQk(stackQueries(probe.q(), seqs), stackKeys(probe.k(), seqs), text, Double.NaN);
+        }
+        Selection selection;
+        try {
+            selection = pruner.select(in.build());
+        } finally {
+            if (text != null) text.close();
+        }
+        long[] keptPerImage = selection.keptPerImage();
+        timer.lap("select");
+
+        boolean reuse = probe != null && (fastV || o.reuseProbe());
+        Prefill prefill;
+        long[] lengths;
+        if (reuse) {
+            Tensor index = keptPositions(selection, layout, seqs, full.lengths, keptPerImage);
+            lengths = new long[images];
+            for (int b = 0; b < images; b++) lengths[b] = full.lengths[b] - visualBefore[b] + keptPerImage[b];
+            Tensor hidden = probe.hidden().gather(1, index.unsqueeze(2).expand(index.size(0), index.size(1),
+                    probe.hidden().size(2)));
+            var cache = probe.cache().gather(index, lengths);
+            timer.lap("gather");
+            prefill = model.language().prefillFrom(o.lmLayer() + 1, hidden, lengths, index, cache);
+        } else {
+            Tensor kept = selection.gather(visualFlat);
+            List<Tensor> keptParts = new ArrayList<>();
+            List<PromptTemplate.Layout> pruned = new ArrayList<>();
+            long at = 0;
+            for (int b = 0; b < images; b++) {
+                keptParts.add(kept.narrow(0, at, keptPerImage[b]));
+                at += keptPerImage[b];
+                pruned.add(template.layout(tokenizer, (int) keptPerImage[b], instructions.get(b)));
+            }
+            Batch shorter = Batch.assemble(model, pruned, keptParts);
+            lengths = shorter.lengths;
+            timer.lap("gather");
+            prefill = model.language().prefill(shorter.embeds, shorter.lengths);
+        }
+        timer.lap("prefill");
+        if (probe != null) probe.close();
+        return new Result(tilings, layout, selection, prefill, visualBefore, keptPerImage, lengths, timer.done(), seqs);
+    }
+
+    private Device firstWeightDevice() {
+        for (Tensor w : model.weights().values()) return Tensors.deviceOf(w);
+        return Tensors.cpu();
+    }
+
+    /** Query rows [Hq, sum Q_b, d]: the instruction positions of each image's probe q. */
+    private static Tensor stackQueries(Tensor q, List<PromptTemplate.Layout> seqs) {
+        TensorVector parts = new TensorVector();
+        for (int b = 0; b < seqs.size(); b++) {
+            PromptTemplate.Layout s = seqs.get(b);
+            parts.push_back(q.select(0, b).narrow(1, s.instructionStart(), s.instructionCount()));
+        }
+        return torch.cat(parts, 1);
+    }
+
+    /** Key rows [Hkv, sum L_b, d]: each image's real keys, padding dropped. */
+    private static Tensor stackKeys(Tensor k, List<PromptTemplate.Layout> seqs) {
+        TensorVector parts = new TensorVector();
+        for (int b = 0; b < seqs.size(); b++) parts.push_back(k.select(0, b).narrow(1, 0, seqs.get(b).length()));
+        return torch.cat(parts, 1);
+    }
+
+    private static TextLayout textLayout(List<PromptTemplate.Layout> seqs) {
+        TextLayout.Builder t = TextLayout.builder();
+        for (PromptTemplate.Layout s : seqs) t.add(s.length(), s.instructionPositions(), s.visualPositions());
+        return t.build();
+    }
+
+    /**
+     * int64 [B, L'] positions each pruned sequence keeps (text, then the kept visual tokens in
+     * their order), right-padded with the last kept position.
+     */
+    private static Tensor keptPositions(Selection s, TileLayout layout, List<PromptTemplate.Layout> seqs, long[] lengths,
+                                        long[] keptPerImage) {
+        long[] kept = s.keptIndices();
+        int images = seqs.size();
+        long[][] rows = new long[images][];
+        int max = 0, at = 0;
+        for (int b = 0; b < images; b++) {
+            PromptTemplate.Layout q = seqs.get(b);
+            long first = layout.tokenOffset(layout.firstTile(b));
+            long[] row = new long[(int) (lengths[b] - q.visualCount() + keptPerImage[b])];
+            int w = 0;
+            for (int p = 0; p < q.visualStart(); p++) row[w++] = p;
+            for (long i = 0; i < keptPerImage[b]; i++) row[w++] = q.visualStart() + (kept[at++] - first);
+            for (long p = q.visualStart() + q.visualCount(); p < lengths[b]; p++) row[w++] = p;
+            rows[b] = row;
+            max = Math.max(max, row.length);
+        }
+        long[] flat = new long[images * max];
+        for (int b = 0; b < images; b++) {
+            long[] row = rows[b];
+            System.arraycopy(row, 0, flat, b * max, row.length);
+            Arrays.fill(flat, b * max + row.length, (b + 1) * max, row.length == 0 ? 0 : row[row.length - 1]);
+        }
+        return Tensor.create(flat, images, max);
+    }
+
+    /** A right-padded batch of sequence embeddings. */
+    private record Batch(Tensor embeds, long[] lengths) {
+        static Batch assemble(Lvlm model, List<PromptTemplate.Layout> seqs, List<Tensor> visual) {
+            int images = seqs.size();
+            long[] lengths = new long[images];
+            int max = 0;
+            for (int b = 0; b < images; b++) {
+                lengths[b] = seqs.get(b).length();
+                max = (int) Math.max(max, lengths[b]);
+            }
+            long[] ids = new long[images * max];
+            for (int b = 0; b < images; b++) System.arraycopy(seqs.get(b).ids(), 0, ids, b * max, seqs.get(b).length());
+            Tensor idTensor = Tensor.create(ids, images, max);
+            Tensor embeds = model.language().embed(idTensor);  // [B, L, d]; visual slots hold id 0
+            for (int b = 0; b < images; b++) {
+                PromptTemplate.Layout s = seqs.get(b);
+                if (s.visualCount() > 0) {
+                    embeds.select(0, b).narrow(0, s.visualStart(), s.visualCount())
+                            .copy_(visual.get(b).to(Tensors.scalarType(embeds)));
+                }
+            }
+            return new Batch(embeds, lengths);
+        }
+    }
+}

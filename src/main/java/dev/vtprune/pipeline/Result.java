@@ -1,0 +1,111 @@
+package dev.vtprune.pipeline;
+
+import dev.vtprune.model.Prefill;
+import dev.vtprune.ops.TileLayout;
+import dev.vtprune.ops.Tensors;
+import dev.vtprune.pipeline.image.Tiling;
+import dev.vtprune.prune.Selection;
+import java.util.List;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * One pipeline run: the tilings, the visual-token layout, the selection (null when unpruned),
+ * the prefill's last-position logits and KV cache, token counts and stage timings. Owns its
+ * tensors: close() frees them.
+ */
+public final class Result implements AutoCloseable {
+    private final List<Tiling> tilings;
+    private final TileLayout layout;
+    private final Selection selection;
+    private final Prefill prefill;
+    private final long[] visualBefore, visualAfter, sequenceLengths;
+    private final Timings timings;
+    private final List<PromptTemplate.Layout> sequences;
+
+    Result(List<Tiling> tilings, TileLayout layout, Selection selection, Prefill prefill, long[] visualBefore,
+           long[] visualAfter, long[] sequenceLengths, Timings timings, List<PromptTemplate.Layout> sequences) {
+        this.tilings = List.copyOf(tilings);
+        this.layout = layout;
+        this.selection = selection;
+        this.prefill = prefill;
+        this.visualBefore = visualBefore;
+        this.visualAfter = visualAfter;
+        this.sequenceLengths = sequenceLengths;
+        this.timings = timings;
+        this.sequences = List.copyOf(sequences);
+    }
+
+    /** Keeps the tensors alive past the PointerScope they were made in (until close()). */
+    void retain() {
+        for (Tensor t : tensors()) if (t != null) t.retainReference();
+    }
+
+    private List<Tensor> tensors() {
+        java.util.ArrayList<Tensor> all = new java.util.ArrayList<>();
+        all.add(prefill.lastLogits());
+        for (int l = 0; l < prefill.cache().layers(); l++) {
+            all.add(prefill.cache().key(l));
+            all.add(prefill.cache().value(l));
+        }
+        if (selection != null) {
+            all.add(selection.kept());
+            all.add(selection.keptPerTile());
+            all.add(selection.budgets());
+            all.add(selection.regionScores());
+            all.add(selection.regionWeights());
+            all.add(selection.tokenScores());
+        }
+        return all;
+    }
+
+    public List<Tiling> tilings() {
+        return tilings;
+    }
+
+    public TileLayout layout() {
+        return layout;
+    }
+
+    /** The pruner's selection, or null for an unpruned run. */
+    public Selection selection() {
+        return selection;
+    }
+
+    /** float32 [B, vocab] logits at each sequence's last position. */
+    public Tensor logits() {
+        return prefill.lastLogits();
+    }
+
+    /** KV-cache length (real positions) of each sequence. */
+    public long[] kvLengths() {
+        return prefill.cache().lengths();
+    }
+
+    public long[] visualBefore() {
+        return visualBefore.clone();
+    }
+
+    public long[] visualAfter() {
+        return visualAfter.clone();
+    }
+
+    /** LM sequence length of each image after pruning (before: sequences().get(b).length()). */
+    public long[] sequenceLengths() {
+        return sequenceLengths.clone();
+    }
+
+    /** The unpruned sequence layout of each image (positions of visual and instruction tokens). */
+    public List<PromptTemplate.Layout> sequences() {
+        return sequences;
+    }
+
+    public Timings timings() {
+        return timings;
+    }
+
+    @Override
+    public void close() {
+        for (Tensor t : tensors()) if (t != null && !t.isNull()) t.releaseReference();
+        layout.close();
+    }
+}

@@ -1,0 +1,142 @@
+package dev.vtprune.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vtprune.model.Lvlm;
+import dev.vtprune.model.ModelConfig;
+import dev.vtprune.model.RandomWeights;
+import dev.vtprune.ops.Backend;
+import dev.vtprune.ops.Tensors;
+import dev.vtprune.prune.FastVPruner;
+import dev.vtprune.prune.PyramidTokenPruner;
+import dev.vtprune.prune.RandomPruner;
+import dev.vtprune.testing.Approx;
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.image.BufferedImage;
+import java.util.List;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+class LvlmPipelineTest {
+    static Lvlm model;
+    static LvlmPipeline pipeline;
+
+    @BeforeAll
+    static void setUp() {
+        model = RandomWeights.create(ModelConfig.preset("tiny"), 7, ScalarType.Float);
+        pipeline = new LvlmPipeline(model, new ByteTokenizer(model.config().language().vocab()), PromptTemplate.INTERNVL);
+    }
+
+    @AfterAll
+    static void tearDown() {
+        model.close();
+    }
+
+    /** A synthetic image with some structure (tiles differ). */
+    static BufferedImage image(int w, int h, long seed) {
+        BufferedImage im = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = im.createGraphics();
+        java.util.Random r = new java.util.Random(seed);
+        g.setColor(Color.WHITE);
+        g.fillRect(0, 0, w, h);
+        for (int i = 0; i < 12; i++) {
+            g.setColor(new Color(r.nextInt(0xFFFFFF)));
+            g.fillOval(r.nextInt(w), r.nextInt(h), 10 + r.nextInt(w / 2), 10 + r.nextInt(h / 2));
+        }
+        g.dispose();
+        return im;
+    }
+
+    static PyramidTokenPruner ptp(double ratio) {
+        return new PyramidTokenPruner(PyramidTokenPruner.Config.PAPER.withRatio(ratio));
+    }
+
+    @Test
+    void unprunedRunShapesAndLengths() {
+        // tiny: 56 px tiles of 4 x 4 patches merged 2 x 2 -> 4 tokens per tile; max 4 tiles.
+        try (Result r = pipeline.run(List.of(image(112, 56, 1)), List.of("what is this?"), LvlmPipeline.Options.unpruned())) {
+            assertEquals(2, r.tilings().get(0).localTiles(), "112 x 56 -> a 2 x 1 grid");
+            assertArrayEquals(new long[] {12}, r.visualBefore(), "(2 + thumbnail) tiles x 4 tokens");
+            assertArrayEquals(new long[] {1, model.config().language().vocab()}, r.logits().shape());
+            assertArrayEquals(new long[] {r.sequences().get(0).length()}, r.kvLengths());
+            assertTrue(r.logits().isfinite().all().item_bool());
+            assertTrue(r.timings().ms("prefill") > 0 && r.timings().ms("vision") > 0);
+        }
+    }
+
+    @Test
+    void ptpShortensTheSequenceByTheDroppedTokens() {
+        try (Result r = pipeline.run(List.of(image(224, 112, 2)), List.of("find the red ball"), LvlmPipeline.Options.of(ptp(0.5)))) {
+            long before = r.visualBefore()[0], after = r.visualAfter()[0];
+            assertEquals(before / 2, after, "r = 0.5 keeps half of the (4 + 1) x 4 tokens... budgets round per tile");
+            assertEquals(r.sequences().get(0).length() - (before - after), r.sequenceLengths()[0]);
+            assertArrayEquals(r.sequenceLengths(), r.kvLengths());
+            assertEquals(after, r.selection().numKept());
+            assertTrue(r.timings().ms("probe") > 0 && r.timings().ms("select") > 0);
+        }
+    }
+
+    @Test
+    void keepingEverythingReproducesTheUnprunedLogits() {
+        // Ratio 0 keeps every token: the pruned prefill, and the reuse of the probe's layers, must
+        // give exactly the unpruned result — this checks the gather and the sequence assembly.
+        List<BufferedImage> im = List.of(image(168, 112, 3));
+        List<String> q = List.of("count the circles");
+        try (Result full = pipeline.run(im, q, LvlmPipeline.Options.unpruned());
+             Result all = pipeline.run(im, q, LvlmPipeline.Options.of(ptp(0.0)));
+             Result reuse = pipeline.run(im, q, LvlmPipeline.Options.of(ptp(0.0)).withReuseProbe(true));
+             Result fastv = pipeline.run(im, q, LvlmPipeline.Options.of(new FastVPruner(0.0, 1, Backend.NATIVE)))) {
+            double[] want = Tensors.toDoubles(full.logits());
+            Approx.assertClose(want, Tensors.toDoubles(all.logits()), 1e-5, 1e-4, "ratio 0, prefill again");
+            Approx.assertClose(want, Tensors.toDoubles(reuse.logits()), 1e-5, 1e-4, "ratio 0, probe reused");
+            Approx.assertClose(want, Tensors.toDoubles(fastv.logits()), 1e-5, 1e-4, "FastV at ratio 0");
+        }
+    }
+
+    @Test
+    void batchOfTwoImagesEqualsSeparateRuns() {
+        List<BufferedImage> im = List.of(image(224, 112, 4), image(56, 56, 5));
+        List<String> q = List.of("left image?", "a much longer instruction for the second image");
+        LvlmPipeline.Options o = LvlmPipeline.Options.of(ptp(0.5));
+        try (Result both = pipeline.run(im, q, o);
+             Result a = pipeline.run(List.of(im.get(0)), List.of(q.get(0)), o);
+             Result b = pipeline.run(List.of(im.get(1)), List.of(q.get(1)), o)) {
+            assertEquals(1, both.tilings().get(1).size(), "56 x 56 is one tile");
+            assertTrue(!both.tilings().get(1).hasThumbnail(), "and no thumbnail");
+            assertArrayEquals(new long[] {a.visualAfter()[0], b.visualAfter()[0]}, both.visualAfter());
+            double[] logits = Tensors.toDoubles(both.logits());
+            int vocab = model.config().language().vocab();
+            Approx.assertClose(Tensors.toDoubles(a.logits()), java.util.Arrays.copyOfRange(logits, 0, vocab), 1e-5, 1e-4,
+                    "image 0");
+            Approx.assertClose(Tensors.toDoubles(b.logits()), java.util.Arrays.copyOfRange(logits, vocab, 2 * vocab), 1e-5,
+                    1e-4, "image 1");
+        }
+    }
+
+    @Test
+    void baselinesRunThroughThePipeline() {
+        try (Result r = pipeline.run(List.of(image(224, 224, 6)), List.of("x"), LvlmPipeline.Options.of(new RandomPruner(0.75, 1)))) {
+            long before = r.visualBefore()[0];
+            assertEquals(Math.floor(0.25 * before + 0.5), r.visualAfter()[0]);
+        }
+    }
+
+    @Test
+    void vitLayerScalesToTheModelsDepth() {
+        assertEquals(1, pipeline.scaledVitLayer(11), "11 of 24 -> 1 of 2 (tiny has 2 ViT layers)");
+        assertEquals(0, pipeline.scaledVitLayer(0));
+    }
+
+    @Test
+    void badArguments() {
+        assertThrows(IllegalArgumentException.class, () -> pipeline.run(List.of(), List.of(), LvlmPipeline.Options.unpruned()));
+        assertThrows(IllegalArgumentException.class,
+                () -> pipeline.run(List.of(image(56, 56, 1)), List.of("a", "b"), LvlmPipeline.Options.unpruned()));
+    }
+}
