@@ -14,7 +14,7 @@ import picocli.CommandLine.ScopeType;
  */
 @Command(name = "vtprune", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Training-free visual-token pruning (PTP, IVTP) for vision-language models.",
-        subcommands = {PruneCommand.class, RolloutCommand.class, FlopsCommand.class})
+        subcommands = {DemoCommand.class, PruneCommand.class, RolloutCommand.class, FlopsCommand.class})
 public final class Main implements Runnable {
 
     @Option(names = "--verbose", scope = ScopeType.INHERIT, description = "Print stack traces with errors.")

@@ -20,7 +20,9 @@ import dev.vtprune.prune.TokenPruner;
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
@@ -59,21 +61,27 @@ public final class LvlmPipeline {
      *                   model's depth by {@link #scaledVitLayer})
      * @param lmLayer    LM layer probed for the instruction attention (PTP: 1) or FastV's layer K
      * @param reuseProbe continue the prefill from the probe's layers instead of re-running them
+     * @param capture    keep the pruner's inputs of a one-image run in the tensor names of
+     *                   {@code vtprune prune} (see {@link Result#pruneInputs()})
      */
-    public record Options(TokenPruner pruner, int vitLayer, int lmLayer, boolean reuseProbe) {
+    public record Options(TokenPruner pruner, int vitLayer, int lmLayer, boolean reuseProbe, boolean capture) {
         public static Options unpruned() {
-            return new Options(null, 11, 1, false);
+            return new Options(null, 11, 1, false, false);
         }
 
         public static Options of(TokenPruner pruner) {
             int lm = pruner instanceof PyramidTokenPruner p ? p.config().lmLayer()
                     : pruner instanceof FastVPruner f ? f.layer() : 1;
             int vit = pruner instanceof PyramidTokenPruner p ? p.config().vitLayer() : 11;
-            return new Options(pruner, vit, lm, false);
+            return new Options(pruner, vit, lm, false, false);
         }
 
         public Options withReuseProbe(boolean reuse) {
-            return new Options(pruner, vitLayer, lmLayer, reuse);
+            return new Options(pruner, vitLayer, lmLayer, reuse, capture);
+        }
+
+        public Options withCapture(boolean keep) {
+            return new Options(pruner, vitLayer, lmLayer, reuseProbe, keep);
         }
     }
 
@@ -192,8 +200,11 @@ public final class LvlmPipeline {
             in.lmQk(stackQueries(probe.q(), seqs), stackKeys(probe.k(), seqs), text, Double.NaN);
         }
         Selection selection;
+        Map<String, Tensor> captured = null;
         try {
-            selection = pruner.select(in.build());
+            PruneInputs inputs = in.build();
+            selection = pruner.select(inputs);
+            if (o.capture() && images == 1) captured = capture(layout, vision, vitLayer >= 0, needsLmProbe ? inputs : null, text);
         } finally {
             if (text != null) text.close();
         }
@@ -229,7 +240,36 @@ public final class LvlmPipeline {
         }
         timer.lap("prefill");
         if (probe != null) probe.close();
-        return new Result(tilings, layout, selection, prefill, visualBefore, keptPerImage, lengths, timer.done(), seqs);
+        Result result = new Result(tilings, layout, selection, prefill, visualBefore, keptPerImage, lengths, timer.done(), seqs);
+        if (captured != null) result.capture(captured);
+        return result;
+    }
+
+    /**
+     * The inputs of a one-image selection under the names of {@code vtprune prune}: tile_cls,
+     * global_cls, vit_attn (the CLS rows of the probed layer, patches only, made from its q_cls
+     * and K) and llm_q, llm_k, query_pos, visual_pos.
+     */
+    private static Map<String, Tensor> capture(TileLayout layout, VisionOutput vision, boolean vit, PruneInputs lm,
+                                               TextLayout text) {
+        Map<String, Tensor> m = new LinkedHashMap<>();
+        Tensor cls = vision.cls().to(ScalarType.Float);
+        long local = layout.localTiles(0);
+        m.put("tile_cls", cls.narrow(0, 0, local).contiguous());
+        m.put("global_cls", cls.select(0, local).contiguous());
+        if (vit) {
+            Tensor q = vision.probeQCls().to(ScalarType.Float), k = vision.probeK().to(ScalarType.Float);
+            Tensor rows = q.unsqueeze(2).matmul(k.transpose(2, 3)).squeeze(2)
+                    .div(new org.bytedeco.pytorch.Scalar(Math.sqrt(q.size(2)))).softmax(2);
+            m.put("vit_attn", rows.narrow(2, 1, rows.size(2) - 1).contiguous());
+        }
+        if (lm != null) {
+            m.put("llm_q", lm.lmQ().to(ScalarType.Float).contiguous());
+            m.put("llm_k", lm.lmK().to(ScalarType.Float).contiguous());
+            m.put("query_pos", Tensor.create(text.queryPos(0)));
+            m.put("visual_pos", Tensor.create(text.visualPos(0)));
+        }
+        return m;
     }
 
     private Device firstWeightDevice() {

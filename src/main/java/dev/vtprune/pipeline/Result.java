@@ -21,6 +21,7 @@ public final class Result implements AutoCloseable {
     private final long[] visualBefore, visualAfter, sequenceLengths;
     private final Timings timings;
     private final List<PromptTemplate.Layout> sequences;
+    private java.util.Map<String, Tensor> pruneInputs = java.util.Map.of();
 
     Result(List<Tiling> tilings, TileLayout layout, Selection selection, Prefill prefill, long[] visualBefore,
            long[] visualAfter, long[] sequenceLengths, Timings timings, List<PromptTemplate.Layout> sequences) {
@@ -33,6 +34,18 @@ public final class Result implements AutoCloseable {
         this.sequenceLengths = sequenceLengths;
         this.timings = timings;
         this.sequences = List.copyOf(sequences);
+    }
+
+    void capture(java.util.Map<String, Tensor> inputs) {
+        this.pruneInputs = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(inputs));
+    }
+
+    /**
+     * The pruner's inputs (one-image runs with Options.capture), named as {@code vtprune prune}
+     * reads them; empty otherwise.
+     */
+    public java.util.Map<String, Tensor> pruneInputs() {
+        return pruneInputs;
     }
 
     /** Keeps the tensors alive past the PointerScope they were made in (until close()). */
@@ -55,6 +68,7 @@ public final class Result implements AutoCloseable {
             all.add(selection.regionWeights());
             all.add(selection.tokenScores());
         }
+        all.addAll(pruneInputs.values());
         return all;
     }
 

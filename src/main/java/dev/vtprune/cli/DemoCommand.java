@@ -1,0 +1,300 @@
+package dev.vtprune.cli;
+
+import dev.vtprune.io.Safetensors;
+import dev.vtprune.io.SafetensorsCheckpoint;
+import dev.vtprune.model.Flops;
+import dev.vtprune.model.Lvlm;
+import dev.vtprune.model.ModelConfig;
+import dev.vtprune.model.ModelLoader;
+import dev.vtprune.model.RandomWeights;
+import dev.vtprune.ops.TileLayout;
+import dev.vtprune.ops.Tensors;
+import dev.vtprune.pipeline.ByteTokenizer;
+import dev.vtprune.pipeline.LvlmPipeline;
+import dev.vtprune.pipeline.PromptTemplate;
+import dev.vtprune.pipeline.Result;
+import dev.vtprune.pipeline.Timings;
+import dev.vtprune.pipeline.image.ImageLoader;
+import dev.vtprune.pipeline.image.Overlay;
+import dev.vtprune.pipeline.image.SampleImage;
+import dev.vtprune.pipeline.image.Tiling;
+import dev.vtprune.prune.Pruners;
+import dev.vtprune.prune.PyramidTokenPruner;
+import dev.vtprune.prune.TokenPruner;
+import java.awt.image.BufferedImage;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * {@code vtprune demo} — the main job: one image through the LVLM pipeline, unpruned and
+ * pruned, with measured timings, FLOPs, per-region budgets and an overlay PNG of the kept
+ * tokens. By default the bundled sample image and the `demo` preset with seeded random weights
+ * (the selection is then structural, not semantic, and the output says so); --model-dir loads a
+ * real InternVL2 / LLaVA-1.5 checkpoint.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Run one image through the LVLM pipeline with and without pruning; print a summary, write an overlay PNG.")
+final class DemoCommand implements Callable<Integer> {
+    @ParentCommand
+    Main main;
+
+    @Option(names = "--image", paramLabel = "PNG|JPEG", description = "Image (default: the bundled sample, 1344 x 896).")
+    Path image;
+
+    @Option(names = "--prompt", defaultValue = "Where is the red ball, and what is written on the sign?",
+            description = "The instruction. Default: \"${DEFAULT-VALUE}\".")
+    String prompt;
+
+    @Option(names = "--method", defaultValue = "ptp", description = "ptp, cls-topk, random, spatial, fastv. Default: ${DEFAULT-VALUE}.")
+    String method;
+
+    @Option(names = "--ratio", defaultValue = "0.5", description = "Fraction of visual tokens dropped, in [0, 1). Default: ${DEFAULT-VALUE}.")
+    double ratio;
+
+    @Option(names = "--alpha", defaultValue = "0.5", description = "PTP weight of the instruction. Default: ${DEFAULT-VALUE}.")
+    double alpha;
+
+    @Option(names = "--model", defaultValue = "demo", description = "Preset with random weights (demo, tiny, internvl2-1b, ...). Default: ${DEFAULT-VALUE}.")
+    String preset;
+
+    @Option(names = "--model-dir", paramLabel = "DIR", description = "A Hugging Face checkpoint (config.json + safetensors) instead of a preset.")
+    Path modelDir;
+
+    @Option(names = "--dtype", defaultValue = "float32", description = "float32 or bfloat16. Default: ${DEFAULT-VALUE}.")
+    String dtype;
+
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda (needs LibTorch's CUDA natives). Default: ${DEFAULT-VALUE}.")
+    String device;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seed of the random weights and of the random method. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--repeat", defaultValue = "3", description = "Measured runs of each mode (after one warm-up); medians are shown. Default: ${DEFAULT-VALUE}.")
+    int repeat;
+
+    @Option(names = "--reuse-probe", description = "Reuse the probe's LM layers instead of re-running them (beyond the paper).")
+    boolean reuseProbe;
+
+    @Option(names = "--out", defaultValue = "demo-out", paramLabel = "DIR", description = "Where the overlay PNG goes. Default: ${DEFAULT-VALUE}.")
+    Path out;
+
+    @Option(names = "--dump", paramLabel = "F.safetensors", description = "Also write the pruner's inputs for `vtprune prune`.")
+    Path dump;
+
+    @Override
+    public Integer call() throws Exception {
+        main.setUp();
+        if (!(ratio >= 0 && ratio < 1)) throw new IllegalArgumentException("argument '--ratio' must be in [0, 1), got " + ratio);
+        if (repeat < 1) throw new IllegalArgumentException("argument '--repeat' must be >= 1, got " + repeat);
+        if (!Pruners.NAMES.contains(method)) {
+            throw new IllegalArgumentException("argument '--method' must be one of " + String.join(", ", Pruners.NAMES) + ", got '"
+                    + method + "'");
+        }
+        ScalarType type = switch (dtype.toLowerCase(Locale.ROOT)) {
+            case "float32" -> ScalarType.Float;
+            case "bfloat16" -> ScalarType.BFloat16;
+            default -> throw new IllegalArgumentException("argument '--dtype' must be float32 or bfloat16, got '" + dtype + "'");
+        };
+        Device target = device(device);
+        PrintWriter say = main.spec.commandLine().getOut();
+        PrintWriter progress = main.spec.commandLine().getErr();
+
+        BufferedImage picture = image == null ? SampleImage.load() : ImageLoader.load(image);
+        String imageName = image == null ? "the bundled sample image" : image.toString();
+        long t0 = System.nanoTime();
+        try (Lvlm cpuModel = modelDir == null ? RandomWeights.create(ModelConfig.preset(preset), seed, type)
+                : loadCheckpoint(modelDir, type, progress);
+             Lvlm model = target.is_cuda() ? cpuModel.to(target) : cpuModel) {
+            ModelConfig c = model.config();
+            double loadMs = (System.nanoTime() - t0) / 1e6;
+            PyramidTokenPruner.Config config = PyramidTokenPruner.Config.PAPER.withRatio(ratio).withAlpha(alpha);
+            TokenPruner pruner = Pruners.byName(method, config, seed);
+            PromptTemplate template = c.family() == ModelConfig.Family.LLAVA ? PromptTemplate.LLAVA : PromptTemplate.INTERNVL;
+            ByteTokenizer tokenizer = new ByteTokenizer(c.language().vocab());
+            LvlmPipeline pipeline = new LvlmPipeline(model, tokenizer, template);
+            LvlmPipeline.Options pruned = LvlmPipeline.Options.of(pruner).withReuseProbe(reuseProbe);
+            LvlmPipeline.Options unpruned = LvlmPipeline.Options.unpruned();
+            List<BufferedImage> images = List.of(picture);
+            List<String> prompts = List.of(prompt);
+
+            progress.println("vtprune demo: warming up (one run of each mode), then " + repeat + " measured run(s) of each");
+            close(pipeline.run(images, prompts, unpruned));
+            close(pipeline.run(images, prompts, pruned));
+            List<Timings> full = new ArrayList<>(), cut = new ArrayList<>();
+            Result lastFull = null, lastCut = null;
+            for (int i = 0; i < repeat; i++) {
+                close(lastFull);
+                close(lastCut);
+                lastFull = pipeline.run(images, prompts, unpruned);
+                lastCut = pipeline.run(images, prompts, pruned.withCapture(dump != null && i == repeat - 1));
+                full.add(lastFull.timings());
+                cut.add(lastCut.timings());
+            }
+            try (Result rf = lastFull; Result rp = lastCut) {
+                report(say, c, model, imageName, tokenizer, pipeline, config, rf, rp, full, cut, loadMs);
+                Path png = out.resolve("overlay.png");
+                Files.createDirectories(out);
+                Tiling tiling = rp.tilings().get(0);
+                int grid = c.vision().grid() / c.vision().merge();
+                Overlay.Summary s = Overlay.defaults().write(tiling, grid, rp.selection().keptIndices(), png);
+                say.printf(Locale.ROOT, "overlay: %s (%d x %d px): %s%n", png, s.width(), s.height(), s.legend());
+                if (dump != null) {
+                    Safetensors.write(dump, rp.pruneInputs());
+                    say.println("pruner inputs: " + dump + " (try: ./vtprune prune --input " + dump + " --patch-merge "
+                            + c.vision().merge() + ")");
+                }
+            }
+        }
+        return 0;
+    }
+
+    private static void close(Result r) {
+        if (r != null) r.close();
+    }
+
+    private static Device device(String name) {
+        switch (name.toLowerCase(Locale.ROOT)) {
+            case "cpu": return Tensors.cpu();
+            case "cuda":
+                boolean ok;
+                try {
+                    ok = torch.cuda_is_available();
+                } catch (Throwable e) {  // LibTorch's CUDA natives are not on the class path
+                    ok = false;
+                }
+                if (!ok) {
+                    throw new IllegalArgumentException("argument '--device cuda': no CUDA device usable by LibTorch (its GPU "
+                            + "natives, org.bytedeco:pytorch-platform-gpu, must be on the class path, with a driver and a GPU)");
+                }
+                return new Device(torch.DeviceType.CUDA, (byte) 0);
+            default: throw new IllegalArgumentException("argument '--device' must be cpu or cuda, got '" + name + "'");
+        }
+    }
+
+    private static Lvlm loadCheckpoint(Path dir, ScalarType type, PrintWriter progress) {
+        Path config = Files.isDirectory(dir) ? dir.resolve("config.json") : dir.resolveSibling("config.json");
+        if (!Files.exists(dir)) throw new IllegalArgumentException("argument '--model-dir': " + dir + " does not exist");
+        if (!Files.exists(config)) throw new IllegalArgumentException("argument '--model-dir': no config.json in " + dir);
+        ModelConfig c = ModelConfig.fromHuggingFace(config);
+        try (SafetensorsCheckpoint source = SafetensorsCheckpoint.open(dir)) {
+            progress.println("loading " + source.describe() + " as " + c.name() + " (" + c.family() + ")");
+            return ModelLoader.load(c, source, type, msg -> progress.println("  " + msg));
+        }
+    }
+
+    private static double median(List<Timings> runs, java.util.function.ToDoubleFunction<Timings> f) {
+        double[] v = runs.stream().mapToDouble(f).sorted().toArray();
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    private void report(PrintWriter say, ModelConfig c, Lvlm model, String imageName, ByteTokenizer tokenizer,
+                        LvlmPipeline pipeline, PyramidTokenPruner.Config config, Result rf, Result rp, List<Timings> full,
+                        List<Timings> cut, double loadMs) {
+        Tiling tiling = rp.tilings().get(0);
+        TileLayout layout = rp.layout();
+        boolean random = modelDir == null;
+        say.printf(Locale.ROOT, "vtprune demo — model %s (%s, %,d parameters, %s, %s), loaded in %.0f ms%n", c.name(),
+                c.family(), model.parameterCount(), random ? "seeded random weights" : "checkpoint " + modelDir,
+                Tensors.dtypeName(model.dtype()), loadMs);
+        say.printf(Locale.ROOT, "image: %s, %d x %d -> %d x %d grid%s = %d tiles of %d px, %d visual tokens each%n", imageName,
+                tiling.source().getWidth(), tiling.source().getHeight(), tiling.cols(), tiling.rows(),
+                tiling.hasThumbnail() ? " + thumbnail" : "", tiling.size(), tiling.tileSize(), c.vision().tokensPerTile());
+        say.printf(Locale.ROOT, "prompt: \"%s\" (%d tokens: %s)%n", prompt, rp.sequences().get(0).instructionCount(),
+                tokenizer.describe());
+        String how = method.equals("ptp") ? String.format(Locale.ROOT, "PTP r=%.2f alpha=%.2f, ViT layer %d of %d (paper: 11 of 24), LM layer %d%s",
+                ratio, alpha, pipeline.scaledVitLayer(config.vitLayer()), c.vision().layers(), config.lmLayer(),
+                reuseProbe ? ", probe layers reused" : "")
+                : method + String.format(Locale.ROOT, " r=%.2f", ratio);
+        say.println("method: " + how);
+        say.println();
+
+        long[] budgets = rp.selection().budgets() == null ? null : Tensors.toLongs(rp.selection().budgets());
+        long[] kept = Tensors.toLongs(rp.selection().keptPerTile());
+        double[] scores = rp.selection().regionScores() == null ? null : Tensors.toDoubles(rp.selection().regionScores());
+        double[] weights = rp.selection().regionWeights() == null ? null : Tensors.toDoubles(rp.selection().regionWeights());
+        say.println("  tile   where      cos(thumb)  weight   kept / tokens");
+        for (int t = 0; t < layout.numTiles(); t++) {
+            boolean thumb = t == layout.thumbnail(0) && tiling.hasThumbnail();
+            String where = thumb ? "thumbnail" : tiling.size() == 1 ? "whole" : String.format(Locale.ROOT, "row %d col %d",
+                    t / tiling.cols(), t % tiling.cols());
+            String cos = scores == null || thumb || layout.localTiles(0) == 0 ? "-" : String.format(Locale.ROOT, "%.4f", scores[t]);
+            String w = weights == null || thumb || layout.localTiles(0) == 0 ? "-" : String.format(Locale.ROOT, "%.4f", weights[t]);
+            say.printf(Locale.ROOT, "  %-6d %-10s %10s  %7s   %4d / %d%s%n", t, where, cos, w, kept[t], layout.tokens(t),
+                    budgets != null && budgets[t] != kept[t] ? " (budget " + budgets[t] + ")" : "");
+        }
+        say.println();
+
+        long v = rf.visualBefore()[0], k = rp.visualAfter()[0];
+        long text = rf.sequences().get(0).length() - v;
+        int probeLayers = method.equals("ptp") && alpha > 0 ? config.lmLayer() + 1 : method.equals("fastv") ? config.lmLayer() + 1 : 0;
+        Flops.Breakdown ff = Flops.prefill(c, v, text);
+        Flops.Breakdown fp = method.equals("fastv") || reuseProbe ? reuseFlops(c, v, k, text, probeLayers)
+                : Flops.pruned(c, v, k, text, probeLayers);
+        double fullTtft = median(full, Timings::ttft), cutTtft = median(cut, Timings::ttft);
+        double fullPrefill = median(full, t -> t.ms("prefill"));
+        double overhead = median(cut, t -> t.ms("select") + t.ms("gather"));
+        double probe = median(cut, t -> t.ms("probe"));
+        String row = "  %-34s %16s %16s%n";
+        say.printf(Locale.ROOT, row, "", "unpruned", "pruned (" + method + ")");
+        say.printf(Locale.ROOT, row, "visual tokens", v, k);
+        say.printf(Locale.ROOT, row, "LM sequence / KV cache", rf.kvLengths()[0], rp.kvLengths()[0]);
+        say.printf(Locale.ROOT, row, "prefill GFLOPs (ViT + LM)", gflops(ff.total()), gflops(fp.total()));
+        say.printf(Locale.ROOT, row, "  of which LM (probe included)", gflops(ff.llm()), gflops(fp.llm()));
+        say.printf(Locale.ROOT, row, "time to first token (ms, median)", ms(fullTtft), ms(cutTtft) + String.format(Locale.ROOT, " (%.2fx)", fullTtft / cutTtft));
+        for (String stage : new String[] {"tiling", "preprocess", "vision", "projector", "embed", "probe", "select", "gather", "prefill"}) {
+            double a = median(full, t -> t.ms(stage)), b = median(cut, t -> t.ms(stage));
+            if (a == 0 && b == 0) continue;
+            say.printf(Locale.ROOT, row, "  " + stage, a == 0 ? "-" : ms(a), b == 0 ? "-" : ms(b));
+        }
+        say.printf(Locale.ROOT, "  pruning overhead: selection + gather %.2f ms = %.2f%% of the unpruned prefill (%.1f ms)%s%n",
+                overhead, 100 * overhead / fullPrefill, fullPrefill,
+                probe > 0 ? String.format(Locale.ROOT, "; the probe adds %.1f ms (%.1f%%)", probe, 100 * probe / fullPrefill) : "");
+        say.printf(Locale.ROOT, "  next token (argmax of the last logits): unpruned %d, pruned %d; top-5 overlap %d/5%n",
+                argmax(rf.logits()), argmax(rp.logits()), overlap(rf.logits(), rp.logits(), 5));
+        say.printf(Locale.ROOT, "  threads: LibTorch %d, vtprune kernels %d; %d measured run(s) per mode%n",
+                torch.get_num_threads(), dev.vtprune.ops.NativeLibrary.threads(), repeat);
+        if (random) {
+            say.println("note: the weights are random, so which tokens are kept reflects the structure of the computation,");
+            say.println("      not what is in the image; load a real checkpoint with --model-dir for semantic choices.");
+        }
+    }
+
+    /** FLOPs when the probe's layers are reused: those layers at full length, the rest pruned. */
+    private static Flops.Breakdown reuseFlops(ModelConfig c, long v, long k, long text, int probeLayers) {
+        long[] lengths = new long[c.language().layers()];
+        for (int l = 0; l < lengths.length; l++) lengths[l] = (l < probeLayers ? v : k) + text;
+        return Flops.schedule(c, v, lengths, 0);
+    }
+
+    private static String gflops(double f) {
+        return String.format(Locale.ROOT, "%.1f", f / 1e9);
+    }
+
+    private static String ms(double v) {
+        return String.format(Locale.ROOT, v >= 100 ? "%.0f" : "%.2f", v);
+    }
+
+    private static long argmax(Tensor logits) {
+        return logits.select(0, 0).argmax().item_long();
+    }
+
+    private static int overlap(Tensor a, Tensor b, int k) {
+        long[] x = Tensors.toLongs(a.select(0, 0).topk(k).get1()), y = Tensors.toLongs(b.select(0, 0).topk(k).get1());
+        int n = 0;
+        for (long i : x) if (Arrays.stream(y).anyMatch(j -> j == i)) n++;
+        return n;
+    }
+}
