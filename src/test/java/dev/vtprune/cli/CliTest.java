@@ -244,6 +244,33 @@ class CliTest {
     }
 
     @Test
+    void demoRunsOnATinyPresetAndWritesTheOverlay() throws Exception {
+        java.awt.image.BufferedImage im = new java.awt.image.BufferedImage(112, 56, java.awt.image.BufferedImage.TYPE_INT_RGB);
+        java.awt.Graphics2D g = im.createGraphics();
+        g.setColor(java.awt.Color.RED);
+        g.fillOval(10, 10, 40, 30);
+        g.dispose();
+        Path png = dir.resolve("in.png");
+        javax.imageio.ImageIO.write(im, "png", png.toFile());
+        Path out = dir.resolve("out");
+        Run r = run("demo", "--model", "tiny", "--image", png.toString(), "--repeat", "1", "--out", out.toString(),
+                "--dump", dir.resolve("dump.safetensors").toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("visual tokens"), r.out());
+        assertTrue(r.out().contains("structure of the computation"), "random weights are called structural: " + r.out());
+        java.awt.image.BufferedImage overlay = javax.imageio.ImageIO.read(out.resolve("overlay.png").toFile());
+        assertEquals(dev.vtprune.pipeline.image.Overlay.defaults().size(
+                dev.vtprune.pipeline.image.DynamicTiler.internVl(56, 1, 4, true)
+                        .tile(im))[0], overlay.getWidth());
+        // the dump is a valid `prune` input that reproduces the demo's selection
+        Run again = run("prune", "--input", dir.resolve("dump.safetensors").toString(), "--patch-merge", "2");
+        assertEquals(0, again.code(), again.err());
+        assertEquals(6, again.json().getAsJsonArray("kept").size(), "half of (2 + thumbnail) x 4 tokens");
+        assertOneLineError(run("demo", "--model", "tiny", "--image", dir.resolve("none.png").toString()), "none.png");
+        assertOneLineError(run("demo", "--model", "tiny", "--ratio", "2"), "argument '--ratio' must be in [0, 1)");
+    }
+
+    @Test
     void verboseAddsTheStackTrace() {
         Run r = run("prune", "--verbose", "--input", dir.resolve("nope.safetensors").toString());
         assertEquals(2, r.code());
