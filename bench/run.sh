@@ -17,25 +17,36 @@ echo "== building vtprune and the benchmarks" >&2
 (cd "$here" && mvn -B -q -ntp compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt) >&2
 cp="$here/target/classes:$(cat "$here/target/classpath.txt")"
 java_opts=(-Dorg.bytedeco.javacpp.maxPhysicalBytes=0)
+# as ./vtprune: LibTorch's OpenMP threads wait passively (both backends run under the same setting)
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 case "$mode" in
-  # Why these numbers: every op call is microseconds to a second; a 1 s warm-up covers the JIT
-  # and the first-call allocations (thread pool, caches), and 3 x 1 s of measurement gives
-  # a mean with an error bar. full doubles the forks (JVM-to-JVM variation) and the time.
-  quick) jmh=(-f 1 -wi 2 -w 1s -i 3 -r 1s) ;;
-  full)  jmh=(-f 2 -wi 4 -w 2s -i 6 -r 2s) ;;
+  # Why these numbers: every op call takes microseconds to a second. The warm-up covers the JIT
+  # and the first-call allocations (thread pool, caches); the measured iterations give a mean
+  # with an error bar (99.9% CI); forks add JVM-to-JVM variation. quick is one fork and short
+  # iterations, and runs the rollout ops (K3) at the LLaVA shape only: at InternVL's their
+  # composition alone takes seconds and 8 GB a call. full runs everything, longer and twice.
+  quick) jmh=(-f 1 -wi 1 -w 1s -i 3 -r 1s); k3_shapes=LLAVA ;;
+  full)  jmh=(-f 2 -wi 4 -w 2s -i 6 -r 2s); k3_shapes=LLAVA,INTERNVL ;;
   *) echo "usage: bench/run.sh quick|full" >&2; exit 2 ;;
 esac
 
+jmh_run() {  # jmh_run OUT.json REGEX [more JMH arguments]
+  local json="$1"; shift
+  java "${java_opts[@]}" -cp "$cp" org.openjdk.jmh.Main "$@" "${jmh[@]}" -bm avgt -tu us \
+    -jvmArgsAppend "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0" -rf json -rff "$json" >>"$out/jmh-ops.log" 2>&1 \
+    || { tail -40 "$out/jmh-ops.log"; exit 1; }
+}
 echo "== op benchmarks (JMH ${jmh[*]})" >&2
-java "${java_opts[@]}" -cp "$cp" org.openjdk.jmh.Main 'OpBenchmarks' "${jmh[@]}" -bm avgt -tu us \
-  -jvmArgsAppend "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0" -rf json -rff "$out/jmh-ops.json" >"$out/jmh-ops.log" 2>&1 \
-  || { tail -40 "$out/jmh-ops.log"; exit 1; }
+: >"$out/jmh-ops.log"
+rm -f "$out"/jmh-*.json
+jmh_run "$out/jmh-k1k2k4k5ptp.json" 'OpBenchmarks\.(K1|K2|K4|K5|Ptp)'
+jmh_run "$out/jmh-k3.json" 'OpBenchmarks\.K3' -p shape="$k3_shapes"
 grep -E "^(Benchmark|OpBenchmarks)" "$out/jmh-ops.log" >&2 || true
 
 echo "== peak temporary memory" >&2
 MALLOC_MMAP_THRESHOLD_=65536 java "${java_opts[@]}" -Xms1g -Xmx1g -XX:+AlwaysPreTouch -cp "$cp" \
-  dev.vtprune.bench.PeakMemory "$out/memory.json" >"$out/memory.log" 2>&1 || { tail -20 "$out/memory.log"; exit 1; }
+  dev.vtprune.bench.PeakMemory "$out/memory.json" "$mode" >"$out/memory.log" 2>&1 || { tail -20 "$out/memory.log"; exit 1; }
 
 if [ -f "$here/target/classes/dev/vtprune/bench/EndToEnd.class" ]; then
   echo "== end to end" >&2

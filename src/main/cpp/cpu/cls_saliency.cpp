@@ -15,6 +15,10 @@ namespace {
 
 // out[token] = sum of the m x m patches of token over a grid x grid row of patch values.
 void pool_patches(const float* patch, int64_t grid, int64_t merge, float* out) {
+    if (merge == 1) {
+        std::copy(patch, patch + grid * grid, out);
+        return;
+    }
     const int64_t g = grid / merge;
     for (int64_t i = 0; i < g; ++i) {
         for (int64_t j = 0; j < g; ++j) {
@@ -27,11 +31,9 @@ void pool_patches(const float* patch, int64_t grid, int64_t merge, float* out) {
     }
 }
 
-// Folds head h's row p into the running head reduction acc (acc starts zeroed).
+// Folds head h's row p into the running head reduction acc.
 void reduce_head(int32_t mode, float* acc, const float* p, int64_t n, int64_t h, float inv_heads) {
-    if (mode == VT_REDUCE_MEAN) simd::axpy(inv_heads, p, acc, n);
-    else if (h == 0) std::copy(p, p + n, acc);
-    else simd::max_into(p, acc, n);
+    simd::fold(mode, p, acc, n, h == 0, inv_heads);
 }
 
 // Elements a thread should get before the pool is woken: waking it costs tens of microseconds

@@ -35,6 +35,23 @@ void axpy(float a, const float* x, float* y, int64_t n);
 // y[i] = max(y[i], x[i])
 void max_into(const float* x, float* y, int64_t n);
 
+// Folds row x into a running reduction acc over rows (vt_reduce): MEAN adds scale * x (and
+// starts from scale * x at the first row), MAX keeps the element-wise maximum.
+inline void fold(int32_t mode, const float* x, float* acc, int64_t n, bool first, float scale) {
+    if (mode == 1 /* VT_REDUCE_MAX */) {
+        if (first) {
+            for (int64_t i = 0; i < n; ++i) acc[i] = x[i];
+        } else {
+            max_into(x, acc, n);
+        }
+    } else {
+        if (first) {
+            for (int64_t i = 0; i < n; ++i) acc[i] = 0.0f;
+        }
+        axpy(scale, x, acc, n);
+    }
+}
+
 // out[j] = scale * (q . k_j) for n keys k_j = k + j * stride (fp32 rows of d).
 void dot_rows(const float* q, const float* k, int64_t stride, int64_t n, int64_t d, float scale, float* out);
 

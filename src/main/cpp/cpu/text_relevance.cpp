@@ -13,20 +13,16 @@ namespace vt::cpu {
 
 namespace {
 
-constexpr int64_t kQueryBlock = 16;  // query rows per work item of the Q/K form
+constexpr int64_t kQueryBlock = 16;     // query rows per work item of the Q/K form
+constexpr int64_t kColumnBlock = 1024;  // visual tokens per work item of the probability form
+constexpr int64_t kParallelElements = 1 << 20;  // elements a thread should get before the pool wakes
 
 // Folds one query's head-reduced row into the running text reduction.
 struct TextReducer {
     int32_t mode;
     int64_t queries;
     void start(float* out, int64_t n) const { std::fill(out, out + n, mode == VT_REDUCE_MAX ? -INFINITY : 0.0f); }
-    void add(float* out, const float* row, int64_t n) const {
-        if (mode == VT_REDUCE_MAX) {
-            for (int64_t v = 0; v < n; ++v) out[v] = std::max(out[v], row[v]);
-        } else {
-            for (int64_t v = 0; v < n; ++v) out[v] += row[v];
-        }
-    }
+    void add(float* out, const float* row, int64_t n) const { simd::fold(mode, row, out, n, false, 1.0f); }
     void finish(float* out, int64_t n) const {
         for (int64_t v = 0; v < n; ++v) {
             if (queries == 0) out[v] = 0.0f;  // no instruction: no relevance
@@ -43,29 +39,37 @@ inline void head_add(int32_t mode, float& acc, float p, int64_t h, float inv_hea
 
 }  // namespace
 
+// From probabilities: columns (visual tokens) are cut into blocks that run in parallel; in a
+// block, each query's rows of all heads are folded (vectorised) into one head-reduced row, which
+// is folded into the text reduction.
 void text_relevance(const TextRelevanceArgs& a) {
     dispatch_dtype("vt_text_relevance", a.dtype, [&](auto tag) {
         using T = decltype(tag);
         const T* attn = static_cast<const T*>(a.attn);
         const float inv_heads = 1.0f / float(a.heads);
         int64_t base = 0;
-        std::vector<float> row;
         for (int64_t b = 0; b < a.num_images; ++b) {
             const int64_t nq = a.query_offsets[b + 1] - a.query_offsets[b];
             const int64_t nv = a.visual_offsets[b + 1] - a.visual_offsets[b];
             float* out = a.out + a.visual_offsets[b];
             const TextReducer text{a.text_reduce, nq};
-            text.start(out, nv);
-            row.assign(static_cast<size_t>(nv), 0.0f);
-            for (int64_t q = 0; q < nq; ++q) {
-                std::fill(row.begin(), row.end(), 0.0f);
-                for (int64_t h = 0; h < a.heads; ++h) {
-                    const T* p = attn + base + (h * nq + q) * nv;
-                    for (int64_t v = 0; v < nv; ++v) head_add(a.head_reduce, row[v], to_float(p[v]), h, inv_heads);
+            const int64_t blocks = (nv + kColumnBlock - 1) / kColumnBlock;
+            const int64_t per_block = std::max<int64_t>(1, a.heads * nq * std::min(nv, kColumnBlock));
+            parallel_for(blocks, std::max<int64_t>(1, kParallelElements / per_block), [&](int64_t c0, int64_t c1) {
+                std::vector<float> row(static_cast<size_t>(kColumnBlock)), scratch(static_cast<size_t>(kColumnBlock));
+                for (int64_t c = c0; c < c1; ++c) {
+                    const int64_t v0 = c * kColumnBlock, w = std::min(kColumnBlock, nv - v0);
+                    text.start(out + v0, w);
+                    for (int64_t q = 0; q < nq; ++q) {
+                        for (int64_t h = 0; h < a.heads; ++h) {
+                            const float* p = simd::as_floats(attn + base + (h * nq + q) * nv + v0, w, scratch.data());
+                            simd::fold(a.head_reduce, p, row.data(), w, h == 0, inv_heads);
+                        }
+                        text.add(out + v0, row.data(), w);
+                    }
+                    text.finish(out + v0, w);
                 }
-                text.add(out, row.data(), nv);
-            }
-            text.finish(out, nv);
+            });
             base += a.heads * nq * nv;
         }
     });

@@ -16,7 +16,7 @@ import java.util.Locale;
 import java.util.Map;
 
 /**
- * Merges the JMH results, the peak-memory probe and the end-to-end runs into
+ * Merges the JMH results (every jmh-*.json), the peak-memory probe and the end-to-end runs into
  * bench/results/summary.json (the schema of issue 5), prints the table, and writes results.md.
  *
  * <p>Usage: {@code Summary RESULTS_DIR MACHINE DATE COMMAND}.
@@ -31,7 +31,13 @@ public final class Summary {
         Path dir = Path.of(args[0]);
         String machine = args[1], date = args[2], command = args[3];
         Map<String, double[]> times = new LinkedHashMap<>();  // name|shape|backend -> [score, error]
-        for (JsonElement e : JsonParser.parseString(Files.readString(dir.resolve("jmh-ops.json"))).getAsJsonArray()) {
+        List<JsonElement> benchmarks = new ArrayList<>();
+        try (var files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files.filter(p -> p.getFileName().toString().matches("jmh-.*\\.json")).sorted()::iterator) {
+                JsonParser.parseString(Files.readString(f)).getAsJsonArray().forEach(benchmarks::add);
+            }
+        }
+        for (JsonElement e : benchmarks) {
             JsonObject b = e.getAsJsonObject();
             String bench = b.get("benchmark").getAsString();
             String name = bench.substring(bench.lastIndexOf('$') + 1, bench.lastIndexOf('.'));
@@ -94,15 +100,18 @@ public final class Summary {
                     o.baseline / o.ours, bytes(o.oursPeak), bytes(o.basePeak)));
         }
         if (Files.exists(e2e)) {
-            md.append("\n| preset | ratio | visual tokens | prefill full (ms) | probe (ms) | select (ms) | prefill pruned (ms) | "
-                    + "overhead % | TTFT speedup |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+            md.append("\n| preset | ratio | probe reused | visual tokens | prefill full (ms) | probe (ms) | select + gather (ms) | "
+                    + "prefill pruned (ms) | overhead % | TTFT full (ms) | TTFT pruned (ms) | TTFT speedup |\n"
+                    + "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
             for (JsonElement e : JsonParser.parseString(Files.readString(e2e)).getAsJsonArray()) {
                 JsonObject r = e.getAsJsonObject();
-                md.append(String.format(Locale.ROOT, "| %s | %.2f | %d | %.1f | %.1f | %.2f | %.1f | %.2f | %.2fx |%n",
-                        r.get("preset").getAsString(), r.get("ratio").getAsDouble(), r.get("visual_tokens").getAsLong(),
+                md.append(String.format(Locale.ROOT, "| %s | %.2f | %s | %d | %.1f | %.1f | %.2f | %.1f | %.2f | %.0f | %.0f | %.2fx |%n",
+                        r.get("preset").getAsString(), r.get("ratio").getAsDouble(),
+                        r.get("reuse_probe").getAsBoolean() ? "yes" : "no", r.get("visual_tokens").getAsLong(),
                         r.get("prefill_full_ms").getAsDouble(), r.get("probe_ms").getAsDouble(),
                         r.get("select_ms").getAsDouble(), r.get("prefill_pruned_ms").getAsDouble(),
-                        r.get("overhead_pct").getAsDouble(), r.get("ttft_speedup").getAsDouble()));
+                        r.get("overhead_pct").getAsDouble(), r.get("ttft_full_ms").getAsDouble(),
+                        r.get("ttft_pruned_ms").getAsDouble(), r.get("ttft_speedup").getAsDouble()));
             }
         }
         Files.writeString(dir.resolve("results.md"), md.toString());

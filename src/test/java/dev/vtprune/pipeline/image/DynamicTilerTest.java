@@ -197,7 +197,7 @@ class DynamicTilerTest {
         assertEquals(448, intern.tileSize());
         assertEquals(new Grid(4, 3), intern.gridFor(4000, 3000));
         DynamicTiler demo = DynamicTiler.forModel(ModelConfig.preset("demo"));
-        assertEquals(224, demo.tileSize());
+        assertEquals(448, demo.tileSize());
         assertEquals(new Grid(3, 2), demo.gridFor(1344, 896));
         assertEquals(new Grid(6, 1), demo.gridFor(4000, 500));  // max 6 tiles in the demo preset
         DynamicTiler llava = DynamicTiler.forModel(ModelConfig.preset("llava-1.5-7b"));

@@ -1,0 +1,117 @@
+package dev.vtprune.bench;
+
+import dev.vtprune.model.Lvlm;
+import dev.vtprune.model.ModelConfig;
+import dev.vtprune.model.RandomWeights;
+import dev.vtprune.pipeline.ByteTokenizer;
+import dev.vtprune.pipeline.LvlmPipeline;
+import dev.vtprune.pipeline.PromptTemplate;
+import dev.vtprune.pipeline.Result;
+import dev.vtprune.pipeline.Timings;
+import dev.vtprune.pipeline.image.SampleImage;
+import dev.vtprune.prune.PyramidTokenPruner;
+import java.awt.Image;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.ToDoubleFunction;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * End-to-end: the `demo` preset (24 LM layers) through the whole pipeline, unpruned and PTP-pruned,
+ * at ratios 0.25 / 0.5 / 0.75 (the paper's form, and with the probe's layers reused), and at
+ * ratio 0.5 over images of 1 to 7 tiles (256 to 1,792 visual tokens). Each point is the median
+ * of several runs after a warm-up; the unpruned and pruned runs alternate so that drift in the
+ * machine's speed hits both. Writes e2e.json (rows of summary.json's end_to_end) and e2e.png.
+ *
+ * <p>Usage: {@code EndToEnd quick|full OUT_DIR}.
+ */
+public final class EndToEnd {
+    private EndToEnd() {}
+
+    record Row(String preset, double ratio, boolean reuse, long visual, double fullPrefill, double probe, double select,
+               double prunedPrefill, double fullTtft, double prunedTtft) {
+        double overheadPct() {
+            return 100 * select / fullPrefill;
+        }
+
+        double speedup() {
+            return fullTtft / prunedTtft;
+        }
+
+        String json() {
+            return String.format(Locale.ROOT, "  {\"preset\": \"%s\", \"ratio\": %.2f, \"reuse_probe\": %s, \"visual_tokens\": %d, "
+                    + "\"prefill_full_ms\": %.2f, \"probe_ms\": %.2f, \"select_ms\": %.3f, \"prefill_pruned_ms\": %.2f, "
+                    + "\"overhead_pct\": %.3f, \"ttft_full_ms\": %.1f, \"ttft_pruned_ms\": %.1f, \"ttft_speedup\": %.3f}",
+                    preset, ratio, reuse, visual, fullPrefill, probe, select, prunedPrefill, overheadPct(), fullTtft,
+                    prunedTtft, speedup());
+        }
+    }
+
+    static double median(List<Timings> runs, ToDoubleFunction<Timings> f) {
+        double[] v = runs.stream().mapToDouble(f).sorted().toArray();
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    static BufferedImage scaled(BufferedImage src, int w, int h) {
+        BufferedImage out = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        out.createGraphics().drawImage(src.getScaledInstance(w, h, Image.SCALE_SMOOTH), 0, 0, null);
+        return out;
+    }
+
+    static Row measure(LvlmPipeline p, String preset, BufferedImage image, double ratio, boolean reuse, int reps) {
+        List<BufferedImage> images = List.of(image);
+        List<String> prompt = List.of("Where is the red ball, and what is written on the sign?");
+        LvlmPipeline.Options pruned = LvlmPipeline.Options.of(new PyramidTokenPruner(PyramidTokenPruner.Config.PAPER
+                .withRatio(ratio))).withReuseProbe(reuse);
+        List<Timings> full = new ArrayList<>(), cut = new ArrayList<>();
+        long visual = 0;
+        for (int i = 0; i <= reps; i++) {  // run 0 warms up
+            try (Result a = p.run(images, prompt, LvlmPipeline.Options.unpruned()); Result b = p.run(images, prompt, pruned)) {
+                visual = a.visualBefore()[0];
+                if (i > 0) {
+                    full.add(a.timings());
+                    cut.add(b.timings());
+                }
+            }
+        }
+        Row r = new Row(preset, ratio, reuse, visual, median(full, t -> t.ms("prefill")), median(cut, t -> t.ms("probe")),
+                median(cut, t -> t.ms("select") + t.ms("gather")), median(cut, t -> t.ms("prefill")),
+                median(full, Timings::ttft), median(cut, Timings::ttft));
+        System.err.printf(Locale.ROOT, "%-5s r=%.2f reuse=%-5s visual=%4d prefill %7.1f -> %7.1f ms, probe %6.1f ms, "
+                + "select+gather %6.2f ms (%.2f%%), TTFT %7.1f -> %7.1f ms (%.2fx)%n", preset, ratio, reuse, visual,
+                r.fullPrefill, r.prunedPrefill, r.probe, r.select, r.overheadPct(), r.fullTtft, r.prunedTtft, r.speedup());
+        return r;
+    }
+
+    public static void main(String[] args) throws Exception {
+        boolean full = args[0].equals("full");
+        Path out = Path.of(args[1]);
+        int reps = full ? 5 : 2;
+        String preset = "demo";
+        try (Lvlm model = RandomWeights.create(ModelConfig.preset(preset), 1, ScalarType.Float)) {
+            LvlmPipeline p = new LvlmPipeline(model, new ByteTokenizer(model.config().language().vocab()), PromptTemplate.INTERNVL);
+            BufferedImage sample = SampleImage.load();  // 1344 x 896: 3 x 2 tiles + thumbnail
+            List<Row> rows = new ArrayList<>();
+            for (double ratio : full ? new double[] {0.25, 0.5, 0.75} : new double[] {0.5}) {
+                for (boolean reuse : new boolean[] {false, true}) rows.add(measure(p, preset, sample, ratio, reuse, reps));
+            }
+            // The sweep over visual-token counts (ratio 0.5, probe reused): 1, 2 + 1, 4 + 1 tiles.
+            int[][] sizes = full ? new int[][] {{448, 448}, {896, 448}, {896, 896}} : new int[][] {{448, 448}, {896, 896}};
+            for (int[] s : sizes) rows.add(measure(p, preset, scaled(sample, s[0], s[1]), 0.5, true, reps));
+            List<String> json = new ArrayList<>();
+            for (Row r : rows) json.add(r.json());
+            Files.writeString(out.resolve("e2e.json"), "[\n" + String.join(",\n", json) + "\n]\n");
+            List<Row> sweep = new ArrayList<>();
+            for (Row r : rows) if (r.ratio == 0.5 && r.reuse) sweep.add(r);
+            sweep.sort((a, b) -> Long.compare(a.visual, b.visual));
+            Plot.write(out.resolve("e2e.png"), sweep.stream().mapToDouble(r -> r.visual).toArray(),
+                    sweep.stream().mapToDouble(Row::speedup).toArray(), sweep.stream().mapToDouble(Row::overheadPct).toArray(),
+                    "PTP r = 0.5, probe reused, `demo` preset (24 LM layers), " + Arrays.toString(new int[] {reps}) + " runs per point");
+        }
+    }
+}
