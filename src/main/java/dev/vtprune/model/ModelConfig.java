@@ -126,6 +126,11 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
         add(new ModelConfig("demo", Family.INTERNVL_INTERNLM2,
                 new Vision(448, 14, 6, 192, 3, 768, 2, true, false, false), new Projector(768, 256, 256, true),
                 new Language(24, 256, 4, 2, 704, 4096, false, 1000000, 1e-5), new Tiling(1, 6, true)));
+        // The demo's ViT with a 4x wider LM: the proportions of InternVL2-8B (InternViT-300M +
+        // InternLM2.5-7B, GQA 4:1), where the ViT is ~15% of the prefill FLOPs instead of ~30%.
+        add(new ModelConfig("demo-8b", Family.INTERNVL_INTERNLM2,
+                new Vision(448, 14, 6, 192, 3, 768, 2, true, false, false), new Projector(768, 512, 512, true),
+                new Language(24, 512, 8, 2, 1792, 4096, false, 1000000, 1e-5), new Tiling(1, 6, true)));
         // For tests: every dimension tiny, both families.
         add(new ModelConfig("tiny", Family.INTERNVL_INTERNLM2,
                 new Vision(56, 14, 2, 32, 2, 64, 2, true, false, false), new Projector(128, 48, 48, true),

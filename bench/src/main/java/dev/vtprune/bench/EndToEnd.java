@@ -15,14 +15,14 @@ import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.ToDoubleFunction;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * End-to-end: the `demo` preset (24 LM layers) through the whole pipeline, unpruned and PTP-pruned,
+ * End-to-end: the `demo` preset (24 LM layers; in full mode also `demo-8b`, an LM-heavier model
+ * with InternVL2-8B's proportions) through the whole pipeline, unpruned and PTP-pruned,
  * at ratios 0.25 / 0.5 / 0.75 (the paper's form, and with the probe's layers reused), and at
  * ratio 0.5 over images of 1 to 7 tiles (256 to 1,792 visual tokens). Each point is the median
  * of several runs after a warm-up; the unpruned and pruned runs alternate so that drift in the
@@ -92,26 +92,33 @@ public final class EndToEnd {
         boolean full = args[0].equals("full");
         Path out = Path.of(args[1]);
         int reps = full ? 5 : 2;
-        String preset = "demo";
+        List<Row> rows = new ArrayList<>();
+        for (String preset : full ? List.of("demo", "demo-8b") : List.of("demo")) {
+            run(preset, full, reps, rows);
+        }
+        List<String> json = new ArrayList<>();
+        for (Row r : rows) json.add(r.json());
+        Files.writeString(out.resolve("e2e.json"), "[\n" + String.join(",\n", json) + "\n]\n");
+        List<Row> sweep = new ArrayList<>();
+        for (Row r : rows) if (r.preset.equals("demo") && r.ratio == 0.5 && r.reuse) sweep.add(r);
+        sweep.sort((a, b) -> Long.compare(a.visual, b.visual));
+        Plot.write(out.resolve("e2e.png"), sweep.stream().mapToDouble(r -> r.visual).toArray(),
+                sweep.stream().mapToDouble(Row::speedup).toArray(), sweep.stream().mapToDouble(Row::overheadPct).toArray(),
+                "PTP r = 0.5, probe reused, `demo` preset (24 LM layers); median of " + reps + " runs per point");
+    }
+
+    /** The ratio runs on the sample image and, for `demo`, the sweep over visual-token counts. */
+    private static void run(String preset, boolean full, int reps, List<Row> rows) throws Exception {
         try (Lvlm model = RandomWeights.create(ModelConfig.preset(preset), 1, ScalarType.Float)) {
             LvlmPipeline p = new LvlmPipeline(model, new ByteTokenizer(model.config().language().vocab()), PromptTemplate.INTERNVL);
             BufferedImage sample = SampleImage.load();  // 1344 x 896: 3 x 2 tiles + thumbnail
-            List<Row> rows = new ArrayList<>();
             for (double ratio : full ? new double[] {0.25, 0.5, 0.75} : new double[] {0.5}) {
                 for (boolean reuse : new boolean[] {false, true}) rows.add(measure(p, preset, sample, ratio, reuse, reps));
             }
+            if (!preset.equals("demo")) return;
             // The sweep over visual-token counts (ratio 0.5, probe reused): 1, 2 + 1, 4 + 1 tiles.
             int[][] sizes = full ? new int[][] {{448, 448}, {896, 448}, {896, 896}} : new int[][] {{448, 448}, {896, 896}};
             for (int[] s : sizes) rows.add(measure(p, preset, scaled(sample, s[0], s[1]), 0.5, true, reps));
-            List<String> json = new ArrayList<>();
-            for (Row r : rows) json.add(r.json());
-            Files.writeString(out.resolve("e2e.json"), "[\n" + String.join(",\n", json) + "\n]\n");
-            List<Row> sweep = new ArrayList<>();
-            for (Row r : rows) if (r.ratio == 0.5 && r.reuse) sweep.add(r);
-            sweep.sort((a, b) -> Long.compare(a.visual, b.visual));
-            Plot.write(out.resolve("e2e.png"), sweep.stream().mapToDouble(r -> r.visual).toArray(),
-                    sweep.stream().mapToDouble(Row::speedup).toArray(), sweep.stream().mapToDouble(Row::overheadPct).toArray(),
-                    "PTP r = 0.5, probe reused, `demo` preset (24 LM layers), " + Arrays.toString(new int[] {reps}) + " runs per point");
         }
     }
 }
