@@ -9,7 +9,7 @@ set -euo pipefail
 mode="${1:-quick}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
-out="$here/results"
+out="${BENCH_OUT:-$here/results}"  # BENCH_OUT: write somewhere else (e.g. to try a change)
 mkdir -p "$out"
 
 echo "== building vtprune and the benchmarks" >&2
@@ -40,8 +40,9 @@ jmh_run() {  # jmh_run OUT.json REGEX [more JMH arguments]
 echo "== op benchmarks (JMH ${jmh[*]})" >&2
 : >"$out/jmh-ops.log"
 rm -f "$out"/jmh-*.json
-jmh_run "$out/jmh-k1k2k4k5ptp.json" 'OpBenchmarks\.(K1|K2|K4|K5|Ptp)'
-jmh_run "$out/jmh-k3.json" 'OpBenchmarks\.K3' -p shape="$k3_shapes"
+jmh_run "$out/jmh-k1k2k4k5ptp.json" 'OpBenchmarks' \
+  -p op=K1RegionBudget,K2SegmentedTopK,K5ClsSaliency,K5ClsSaliencyQk,K4TextRelevance,K4TextRelevanceQk,PtpSelection,PtpSelectionQk
+jmh_run "$out/jmh-k3.json" 'OpBenchmarks' -p op=K3Rollout,K3RolloutQk -p shape="$k3_shapes"
 grep -E "^(Benchmark|OpBenchmarks)" "$out/jmh-ops.log" >&2 || true
 
 echo "== peak temporary memory" >&2

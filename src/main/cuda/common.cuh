@@ -106,6 +106,26 @@ struct MinOp {
     __device__ float operator()(float a, float b) const { return fminf(a, b); }
 };
 
+// The log-sum-exp of a stream of logits split over the 32 lanes of a warp: each lane add()s
+// its share (online: the running max rescales the running sum), then warp_lse() merges the
+// lanes; every lane gets the result.
+struct OnlineLse {
+    float top = -INFINITY, sum = 0.0f;
+    __device__ __forceinline__ void add(float x) {
+        if (x > top) {
+            sum = sum * __expf(top - x) + 1.0f;
+            top = x;
+        } else {
+            sum += __expf(x - top);
+        }
+    }
+    __device__ __forceinline__ float warp_lse() const {
+        const float all = warp_max(top);
+        const float mine = top == -INFINITY ? 0.0f : sum * __expf(top - all);
+        return all + logf(warp_sum(mine));
+    }
+};
+
 // atomicMax for non-negative floats: their bit patterns order like the values.
 __device__ __forceinline__ void atomic_max_nonneg(float* addr, float value) {
     atomicMax(reinterpret_cast<int*>(addr), __float_as_int(value));

@@ -179,23 +179,15 @@ __global__ void __launch_bounds__(kThreads)
     const T* qi = q + L.at(s, h, i);
     for (int64_t e = lane; e < L.d; e += 32) qrow[warp][e] = ld(qi + e) * L.scale;
     __syncwarp();
-    float top = -INFINITY, sum = 0.0f;
+    OnlineLse acc;
     for (int64_t j = lane; j < L.m; j += 32) {
         const T* kj = k + L.at(s, h, j);
         float dot = 0.0f;
         for (int64_t e = 0; e < L.d; ++e) dot += qrow[warp][e] * ld(kj + e);
-        if (dot > top) {
-            sum = sum * __expf(top - dot) + 1.0f;
-            top = dot;
-        } else {
-            sum += __expf(dot - top);
-        }
+        acc.add(dot);
     }
-    // merge the lanes' (top, sum) pairs
-    const float all_top = warp_max(top);
-    sum = top == -INFINITY ? 0.0f : sum * __expf(top - all_top);
-    sum = warp_sum(sum);
-    if (lane == 0) lse[sh * L.m + i] = all_top + logf(sum);
+    const float total = acc.warp_lse();
+    if (lane == 0) lse[sh * L.m + i] = total;
 }
 
 // v_out[j] += sum_i (w_i / H) exp(scale q_i . k_j - lse_i) for the 32 columns j of this block;

@@ -68,22 +68,15 @@ __global__ void __launch_bounds__(kThreads) lse_kernel(TextRelevanceQkArgs a, fl
     const int64_t pos = a.query_pos[r];
     for (int64_t e = lane; e < a.head_dim; e += 32) qrow[warp][e] = ld(q + e) * a.scale;
     __syncwarp();
-    float top = -INFINITY, sum = 0.0f;
+    OnlineLse acc;
     for (int64_t j = lane; j <= pos; j += 32) {
         const T* kj = k + j * a.k_token_stride;
         float dot = 0.0f;
         for (int64_t e = 0; e < a.head_dim; ++e) dot += qrow[warp][e] * ld(kj + e);
-        if (dot > top) {
-            sum = sum * __expf(top - dot) + 1.0f;
-            top = dot;
-        } else {
-            sum += __expf(dot - top);
-        }
+        acc.add(dot);
     }
-    const float all_top = warp_max(top);
-    sum = top == -INFINITY ? 0.0f : sum * __expf(top - all_top);
-    sum = warp_sum(sum);
-    if (lane == 0) lse[h * a.total_queries + r] = all_top + logf(sum);
+    const float total = acc.warp_lse();
+    if (lane == 0) lse[h * a.total_queries + r] = total;
 }
 
 // Pass 2: grid (visual chunks, query blocks of the widest image, images).

@@ -12,212 +12,88 @@ import dev.vtprune.prune.PruneInputs;
 import dev.vtprune.prune.PyramidTokenPruner;
 import dev.vtprune.prune.Selection;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.function.BiFunction;
+import java.util.function.Function;
 import org.bytedeco.pytorch.Tensor;
 import org.openjdk.jmh.annotations.Benchmark;
-import org.openjdk.jmh.annotations.BenchmarkMode;
-import org.openjdk.jmh.annotations.Mode;
-import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
  * Every op, ours (NATIVE) beside the LibTorch composition a user would otherwise write
- * (LIBTORCH), at the LLaVA-1.5 and InternVL2-2B shapes, in the same run. One nested class per
- * op; bench/run.sh sets forks, warm-up and iterations.
+ * (LIBTORCH), at the LLaVA-1.5 and InternVL2-2B shapes, in the same run: one benchmark over the
+ * parameters op x shape x backend. bench/run.sh sets forks, warm-up and iterations.
  */
-@BenchmarkMode(Mode.AverageTime)
-@OutputTimeUnit(TimeUnit.MICROSECONDS)
-public class OpBenchmarks {
+public class OpBenchmarks extends OpState {
 
-    static double[] doubles(Tensor t) {
-        return Tensors.toDoubles(t);
-    }
+    /** The ops: each a call (timed) and a reading of its result (to compare the backends). */
+    public enum Op {
+        /** K1 region scoring + budgets. */
+        K1RegionBudget((in, b) -> RegionBudget.compute(in.cls(), in.layout, RegionBudget.Params.PAPER, b),
+                r -> ((RegionBudget.Result) r).budgets()),
+        /** K2 fused normalise + fuse + segmented top-k. */
+        K2SegmentedTopK((in, b) -> SegmentedTopK.select(in.bottomUp(), in.instruction(), in.layout, in.budgets(), 0.5, true, b),
+                r -> ((SegmentedTopK.Result) r).kept()),
+        /** K5 from the CLS attention rows of one ViT layer. */
+        K5ClsSaliency((in, b) -> ClsSaliency.fromAttention(in.vitRows(), false, in.shape.merge, Reduce.MEAN, b),
+                r -> (Tensor) r),
+        /** K5 from q_cls and K (flash form). */
+        K5ClsSaliencyQk((in, b) -> ClsSaliency.fromQk(in.vitQCls(), in.vitK(), in.shape.merge, Double.NaN, Reduce.MEAN, b),
+                r -> (Tensor) r),
+        /** K4 from instruction attention probabilities. */
+        K4TextRelevance((in, b) -> TextRelevance.fromAttention(List.of(in.lmAttn()), Reduce.MEAN, Reduce.MAX, b),
+                r -> (Tensor) r),
+        /** K4 from the LM layer's Q and K (flash form; causal, GQA). */
+        K4TextRelevanceQk((in, b) -> TextRelevance.fromQk(in.lmQ(), in.lmK(), in.text, Double.NaN, Reduce.MEAN, Reduce.MAX, b),
+                r -> (Tensor) r),
+        /** K3 rollout CLS row over 3 layers of attention probabilities. */
+        K3Rollout((in, b) -> Rollout.clsRow(in.rolloutLayers(), Rollout.Mode.IVTP, null, b),
+                r -> ((Rollout.Result) r).clsRow()),
+        /** K3 rollout CLS row over 3 layers from Q/K (flash form). */
+        K3RolloutQk((in, b) -> Rollout.clsRowFromQk(in.rolloutQ(), in.rolloutK(), Double.NaN, Rollout.Mode.IVTP, null, b),
+                r -> ((Rollout.Result) r).clsRow()),
+        /** The whole PTP selection from materialised attention: K1 + K5 + K4 + K2 + gather. */
+        PtpSelection((in, b) -> ptp(in, b, PruneInputs.builder(in.layout).tileCls(in.cls()).vitAttention(in.vitRows(), false)
+                .patchMerge(in.shape.merge).lmAttention(List.of(in.lmAttn())).build()), r -> ((Selection) r).kept()),
+        /** The whole PTP selection from Q/K (flash / SDPA-compatible inputs). */
+        PtpSelectionQk((in, b) -> ptp(in, b, PruneInputs.builder(in.layout).tileCls(in.cls()).vitQk(in.vitQCls(), in.vitK(), Double.NaN)
+                .patchMerge(in.shape.merge).lmQk(in.lmQ(), in.lmK(), in.text, Double.NaN).build()), r -> ((Selection) r).kept());
 
-    /** K1 region scoring + budgets. */
-    public static class K1RegionBudget extends OpState {
-        @Override
-        protected AutoCloseable call(Backend b) {
-            return RegionBudget.compute(in.cls(), in.layout, RegionBudget.Params.PAPER, b);
+        final BiFunction<Inputs, Backend, AutoCloseable> call;
+        final Function<AutoCloseable, Tensor> output;
+
+        Op(BiFunction<Inputs, Backend, AutoCloseable> call, Function<AutoCloseable, Tensor> output) {
+            this.call = call;
+            this.output = output;
         }
 
-        @Override
-        protected double[] read(AutoCloseable r) {
-            return doubles(((RegionBudget.Result) r).budgets());
-        }
-
-        @Benchmark
-        public void run(Blackhole bh) throws Exception {
-            measure(bh);
-        }
-    }
-
-    /** K2 fused normalise + fuse + segmented top-k. */
-    public static class K2SegmentedTopK extends OpState {
-        @Override
-        protected AutoCloseable call(Backend b) {
-            return SegmentedTopK.select(in.bottomUp(), in.instruction(), in.layout, in.budgets(), 0.5, true, b);
-        }
-
-        @Override
-        protected double[] read(AutoCloseable r) {
-            return doubles(((SegmentedTopK.Result) r).kept());
-        }
-
-        @Benchmark
-        public void run(Blackhole bh) throws Exception {
-            measure(bh);
-        }
-    }
-
-    /** K5 from the CLS attention rows of one ViT layer. */
-    public static class K5ClsSaliency extends OpState {
-        @Override
-        protected AutoCloseable call(Backend b) {
-            return ClsSaliency.fromAttention(in.vitRows(), false, in.shape.merge, Reduce.MEAN, b);
-        }
-
-        @Override
-        protected double[] read(AutoCloseable r) {
-            return doubles((Tensor) r);
-        }
-
-        @Benchmark
-        public void run(Blackhole bh) throws Exception {
-            measure(bh);
-        }
-    }
-
-    /** K5 from q_cls and K (flash form). */
-    public static class K5ClsSaliencyQk extends OpState {
-        @Override
-        protected AutoCloseable call(Backend b) {
-            return ClsSaliency.fromQk(in.vitQCls(), in.vitK(), in.shape.merge, Double.NaN, Reduce.MEAN, b);
-        }
-
-        @Override
-        protected double[] read(AutoCloseable r) {
-            return doubles((Tensor) r);
-        }
-
-        @Benchmark
-        public void run(Blackhole bh) throws Exception {
-            measure(bh);
-        }
-    }
-
-    /** K4 from instruction attention probabilities. */
-    public static class K4TextRelevance extends OpState {
-        @Override
-        protected AutoCloseable call(Backend b) {
-            return TextRelevance.fromAttention(List.of(in.lmAttn()), Reduce.MEAN, Reduce.MAX, b);
-        }
-
-        @Override
-        protected double[] read(AutoCloseable r) {
-            return doubles((Tensor) r);
-        }
-
-        @Benchmark
-        public void run(Blackhole bh) throws Exception {
-            measure(bh);
-        }
-    }
-
-    /** K4 from the LM layer's Q and K (flash form; causal, GQA). */
-    public static class K4TextRelevanceQk extends OpState {
-        @Override
-        protected AutoCloseable call(Backend b) {
-            return TextRelevance.fromQk(in.lmQ(), in.lmK(), in.text, Double.NaN, Reduce.MEAN, Reduce.MAX, b);
-        }
-
-        @Override
-        protected double[] read(AutoCloseable r) {
-            return doubles((Tensor) r);
-        }
-
-        @Benchmark
-        public void run(Blackhole bh) throws Exception {
-            measure(bh);
-        }
-    }
-
-    /** K3 rollout CLS row over 3 layers of attention probabilities. */
-    public static class K3Rollout extends OpState {
-        @Override
-        protected AutoCloseable call(Backend b) {
-            return Rollout.clsRow(in.rolloutLayers(), Rollout.Mode.IVTP, null, b);
-        }
-
-        @Override
-        protected double[] read(AutoCloseable r) {
-            return doubles(((Rollout.Result) r).clsRow());
-        }
-
-        @Benchmark
-        public void run(Blackhole bh) throws Exception {
-            measure(bh);
-        }
-    }
-
-    /** K3 rollout CLS row over 3 layers from Q/K (flash form). */
-    public static class K3RolloutQk extends OpState {
-        @Override
-        protected AutoCloseable call(Backend b) {
-            return Rollout.clsRowFromQk(in.rolloutQ(), in.rolloutK(), Double.NaN, Rollout.Mode.IVTP, null, b);
-        }
-
-        @Override
-        protected double[] read(AutoCloseable r) {
-            return doubles(((Rollout.Result) r).clsRow());
-        }
-
-        @Benchmark
-        public void run(Blackhole bh) throws Exception {
-            measure(bh);
-        }
-    }
-
-    /** The whole PTP selection from materialised attention: K1 + K5 + K4 + K2 + gather. */
-    public static class PtpSelection extends OpState {
-        @Override
-        protected AutoCloseable call(Backend b) {
-            PruneInputs inputs = PruneInputs.builder(in.layout).tileCls(in.cls()).vitAttention(in.vitRows(), false)
-                    .patchMerge(in.shape.merge).lmAttention(List.of(in.lmAttn())).build();
+        private static Selection ptp(Inputs in, Backend b, PruneInputs inputs) {
             Selection s = new PyramidTokenPruner(PyramidTokenPruner.Config.PAPER.withBackend(b)).select(inputs);
             s.gather(in.visualEmbeds());
             return s;
         }
-
-        @Override
-        protected double[] read(AutoCloseable r) {
-            return doubles(((Selection) r).kept());
-        }
-
-        @Benchmark
-        public void run(Blackhole bh) throws Exception {
-            measure(bh);
-        }
     }
 
-    /** The whole PTP selection from Q/K (flash / SDPA-compatible inputs). */
-    public static class PtpSelectionQk extends OpState {
-        @Override
-        protected AutoCloseable call(Backend b) {
-            PruneInputs inputs = PruneInputs.builder(in.layout).tileCls(in.cls()).vitQk(in.vitQCls(), in.vitK(), Double.NaN)
-                    .patchMerge(in.shape.merge).lmQk(in.lmQ(), in.lmK(), in.text, Double.NaN).build();
-            Selection s = new PyramidTokenPruner(PyramidTokenPruner.Config.PAPER.withBackend(b)).select(inputs);
-            s.gather(in.visualEmbeds());
-            return s;
-        }
+    @Param
+    public Op op;
 
-        @Override
-        protected double[] read(AutoCloseable r) {
-            return doubles(((Selection) r).kept());
-        }
+    @Override
+    protected AutoCloseable call(Backend b) {
+        return op.call.apply(in, b);
+    }
 
-        @Benchmark
-        public void run(Blackhole bh) throws Exception {
-            measure(bh);
-        }
+    @Override
+    protected double[] read(AutoCloseable result) {
+        return Tensors.toDoubles(op.output.apply(result));
+    }
+
+    @Override
+    protected String name() {
+        return op.name();
+    }
+
+    @Benchmark
+    public void run(Blackhole bh) throws Exception {
+        measure(bh);
     }
 }

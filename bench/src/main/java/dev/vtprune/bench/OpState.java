@@ -32,6 +32,9 @@ public abstract class OpState {
     /** The result as numbers, to compare the backends (outside the timed path). */
     protected abstract double[] read(AutoCloseable result);
 
+    /** The op's name in messages. */
+    protected abstract String name();
+
     /** Relative error allowed between the backends (float32 accumulation orders differ). */
     protected double tolerance() {
         return 1e-4;
@@ -47,7 +50,7 @@ public abstract class OpState {
             double[] other = runOnce(Backend.LIBTORCH);
             double err = Compare.relativeError(other, mine);
             if (!(err <= tolerance())) {
-                throw new IllegalStateException(getClass().getSimpleName() + " " + shape + ": the backends disagree, "
+                throw new IllegalStateException(name() + " " + shape + ": the backends disagree, "
                         + "relative error " + err + " > " + tolerance());
             }
         }
@@ -68,7 +71,7 @@ public abstract class OpState {
         try (PointerScope scope = new PointerScope(); AutoCloseable r = call(b)) {
             boolean native_ = NativeLibrary.callCount() > before;
             if (native_ != (b == Backend.NATIVE)) {
-                throw new IllegalStateException(getClass().getSimpleName() + ": backend " + b + " was asked for but "
+                throw new IllegalStateException(name() + ": backend " + b + " was asked for but "
                         + (native_ ? "a native kernel ran" : "no native kernel ran"));
             }
             return read(r);

@@ -8,7 +8,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.function.Supplier;
 import org.bytedeco.javacpp.PointerScope;
 
 /**
@@ -62,23 +61,20 @@ public final class PeakMemory {
     }
 
     public static void main(String[] args) throws Exception {
-        List<Supplier<OpState>> ops = List.of(OpBenchmarks.K1RegionBudget::new, OpBenchmarks.K2SegmentedTopK::new,
-                OpBenchmarks.K5ClsSaliency::new, OpBenchmarks.K5ClsSaliencyQk::new, OpBenchmarks.K4TextRelevance::new,
-                OpBenchmarks.K4TextRelevanceQk::new, OpBenchmarks.K3Rollout::new, OpBenchmarks.K3RolloutQk::new,
-                OpBenchmarks.PtpSelection::new, OpBenchmarks.PtpSelectionQk::new);
         boolean quick = args.length > 1 && args[1].equals("quick");
         List<String> rows = new ArrayList<>();
-        for (Supplier<OpState> make : ops) {
+        for (OpBenchmarks.Op op : OpBenchmarks.Op.values()) {
             for (Shape shape : Shape.values()) {
                 for (Backend backend : Backend.values()) {
-                    OpState st = make.get();
-                    if (quick && shape == Shape.INTERNVL && st.getClass().getSimpleName().startsWith("K3")) continue;
+                    if (quick && shape == Shape.INTERNVL && op.name().startsWith("K3")) continue;
+                    OpBenchmarks st = new OpBenchmarks();
+                    st.op = op;
                     st.shape = shape;
                     st.backend = backend;
                     st.setUp();
                     long bytes = peakBytes(st);
                     st.tearDown();
-                    String name = st.getClass().getSimpleName();
+                    String name = op.name();
                     System.out.printf(Locale.ROOT, "%-20s %-9s %-9s %,14d bytes%n", name, shape, backend, bytes);
                     rows.add(String.format(Locale.ROOT, "  {\"name\": \"%s\", \"shape\": \"%s\", \"backend\": \"%s\", \"peak_bytes\": %d}",
                             name, shape, backend, bytes));

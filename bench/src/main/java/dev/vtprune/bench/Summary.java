@@ -39,10 +39,15 @@ public final class Summary {
         }
         for (JsonElement e : benchmarks) {
             JsonObject b = e.getAsJsonObject();
-            String bench = b.get("benchmark").getAsString();
-            String name = bench.substring(bench.lastIndexOf('$') + 1, bench.lastIndexOf('.'));
-            if (name.contains(".")) name = name.substring(name.lastIndexOf('.') + 1);
             JsonObject p = b.getAsJsonObject("params");
+            String name;
+            if (p.has("op")) {
+                name = p.get("op").getAsString();
+            } else {  // results of the earlier layout, one nested class per op
+                String bench = b.get("benchmark").getAsString();  // ...OpBenchmarks.K1RegionBudget.run
+                bench = bench.substring(0, bench.lastIndexOf('.'));
+                name = bench.substring(bench.lastIndexOf('.') + 1);
+            }
             JsonObject m = b.getAsJsonObject("primaryMetric");
             times.put(name + "|" + p.get("shape").getAsString() + "|" + p.get("backend").getAsString(),
                     new double[] {m.get("score").getAsDouble(), m.get("scoreError").getAsDouble()});
