@@ -1,0 +1,97 @@
+package dev.vtprune.ops;
+
+import static dev.vtprune.ops.RegionBudgetTest.assertMessage;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vtprune.nativelib.VtNative;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DeviceOptional;
+import org.bytedeco.pytorch.MemoryFormatOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The C ABI itself, called with bad arguments the Java layer would never pass (it validates
+ * first): every call must return a status and a message naming the op and the argument, never
+ * crash the JVM. And the Java layer's device checks, with tensors on LibTorch's "meta" device
+ * (no GPU is needed to have a tensor on the wrong device).
+ */
+class NativeAbiTest {
+    static {
+        NativeLibrary.load();
+    }
+
+    static void assertStatus(int expected, int status, String fragment) {
+        assertEquals(expected, status, "status; message: " + VtNative.vt_last_error());
+        assertTrue(VtNative.vt_last_error().contains(fragment), "'" + VtNative.vt_last_error() + "' should contain '" + fragment + "'");
+    }
+
+    @Test
+    void badArgumentsAreStatusCodesWithMessages() {
+        try (FloatPointer cls = new FloatPointer(8); FloatPointer f = new FloatPointer(8); LongPointer l = new LongPointer(8);
+             LongPointer off = new LongPointer(0, 4, 2)) {
+            // decreasing offsets
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_fused_topk(-1, 0, f.address(), 0, VtNative.VT_FLOAT32,
+                    off.address(), 2, l.address(), 0f, 1, f.address(), l.address(), l.address()),
+                    "vt_fused_topk: argument 'token_offsets' must be non-decreasing");
+            // negative sizes
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_region_budget(-1, 0, cls.address(), VtNative.VT_FLOAT32,
+                    -1, 4, off.address(), 1, off.address(), 0.5, 1.0, 0, f.address(), f.address(), l.address()),
+                    "vt_region_budget: argument 'num_tiles' must be >= 1, got -1");
+            // unknown dtype, NULL pointer, out-of-range enums and ratios
+            try (LongPointer ok = new LongPointer(0, 2)) {
+                assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_fused_topk(-1, 0, f.address(), 0, 7, ok.address(), 1,
+                        l.address(), 0f, 1, f.address(), l.address(), l.address()), "argument 'dtype' must be 0 (float32)");
+                assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_fused_topk(-1, 0, 0, 0, VtNative.VT_FLOAT32, ok.address(),
+                        1, l.address(), 0f, 1, f.address(), l.address(), l.address()), "argument 'bottom_up' must not be NULL");
+                assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_fused_topk(-1, 0, f.address(), 0, VtNative.VT_FLOAT32,
+                        ok.address(), 1, l.address(), 0.5f, 1, f.address(), l.address(), l.address()),
+                        "argument 'instruction' must not be NULL when alpha != 0");
+            }
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_region_budget(-1, 0, cls.address(), VtNative.VT_FLOAT32,
+                    1, 4, off.address(), 1, off.address(), 1.5, 1.0, 0, f.address(), f.address(), l.address()),
+                    "argument 'keep_ratio' must be in [0, 1], got 1.5");
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_cls_saliency(-1, 0, f.address(), VtNative.VT_FLOAT32, 1, 1,
+                    4, 0, 2, 3, VtNative.VT_REDUCE_MEAN, f.address()), "argument 'merge' must divide grid (2), got 3");
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_cls_saliency(-1, 0, f.address(), VtNative.VT_FLOAT32, 1, 1,
+                    4, 0, 2, 1, 9, f.address()), "argument 'head_reduce' must be 0 (mean) or 1 (max), got 9");
+        }
+        assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_set_num_threads(0), "argument 'threads' must be >= 1, got 0");
+    }
+
+    @Test
+    void cudaWithoutADeviceIsAStatusNotACrash() {
+        if (NativeLibrary.cudaDeviceCount() > 0) return;  // this machine has a GPU: nothing to show here
+        try (FloatPointer f = new FloatPointer(8); LongPointer l = new LongPointer(8); LongPointer off = new LongPointer(0, 2)) {
+            int status = VtNative.vt_fused_topk(0, 0, f.address(), 0, VtNative.VT_FLOAT32, off.address(), 1, l.address(), 0f, 1,
+                    f.address(), l.address(), l.address());
+            assertEquals(VtNative.VT_ERR_CUDA_UNAVAILABLE, status);
+            assertTrue(VtNative.vt_last_error().contains(NativeLibrary.cudaCompiled()
+                    ? "CUDA device 0, but 0 device(s) are usable" : "built without CUDA"), VtNative.vt_last_error());
+        }
+        assertEquals(VtNative.VT_ERR_CUDA_UNAVAILABLE, VtNative.vt_synchronize(0, 0));
+    }
+
+    static Tensor meta(long... shape) {
+        return torch.empty(shape, new TensorOptions(ScalarType.Float).device(new DeviceOptional(new Device("meta"))),
+                new MemoryFormatOptional());
+    }
+
+    @Test
+    void tensorsOnAnotherDeviceAreRejectedByName() {
+        try (TileLayout layout = TileLayout.of(new long[] {2}, new long[] {4, 4})) {
+            assertMessage(() -> RegionBudget.compute(meta(2, 8), layout, RegionBudget.Params.PAPER),
+                    "argument 'cls' must be on the CPU or a CUDA device, got float32[2, 8] on a device of type");
+            assertMessage(() -> SegmentedTopK.select(torch.randn(8), meta(8), layout, Tensor.create(2L, 2L), 0.5),
+                    "argument 'instruction' must be on the device of 'bottomUp' (cpu)");
+            assertMessage(() -> SegmentedTopK.select(torch.randn(8), layout, meta(2).to(ScalarType.Long)),
+                    "argument 'budgets' must be on the device of 'bottomUp' (cpu)");
+        }
+    }
+}
