@@ -115,7 +115,7 @@ final class DemoCommand implements Callable<Integer> {
         BufferedImage picture = image == null ? SampleImage.load() : ImageLoader.load(image);
         String imageName = image == null ? "the bundled sample image" : image.toString();
         long t0 = System.nanoTime();
-        try (Lvlm cpuModel = modelDir == null ? RandomWeights.create(ModelConfig.preset(preset), seed, type)
+        try (Lvlm cpuModel = modelDir == null ? randomModel(preset, seed, type, progress)
                 : loadCheckpoint(modelDir, type, progress);
              Lvlm model = target.is_cuda() ? cpuModel.to(target) : cpuModel) {
             ModelConfig c = model.config();
@@ -182,6 +182,17 @@ final class DemoCommand implements Callable<Integer> {
                 return new Device(torch.DeviceType.CUDA, (byte) 0);
             default: throw new IllegalArgumentException("argument '--device' must be cpu or cuda, got '" + name + "'");
         }
+    }
+
+    /** Seeded random weights (the real presets are billions of parameters: say so while waiting). */
+    private static Lvlm randomModel(String preset, long seed, ScalarType type, PrintWriter progress) {
+        ModelConfig c = ModelConfig.preset(preset);
+        long t0 = System.nanoTime();
+        progress.println("vtprune demo: creating seeded random weights for the '" + c.name() + "' preset ("
+                + Tensors.dtypeName(type) + ")...");
+        Lvlm m = RandomWeights.create(c, seed, type);
+        progress.printf(Locale.ROOT, "  %,d parameters in %.1f s%n", m.parameterCount(), (System.nanoTime() - t0) / 1e9);
+        return m;
     }
 
     private static Lvlm loadCheckpoint(Path dir, ScalarType type, PrintWriter progress) {
