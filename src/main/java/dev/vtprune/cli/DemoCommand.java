@@ -10,6 +10,8 @@ import dev.vtprune.model.RandomWeights;
 import dev.vtprune.ops.TileLayout;
 import dev.vtprune.ops.Tensors;
 import dev.vtprune.pipeline.ByteTokenizer;
+import dev.vtprune.pipeline.HfTokenizer;
+import dev.vtprune.pipeline.Tokenizer;
 import dev.vtprune.pipeline.LvlmPipeline;
 import dev.vtprune.pipeline.PromptTemplate;
 import dev.vtprune.pipeline.Result;
@@ -123,7 +125,7 @@ final class DemoCommand implements Callable<Integer> {
             PyramidTokenPruner.Config config = PyramidTokenPruner.Config.PAPER.withRatio(ratio).withAlpha(alpha);
             TokenPruner pruner = Pruners.byName(method, config, seed);
             PromptTemplate template = c.family() == ModelConfig.Family.LLAVA ? PromptTemplate.LLAVA : PromptTemplate.INTERNVL;
-            ByteTokenizer tokenizer = new ByteTokenizer(c.language().vocab());
+            Tokenizer tokenizer = tokenizer(c, progress);
             LvlmPipeline pipeline = new LvlmPipeline(model, tokenizer, template);
             LvlmPipeline.Options pruned = LvlmPipeline.Options.of(pruner).withReuseProbe(reuseProbe);
             LvlmPipeline.Options unpruned = LvlmPipeline.Options.unpruned();
@@ -159,6 +161,21 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /**
+     * The checkpoint's tokenizer.json when there is one; else one token per UTF-8 byte (right for
+     * random weights, where only the prompt's length and place matter; said out loud for a real
+     * checkpoint, whose choices then do not follow the text).
+     */
+    private Tokenizer tokenizer(ModelConfig c, PrintWriter progress) {
+        if (modelDir != null) {
+            Path dir = Files.isDirectory(modelDir) ? modelDir : modelDir.getParent();
+            if (Files.exists(dir.resolve("tokenizer.json"))) return HfTokenizer.load(dir);
+            progress.println("vtprune demo: warning: no tokenizer.json in " + dir + " (a sentencepiece tokenizer.model is "
+                    + "not supported): the prompt is encoded as UTF-8 bytes, so the instruction relevance does not follow its words");
+        }
+        return new ByteTokenizer(c.language().vocab());
     }
 
     private static void close(Result r) {
@@ -211,7 +228,7 @@ final class DemoCommand implements Callable<Integer> {
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
-    private void report(PrintWriter say, ModelConfig c, Lvlm model, String imageName, ByteTokenizer tokenizer,
+    private void report(PrintWriter say, ModelConfig c, Lvlm model, String imageName, Tokenizer tokenizer,
                         LvlmPipeline pipeline, PyramidTokenPruner.Config config, Result rf, Result rp, List<Timings> full,
                         List<Timings> cut, double loadMs) {
         Tiling tiling = rp.tilings().get(0);

@@ -64,6 +64,7 @@ class DemoCheckpointTest {
         assertTrue(r.out().contains("time to first token"), r.out());
         assertTrue(Files.size(dir.resolve("out/overlay.png")) > 0);
         assertTrue(r.err().contains("loading checkpoint"), r.err());
+        assertTrue(r.err().contains("no tokenizer.json in"), "the byte fallback is announced: " + r.err());
     }
 
     @Test
