@@ -1,7 +1,7 @@
 /*
  * vtprune — the C ABI of the visual-token pruning kernels.
  *
- * One header for every op family (K1..K5 of design.md §3). The CPU implementations in
+ * One header for every op family (K1..K5 of docs/design.md §3). The CPU implementations in
  * src/main/cpp/cpu and the CUDA implementations in src/main/cuda implement exactly these
  * functions; each entry point dispatches on `device`.
  *

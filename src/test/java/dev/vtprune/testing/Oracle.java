@@ -6,7 +6,7 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * Naive float64 implementations of every op, written straight from design.md §3 (not from the
+ * Naive float64 implementations of every op, written straight from docs/design.md §3 (not from the
  * C++), for the tests to check the native kernels and the LibTorch compositions against.
  */
 public final class Oracle {
