@@ -54,5 +54,8 @@ if [ -f "$here/target/classes/dev/vtprune/bench/EndToEnd.class" ]; then
   java "${java_opts[@]}" -cp "$cp" dev.vtprune.bench.EndToEnd "$mode" "$out" >&2
 fi
 
+echo "== machine limits (bandwidth, GEMM rate)" >&2
+java "${java_opts[@]}" -cp "$cp" dev.vtprune.bench.Limits "$out/limits.json" "$mode" >"$out/limits.log" 2>&1 || { tail -20 "$out/limits.log"; exit 1; }
+
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
 java "${java_opts[@]}" -cp "$cp" dev.vtprune.bench.Summary "$out" "$machine" "$(date -u +%Y-%m-%d)" "bench/run.sh $mode"

@@ -71,10 +71,14 @@ public final class Summary {
                     peaks.getOrDefault(key, -1L), peaks.getOrDefault(base, -1L)));
         }
 
+        Path limitsFile = dir.resolve("limits.json");
+        JsonObject limits = Files.exists(limitsFile) ? JsonParser.parseString(Files.readString(limitsFile)).getAsJsonObject() : null;
+
         JsonObject out = new JsonObject();
         out.addProperty("machine", machine);
         out.addProperty("date", date);
         out.addProperty("command", command);
+        if (limits != null) out.add("limits", limits);
         JsonArray opsJson = new JsonArray();
         for (Op o : ops) {
             JsonObject j = new JsonObject();
@@ -87,6 +91,14 @@ public final class Summary {
             j.addProperty("baseline_peak_bytes", o.basePeak);
             j.addProperty("ours_error_us", round(o.oursErr));
             j.addProperty("baseline_error_us", round(o.baseErr));
+            Bound b = bound(o, limits);
+            if (b != null) {
+                j.addProperty("min_bytes", b.roof.bytes());
+                j.addProperty("min_flops", b.roof.flops());
+                j.addProperty("bound_us", round(b.micros));
+                j.addProperty("bound_by", b.by);
+                j.addProperty("fraction_of_bound", round(b.micros / o.ours));
+            }
             opsJson.add(j);
         }
         out.add("ops", opsJson);
@@ -97,12 +109,22 @@ public final class Summary {
 
         StringBuilder md = new StringBuilder();
         md.append(String.format(Locale.ROOT, "Machine: %s. Date: %s. Command: `%s`.%n%n", machine, date, command));
-        md.append("| op | shape | ours (us) | LibTorch (us) | speedup | ours peak temp | LibTorch peak temp |\n");
-        md.append("|---|---|---:|---:|---:|---:|---:|\n");
+        if (limits != null) {
+            md.append(String.format(Locale.ROOT, "Limits measured in this run (%d threads): triad %.1f GB/s, read %.1f GB/s "
+                            + "(one core: %.1f / %.1f GB/s); fp32 GEMM %s GFLOP/s.%n%n", limits.get("threads").getAsInt(),
+                    limits.get("triad_gbs").getAsDouble(), limits.get("read_gbs").getAsDouble(),
+                    limits.get("triad_gbs_1core").getAsDouble(), limits.get("read_gbs_1core").getAsDouble(),
+                    limits.getAsJsonObject("gemm_gflops")));
+        }
+        md.append("| op | shape | ours (us) | LibTorch (us) | speedup | bound (us) | of bound | ours peak temp | LibTorch peak temp |\n");
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Op o : ops) {
-            md.append(String.format(Locale.ROOT, "| %s | %s | %s ± %s | %s ± %s | %.1fx | %s | %s |%n", o.name,
+            Bound b = bound(o, limits);
+            md.append(String.format(Locale.ROOT, "| %s | %s | %s ± %s | %s ± %s | %.1fx | %s | %s | %s | %s |%n", o.name,
                     Shape.valueOf(o.shape).describe(), fmt(o.ours), fmt(o.oursErr), fmt(o.baseline), fmt(o.baseErr),
-                    o.baseline / o.ours, bytes(o.oursPeak), bytes(o.basePeak)));
+                    o.baseline / o.ours, b == null ? "-" : fmt(b.micros) + " (" + b.by + ")",
+                    b == null ? "-" : String.format(Locale.ROOT, "%.0f%%", 100 * b.micros / o.ours),
+                    bytes(o.oursPeak), bytes(o.basePeak)));
         }
         if (Files.exists(e2e)) {
             md.append("\n| preset | ratio | probe reused | visual tokens | prefill full (ms) | probe (ms) | select + gather (ms) | "
@@ -121,6 +143,17 @@ public final class Summary {
         }
         Files.writeString(dir.resolve("results.md"), md.toString());
         System.out.print(md);
+    }
+
+    /** An op's roofline bound at the measured limits, or null without limits.json. */
+    record Bound(Roofline roof, double micros, String by) {}
+
+    static Bound bound(Op o, JsonObject limits) {
+        if (limits == null) return null;
+        Roofline r = Roofline.of(o.name, Shape.valueOf(o.shape));
+        double read = limits.get("read_gbs").getAsDouble();
+        double gemm = limits.getAsJsonObject("gemm_gflops").get(r.gemm()).getAsDouble();
+        return new Bound(r, r.boundMicros(read, gemm), r.memoryBound(read, gemm) ? "memory" : "compute");
     }
 
     static double round(double v) {
