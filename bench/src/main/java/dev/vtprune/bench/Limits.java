@@ -21,7 +21,10 @@ import org.bytedeco.pytorch.global.torch;
  *       from DRAM), with all cores and with one;
  *   <li>the fp32 GEMM rate of LibTorch's batched matmul at the shapes of the Q/K ops' inner
  *       products: per-tile ViT attention logits ({@code [H, M, d] x [H, d, M]}) and the LM
- *       instruction logits ({@code [Hq, Q, d] x [Hq, d, L]}), for each {@link Shape}.
+ *       instruction logits ({@code [Hq, Q, d] x [Hq, d, L]}), for each {@link Shape}, and a
+ *       1536-square matmul; the best of them is the compute roof ({@code gemm_peak_gflops}): the
+ *       small Q/K shapes run below the library's peak, and a kernel that does the same inner
+ *       products can reach the peak, so a roof taken at the small shapes alone could be beaten.
  * </ul>
  *
  * <p>Each figure is the best of several repetitions (STREAM's convention: the best run is the one
@@ -30,7 +33,7 @@ import org.bytedeco.pytorch.global.torch;
  *
  * <p>Usage: {@code Limits OUT.json quick|full}. Writes {@code {"threads": n, "triad_gbs": ...,
  * "read_gbs": ..., "triad_gbs_1core": ..., "read_gbs_1core": ..., "gemm_gflops": {"VIT_LLAVA":
- * ..., ...}}}.
+ * ..., ...}, "gemm_peak_gflops": ...}}.
  */
 public final class Limits {
     private Limits() {}
@@ -56,7 +59,11 @@ public final class Limits {
                 gemm.addProperty(Roofline.vitGemm(s), round(gemmRate(reps, s.vitHeads, s.vitTokens(), s.vitDim, s.vitTokens())));
                 gemm.addProperty(Roofline.lmGemm(s), round(gemmRate(reps, s.lmHeads, s.text, s.lmDim, s.keys())));
             }
+            double square = gemmRate(reps, 1, 1536, 1536, 1536);
+            gemm.addProperty("SQUARE_1536", round(square));
+            double peak = gemm.entrySet().stream().mapToDouble(e -> e.getValue().getAsDouble()).max().orElseThrow();
             out.add("gemm_gflops", gemm);
+            out.addProperty("gemm_peak_gflops", round(peak));
         }
         Files.writeString(Path.of(args[0]), new GsonBuilder().setPrettyPrinting().create().toJson(out) + "\n");
         System.err.printf(Locale.ROOT, "limits: %s%n", out);

@@ -13,9 +13,9 @@ package dev.vtprune.bench;
  * d ViT head dim, D CLS width, N visual tokens, Hq / Hkv LM heads, dl LM head dim, Q instruction
  * tokens, L keys, and S = the summed causal key counts of the instruction queries.
  */
-public record Roofline(double bytes, double flops, String gemm) {
+public record Roofline(double bytes, double flops) {
 
-    /** The GEMM rate that bounds an op's FLOPs: the inner products it does are of this shape. */
+    /** Keys of {@link Limits}' GEMM rates at the shapes of the ViT's and the LM's Q/K products. */
     static String vitGemm(Shape s) {
         return "VIT_" + s.name();
     }
@@ -32,18 +32,18 @@ public record Roofline(double bytes, double flops, String gemm) {
         double n = s.visual(), hq = s.lmHeads, hkv = s.lmKvHeads, dl = s.lmDim, q = s.text, l = s.keys();
         // causal: query i sits at position system + N + i and sees keys 0 .. that position
         double causalKeys = q * (s.system + n) + q * (q + 1) / 2;
-        Roofline k1 = new Roofline(4 * t * s.clsDim, 4 * t * s.clsDim, vitGemm(s));    // 2 dot products per tile
-        Roofline k2 = new Roofline(4 * n * 2 + 4 * n + 8 * n, 6 * n, vitGemm(s));     // b, c in; fused, kept out
-        Roofline k5 = new Roofline(4 * t * h * p, t * h * p, vitGemm(s));              // CLS rows in, head sum
-        Roofline k5qk = new Roofline(4 * t * h * (m + 1) * d, 2 * t * h * m * d, vitGemm(s));
-        Roofline k4 = new Roofline(4 * hq * q * n, hq * q * n, lmGemm(s));
-        Roofline k4qk = new Roofline(4 * (hq * q * dl + hkv * l * dl), 2 * hq * causalKeys * dl, lmGemm(s));
+        Roofline k1 = new Roofline(4 * t * s.clsDim, 4 * t * s.clsDim);    // 2 dot products per tile
+        Roofline k2 = new Roofline(4 * n * 2 + 4 * n + 8 * n, 6 * n);     // b, c in; fused, kept out
+        Roofline k5 = new Roofline(4 * t * h * p, t * h * p);              // CLS rows in, head sum
+        Roofline k5qk = new Roofline(4 * t * h * (m + 1) * d, 2 * t * h * m * d);
+        Roofline k4 = new Roofline(4 * hq * q * n, hq * q * n);
+        Roofline k4qk = new Roofline(4 * (hq * q * dl + hkv * l * dl), 2 * hq * causalKeys * dl);
         // Rollout over 3 layers, r = e0' B3 B2 A1: of the top layer only its CLS row is needed,
         // the two layers below it are needed whole (every row's normaliser enters the chain).
-        Roofline k3 = new Roofline(4 * t * h * (2 * m * m + m), t * h * (2 * m * m + m) + 2 * 2 * t * m * m, vitGemm(s));
-        Roofline k3qk = new Roofline(4 * t * h * d * (2 * 2 * m + m + 1), 2 * t * h * d * (2 * m * m + m), vitGemm(s));
+        Roofline k3 = new Roofline(4 * t * h * (2 * m * m + m), t * h * (2 * m * m + m) + 2 * 2 * t * m * m);
+        Roofline k3qk = new Roofline(4 * t * h * d * (2 * 2 * m + m + 1), 2 * t * h * d * (2 * m * m + m));
         // PTP at r = 0.5 gathers half of the [N, 2048] visual tokens: read and write them once.
-        Roofline gather = new Roofline(2 * 4 * (n / 2) * GATHER_WIDTH, 0, vitGemm(s));
+        Roofline gather = new Roofline(2 * 4 * (n / 2) * GATHER_WIDTH, 0);
         return switch (op) {
             case "K1RegionBudget" -> k1;
             case "K2SegmentedTopK" -> k2;
@@ -59,19 +59,14 @@ public record Roofline(double bytes, double flops, String gemm) {
         };
     }
 
-    /** A composite op: bytes and FLOPs add; its FLOPs are bounded by the rate of its largest part. */
+    /** A composite op: bytes and FLOPs add. */
     private static Roofline sum(Roofline... parts) {
-        double bytes = 0, flops = 0, most = -1;
-        String gemm = null;
+        double bytes = 0, flops = 0;
         for (Roofline r : parts) {
             bytes += r.bytes;
             flops += r.flops;
-            if (r.flops > most) {
-                most = r.flops;
-                gemm = r.gemm;
-            }
         }
-        return new Roofline(bytes, flops, gemm);
+        return new Roofline(bytes, flops);
     }
 
     /** The fastest time any implementation could take (microseconds) at these limits. */
