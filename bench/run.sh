@@ -43,7 +43,9 @@ rm -f "$out"/jmh-*.json
 jmh_run "$out/jmh-k1k2k4k5ptp.json" 'OpBenchmarks' \
   -p op=K1RegionBudget,K2SegmentedTopK,K5ClsSaliency,K5ClsSaliencyQk,K4TextRelevance,K4TextRelevanceQk,PtpSelection,PtpSelectionQk
 jmh_run "$out/jmh-k3.json" 'OpBenchmarks' -p op=K3Rollout,K3RolloutQk -p shape="$k3_shapes"
-grep -E "^(Benchmark|OpBenchmarks)" "$out/jmh-ops.log" >&2 || true
+echo "== batched requests (8 and 32 requests pruned as one ragged batch vs a loop vs LibTorch)" >&2
+jmh_run "$out/batched.json" 'BatchedRequests'
+grep -E "^(Benchmark|OpBenchmarks|BatchedRequests)" "$out/jmh-ops.log" >&2 || true
 
 echo "== peak temporary memory" >&2
 MALLOC_MMAP_THRESHOLD_=65536 java "${java_opts[@]}" -Xms1g -Xmx1g -XX:+AlwaysPreTouch -cp "$cp" \

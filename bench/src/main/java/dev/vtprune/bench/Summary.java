@@ -102,6 +102,25 @@ public final class Summary {
             opsJson.add(j);
         }
         out.add("ops", opsJson);
+        Map<String, double[]> batched = new java.util.TreeMap<>();  // requests|mode -> [us, error]
+        Path batchedFile = dir.resolve("batched.json");
+        if (Files.exists(batchedFile)) {
+            for (JsonElement e : JsonParser.parseString(Files.readString(batchedFile)).getAsJsonArray()) {
+                JsonObject b = e.getAsJsonObject(), p = b.getAsJsonObject("params"), m = b.getAsJsonObject("primaryMetric");
+                batched.put(String.format(Locale.ROOT, "%03d|%s", p.get("requests").getAsInt(), p.get("mode").getAsString()),
+                        new double[] {m.get("score").getAsDouble(), m.get("scoreError").getAsDouble()});
+            }
+            JsonArray rows = new JsonArray();
+            batched.forEach((key, v) -> {
+                JsonObject j = new JsonObject();
+                j.addProperty("requests", Integer.parseInt(key.substring(0, 3)));
+                j.addProperty("mode", key.substring(4));
+                j.addProperty("us", round(v[0]));
+                j.addProperty("error_us", round(v[1]));
+                rows.add(j);
+            });
+            out.add("batched_requests", rows);
+        }
         Path e2e = dir.resolve("e2e.json");
         out.add("end_to_end", Files.exists(e2e) ? JsonParser.parseString(Files.readString(e2e)) : new JsonArray());
         Gson gson = new GsonBuilder().setPrettyPrinting().create();
@@ -125,6 +144,18 @@ public final class Summary {
                     o.baseline / o.ours, b == null ? "-" : fmt(b.micros) + " (" + b.by + ")",
                     b == null ? "-" : String.format(Locale.ROOT, "%.0f%%", 100 * b.micros / o.ours),
                     bytes(o.oursPeak), bytes(o.basePeak)));
+        }
+        if (!batched.isEmpty()) {
+            md.append("\nPTP selection (ViT CLS rows, LM layer-1 Q/K) for many InternVL2-2B requests (1-12 tiles, 16-96 instruction tokens each):\n\n"
+                    + "| requests | one batch (ms) | loop over requests (ms) | LibTorch, one batch (ms) | batch vs loop | batch vs LibTorch |\n"
+                    + "|---:|---:|---:|---:|---:|---:|\n");
+            for (String req : batched.keySet().stream().map(k -> k.substring(0, 3)).distinct().toList()) {
+                double[] b = batched.get(req + "|BATCH"), l = batched.get(req + "|LOOP"), t = batched.get(req + "|LIBTORCH");
+                if (b == null || l == null || t == null) continue;
+                md.append(String.format(Locale.ROOT, "| %d | %s ± %s | %s ± %s | %s ± %s | %.2fx | %.1fx |%n", Integer.parseInt(req),
+                        fmt(b[0] / 1000), fmt(b[1] / 1000), fmt(l[0] / 1000), fmt(l[1] / 1000), fmt(t[0] / 1000), fmt(t[1] / 1000),
+                        l[0] / b[0], t[0] / b[0]));
+            }
         }
         if (Files.exists(e2e)) {
             md.append("\n| preset | ratio | probe reused | visual tokens | prefill full (ms) | probe (ms) | select + gather (ms) | "
