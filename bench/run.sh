@@ -54,6 +54,8 @@ MALLOC_MMAP_THRESHOLD_=65536 java "${java_opts[@]}" -Xms1g -Xmx1g -XX:+AlwaysPre
 if [ -f "$here/target/classes/dev/vtprune/bench/EndToEnd.class" ]; then
   echo "== end to end" >&2
   java "${java_opts[@]}" -cp "$cp" dev.vtprune.bench.EndToEnd "$mode" "$out" >&2
+  echo "== requests in flight on one pipeline" >&2
+  java "${java_opts[@]}" -cp "$cp" dev.vtprune.bench.Throughput "$mode" "$out" >&2
 fi
 
 echo "== machine limits (bandwidth, GEMM rate)" >&2

@@ -44,7 +44,10 @@ public final class Limits {
         int reps = "full".equals(args[1]) ? 10 : 4;
         int threads = torch.get_num_threads();
         JsonObject out = new JsonObject();
-        out.addProperty("threads", threads);
+        out.addProperty("threads", threads);  // LibTorch's intra-op threads: the pool the limits use
+        dev.vtprune.ops.NativeLibrary.load();
+        out.addProperty("vtprune_threads", dev.vtprune.ops.NativeLibrary.threads());  // our kernels' pool
+        out.addProperty("cores", Runtime.getRuntime().availableProcessors());
         try (PointerScope scope = new PointerScope()) {
             Tensor a = torch.zeros(ELEMENTS), b = torch.rand(ELEMENTS), c = torch.rand(ELEMENTS);
             for (int t : new int[] {threads, 1}) {

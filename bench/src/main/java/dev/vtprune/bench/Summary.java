@@ -121,6 +121,8 @@ public final class Summary {
             });
             out.add("batched_requests", rows);
         }
+        Path throughput = dir.resolve("throughput.json");
+        if (Files.exists(throughput)) out.add("throughput", JsonParser.parseString(Files.readString(throughput)));
         Path e2e = dir.resolve("e2e.json");
         out.add("end_to_end", Files.exists(e2e) ? JsonParser.parseString(Files.readString(e2e)) : new JsonArray());
         Gson gson = new GsonBuilder().setPrettyPrinting().create();
@@ -129,8 +131,9 @@ public final class Summary {
         StringBuilder md = new StringBuilder();
         md.append(String.format(Locale.ROOT, "Machine: %s. Date: %s. Command: `%s`.%n%n", machine, date, command));
         if (limits != null) {
-            md.append(String.format(Locale.ROOT, "Limits measured in this run (%d threads): triad %.1f GB/s, read %.1f GB/s "
-                            + "(one core: %.1f / %.1f GB/s); fp32 GEMM peak %.1f GFLOP/s (by shape: %s).%n%n", limits.get("threads").getAsInt(),
+            md.append(String.format(Locale.ROOT, "Limits measured in this run (%d cores; LibTorch %d threads, vtprune kernels %d): triad %.1f GB/s, read %.1f GB/s "
+                            + "(one core: %.1f / %.1f GB/s); fp32 GEMM peak %.1f GFLOP/s (by shape: %s).%n%n", limits.get("cores").getAsInt(),
+                    limits.get("threads").getAsInt(), limits.get("vtprune_threads").getAsInt(),
                     limits.get("triad_gbs").getAsDouble(), limits.get("read_gbs").getAsDouble(),
                     limits.get("triad_gbs_1core").getAsDouble(), limits.get("read_gbs_1core").getAsDouble(),
                     limits.get("gemm_peak_gflops").getAsDouble(), limits.getAsJsonObject("gemm_gflops")));
@@ -170,6 +173,17 @@ public final class Summary {
                         r.get("select_ms").getAsDouble(), r.get("prefill_pruned_ms").getAsDouble(),
                         r.get("overhead_pct").getAsDouble(), r.get("ttft_full_ms").getAsDouble(),
                         r.get("ttft_pruned_ms").getAsDouble(), r.get("ttft_speedup").getAsDouble()));
+            }
+        }
+        if (Files.exists(throughput)) {
+            md.append("\nRequests in flight on one `demo` pipeline (p99 is the slowest request when there are fewer than 100):\n\n"
+                    + "| pruned | clients | requests | requests/s | p50 (ms) | p99 (ms) |\n|---|---:|---:|---:|---:|---:|\n");
+            for (JsonElement e : JsonParser.parseString(Files.readString(throughput)).getAsJsonArray()) {
+                JsonObject r = e.getAsJsonObject();
+                md.append(String.format(Locale.ROOT, "| %s | %d | %d | %.3f | %.0f | %.0f |%n",
+                        r.get("pruned").getAsBoolean() ? "PTP r=0.5" : "no", r.get("clients").getAsInt(),
+                        r.get("requests").getAsInt(), r.get("requests_per_s").getAsDouble(), r.get("p50_ms").getAsDouble(),
+                        r.get("p99_ms").getAsDouble()));
             }
         }
         Files.writeString(dir.resolve("results.md"), md.toString());
