@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/budget.hpp"
+#include "core/checked.hpp"
 #include "core/error.hpp"
 #include "core/ops.hpp"
 #include "core/parallel.hpp"
@@ -425,11 +426,15 @@ VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q,
 
 /* ---- K5 ---- */
 namespace {
-void check_grid(const char* op, int64_t grid, int64_t merge) {
+// Checks grid, merge and first_patch; returns first_patch + grid^2, the end of the patches.
+int64_t check_patches(const char* op, int64_t grid, int64_t merge, int64_t first_patch) {
     require_at_least(grid, 1, op, "grid");
     require_at_least(merge, 1, op, "merge");
     VT_REQUIRE(grid % merge == 0, op, "merge", "must divide grid (%lld), got %lld", static_cast<long long>(grid),
                static_cast<long long>(merge));
+    require_at_least(first_patch, 0, op, "first_patch");
+    const int64_t patches = checked_mul(grid, grid, op, "grid", "grid^2");
+    return checked_add(first_patch, patches, op, "first_patch", "first_patch + grid^2");
 }
 }  // namespace
 
@@ -441,10 +446,10 @@ VT_API int32_t vt_cls_saliency(int32_t device, void* stream, const void* attn, i
     auto check = [&] {
         require_at_least(num_tiles, 1, op, "num_tiles");
         require_at_least(heads, 1, op, "heads");
-        check_grid(op, grid, merge);
-        require_at_least(first_patch, 0, op, "first_patch");
-        VT_REQUIRE(row_len == first_patch + grid * grid, op, "row_len", "must be first_patch + grid^2 = %lld, got %lld",
-                   static_cast<long long>(first_patch + grid * grid), static_cast<long long>(row_len));
+        const int64_t patch_end = check_patches(op, grid, merge, first_patch);
+        VT_REQUIRE(row_len == patch_end, op, "row_len", "must be first_patch + grid^2 = %lld, got %lld",
+                   static_cast<long long>(patch_end), static_cast<long long>(row_len));
+        checked_elements({num_tiles, heads, row_len}, op, "attn");
         require_reduce(head_reduce, op, "head_reduce");
         require_ptr(attn, op, "attn");
         require_ptr(out, op, "out");
@@ -480,15 +485,16 @@ VT_API int32_t vt_cls_saliency_qk(int32_t device, void* stream, const void* q_cl
         require_at_least(num_tiles, 1, op, "num_tiles");
         require_at_least(heads, 1, op, "heads");
         require_at_least(head_dim, 1, op, "head_dim");
-        check_grid(op, grid, merge);
-        require_at_least(first_patch, 0, op, "first_patch");
-        VT_REQUIRE(keys >= first_patch + grid * grid, op, "keys", "must be >= first_patch + grid^2 = %lld, got %lld",
-                   static_cast<long long>(first_patch + grid * grid), static_cast<long long>(keys));
+        const int64_t patch_end = check_patches(op, grid, merge, first_patch);
+        VT_REQUIRE(keys >= patch_end, op, "keys", "must be >= first_patch + grid^2 = %lld, got %lld",
+                   static_cast<long long>(patch_end), static_cast<long long>(keys));
         require_at_least(q_tile_stride, 0, op, "q_tile_stride");
         require_at_least(q_head_stride, 0, op, "q_head_stride");
         require_at_least(k_tile_stride, 0, op, "k_tile_stride");
         require_at_least(k_head_stride, 0, op, "k_head_stride");
         require_at_least(k_token_stride, head_dim, op, "k_token_stride");
+        checked_extent(head_dim, {{num_tiles, q_tile_stride}, {heads, q_head_stride}}, op, "q_cls");
+        checked_extent(head_dim, {{num_tiles, k_tile_stride}, {heads, k_head_stride}, {keys, k_token_stride}}, op, "k");
         VT_REQUIRE(std::isfinite(scale) && scale > 0.0f, op, "scale", "must be finite and > 0, got %g", double(scale));
         require_reduce(head_reduce, op, "head_reduce");
         require_ptr(q_cls, op, "q_cls");

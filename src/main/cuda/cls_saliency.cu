@@ -3,6 +3,7 @@
 // From Q/K: one block per tile; per head the CLS logits of all keys go to shared memory, are
 // softmaxed in place and folded into the head reduction; then the pooling.
 #include "common.cuh"
+#include "core/checked.hpp"
 
 namespace vt::cuda {
 
@@ -101,7 +102,11 @@ void cls_saliency(const ClsSaliencyArgs& a, const Launch& at) {
 void cls_saliency_qk(const ClsSaliencyQkArgs& a, const Launch& at) {
     constexpr const char* op = "vt_cls_saliency_qk";
     DeviceScope scope(at.device, op);
-    const size_t shared = sizeof(float) * static_cast<size_t>(a.keys + a.grid * a.grid + a.head_dim);
+    // (the entry point bounded keys, grid^2 <= keys and head_dim; checked all the same)
+    const int64_t floats = checked_add(checked_add(a.keys, checked_mul(a.grid, a.grid, op, "grid", "grid^2"), op,
+                                                   "keys", "keys + grid^2"),
+                                       a.head_dim, op, "head_dim", "keys + grid^2 + head_dim");
+    const size_t shared = sizeof(float) * static_cast<size_t>(floats);
     int max_shared = 0;
     check(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, at.device), op,
           "cudaDeviceGetAttribute");

@@ -17,4 +17,87 @@ constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
 
 TEST(version_is_reported) { EXPECT_TRUE(std::string(vt_version()) == "0.1.0"); }
 
+/* ---- K5: sizes whose products wrap in int64 ---- */
+
+int32_t saliency_rows(const float* attn, int64_t row_len, int64_t first_patch, int64_t grid, int64_t merge,
+                      float* out) {
+    return vt_cls_saliency(-1, nullptr, attn, VT_FLOAT32, 1, 1, row_len, first_patch, grid, merge, VT_REDUCE_MEAN, out);
+}
+
+TEST(k5_grid_squared_wrapping_to_row_len_is_rejected) {
+    // INT64_MAX^2 wraps to 1 = row_len: the old check passed and the pooling read past attn.
+    float attn[1] = {1.0f}, out[1] = {0.0f};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, 1, 0, kI64Max, kI64Max, out),
+                  "argument 'grid' is too large: grid^2 overflows int64");
+}
+
+TEST(k5_grid_squared_wrapping_to_zero_is_rejected) {
+    // (2^32)^2 wraps to 0: merge^2 too, and tokens = patches / merge^2 divided by zero.
+    float attn[1] = {1.0f}, out[1] = {0.0f};
+    const int64_t g = int64_t(1) << 32;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, 0, 0, g, g, out), "grid^2 overflows int64");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, 1, 1, g, 1, out), "grid^2 overflows int64");
+}
+
+TEST(k5_negative_row_len_is_rejected) {
+    // grid = 3037000500: grid^2 wraps negative, and so did the row_len it was compared with.
+    float attn[4] = {}, out[4] = {};
+    const int64_t g = 3037000500;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, int64_t(uint64_t(g) * uint64_t(g)), 0, g, g, out),
+                  "argument 'grid'");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, -3, 1, 2, 1, out), "argument 'row_len'");
+}
+
+TEST(k5_first_patch_plus_patches_overflow_is_rejected) {
+    float attn[1] = {}, out[1] = {};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, kI64Max - 3, kI64Max - 2, 2, 1, out),
+                  "argument 'first_patch' is too large: first_patch + grid^2 overflows int64");
+}
+
+TEST(k5_attn_size_overflow_is_rejected) {
+    // row_len fits but num_tiles * heads * row_len does not.
+    float attn[1] = {}, out[1] = {};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_cls_saliency(-1, nullptr, attn, VT_FLOAT32, int64_t(1) << 40, int64_t(1) << 20, 1 << 10, 0, 32,
+                                  32, VT_REDUCE_MEAN, out),
+                  "argument 'attn' is too large");
+}
+
+TEST(k5_qk_grid_and_strides_overflow_are_rejected) {
+    float q[4] = {}, k[4] = {}, out[4] = {};
+    const int64_t g = int64_t(1) << 32;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, g, g, 1.0f,
+                                     VT_REDUCE_MEAN, out),
+                  "argument 'grid' is too large");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, kI64Max, kI64Max,
+                                     1.0f, VT_REDUCE_MEAN, out),
+                  "argument 'grid' is too large");
+    // keys * k_token_stride wraps: the old checks passed.
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, 1, 1, int64_t(1) << 40, 1, 1, 1, 1, 1,
+                                     int64_t(1) << 30, 1, 2, 1, 1.0f, VT_REDUCE_MEAN, out),
+                  "argument 'k' is too large");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, int64_t(1) << 40, 1, 5, 1, int64_t(1) << 30, 1,
+                                     5, 5, 1, 1, 2, 1, 1.0f, VT_REDUCE_MEAN, out),
+                  "argument 'q_cls' is too large");
+}
+
+TEST(k5_valid_call_still_pools_exactly) {
+    // 1 tile, 2 heads, CLS column + 4x4 patches, 2x2 merge: out = mean over heads, summed per 2x2.
+    std::vector<float> attn(2 * 17), out(4, -1.0f);
+    for (int h = 0; h < 2; ++h) {
+        for (int i = 0; i < 17; ++i) attn[h * 17 + i] = float(h * 100 + i);
+    }
+    EXPECT_OK(vt_cls_saliency(-1, nullptr, attn.data(), VT_FLOAT32, 1, 2, 17, 1, 4, 2, VT_REDUCE_MEAN, out.data()));
+    // patch p of head h is h * 100 + 1 + p; the head mean is 51 + p.
+    const int tl[4] = {0, 2, 8, 10};
+    for (int t = 0; t < 4; ++t) {
+        const int p = tl[t];
+        EXPECT_TRUE(out[t] == float(4 * 51 + p + (p + 1) + (p + 4) + (p + 5)));
+    }
+}
+
 int main(int argc, char** argv) { return vtt::run_all(argc > 1 ? argv[1] : nullptr); }

@@ -46,6 +46,7 @@ void cls_saliency(const ClsSaliencyArgs& a) {
     dispatch_dtype("vt_cls_saliency", a.dtype, [&](auto tag) {
         using T = decltype(tag);
         const T* attn = static_cast<const T*>(a.attn);
+        // grid^2 and the tensor sizes fit in int64: the entry point checked them.
         const int64_t patches = a.grid * a.grid, tokens = patches / (a.merge * a.merge);
         const float inv_heads = 1.0f / float(a.heads);
         const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, a.heads * patches));
