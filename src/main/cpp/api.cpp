@@ -384,9 +384,22 @@ VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q,
         VT_REQUIRE(std::isfinite(scale) && scale > 0.0f, op, "scale", "must be finite and > 0, got %g", double(scale));
         require_reduce(head_reduce, op, "head_reduce");
         require_reduce(text_reduce, op, "text_reduce");
-        for (const void* p : {static_cast<const void*>(query_offsets), static_cast<const void*>(key_offsets),
-                              static_cast<const void*>(visual_offsets)}) {
-            require_ptr(p, op, "query_offsets/key_offsets/visual_offsets");
+        require_ptr(query_offsets, op, "query_offsets");
+        require_ptr(key_offsets, op, "key_offsets");
+        require_ptr(visual_offsets, op, "visual_offsets");
+        if (total_queries > 0) {
+            require_ptr(q, op, "q");
+            require_ptr(k, op, "k");
+            require_ptr(query_pos, op, "query_pos");
+            checked_extent(head_dim, {{q_heads, q_head_stride}, {total_queries, q_token_stride}}, op, "q");
+        }
+    };
+    // The same pointer rules on both paths; `visuals` (sum N_b) is known on the host only, and
+    // taken as > 0 on the CUDA path, whose offsets are device memory.
+    auto check_visual = [&](int64_t visuals) {
+        if (visuals != 0) {
+            require_ptr(visual_pos, op, "visual_pos");
+            require_ptr(out, op, "out");
         }
     };
     return dispatch(
@@ -396,6 +409,11 @@ VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q,
             check_host_offsets(query_offsets, num_images, total_queries, op, "query_offsets");
             check_host_offsets(key_offsets, num_images, -1, op, "key_offsets");
             check_host_offsets(visual_offsets, num_images, -1, op, "visual_offsets");
+            check_visual(visual_offsets[num_images]);
+            if (total_queries > 0 && key_offsets[num_images] > 0) {
+                checked_extent(head_dim, {{kv_heads, k_head_stride}, {key_offsets[num_images], k_token_stride}}, op,
+                               "k");
+            }
             for (int64_t b = 0; b < num_images; ++b) {
                 const int64_t keys = key_offsets[b + 1] - key_offsets[b];
                 for (int64_t r = query_offsets[b]; r < query_offsets[b + 1]; ++r) {
@@ -415,9 +433,7 @@ VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q,
         },
         [&](const cuda::Launch& at) {
             check();
-            require_ptr(q, op, "q");
-            require_ptr(k, op, "k");
-            require_ptr(out, op, "out");
+            check_visual(-1);
             require_workspace(workspace, workspace_bytes,
                               cuda::text_relevance_qk_workspace_bytes(q_heads, total_queries), op);
             cuda::text_relevance_qk(a, at);

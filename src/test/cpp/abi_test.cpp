@@ -100,4 +100,73 @@ TEST(k5_valid_call_still_pools_exactly) {
     }
 }
 
+/* ---- K4 from Q/K: the CPU path checks the same pointers as the CUDA path ---- */
+
+// One image: 1 query head, head_dim 2, 1 query at key position 1 of 2 keys, 1 visual token at 0.
+struct TextQk {
+    float q[2] = {1.0f, 0.0f}, k[4] = {0.5f, 0.0f, -0.5f, 0.0f}, out[1] = {-1.0f};
+    int64_t query_offsets[2] = {0, 1}, key_offsets[2] = {0, 2}, query_pos[1] = {1};
+    int64_t visual_offsets[2] = {0, 1}, visual_pos[1] = {0};
+    const void* qp = q;
+    const void* kp = k;
+    const int64_t* query_pos_p = query_pos;
+    const int64_t* visual_pos_p = visual_pos;
+    float* out_p = out;
+    float scale = 1.0f;
+
+    int32_t run() {
+        return vt_text_relevance_qk(-1, nullptr, qp, kp, VT_FLOAT32, 1, 1, 2, 2, 2, 4, 2, query_offsets, key_offsets,
+                                    query_pos_p, visual_offsets, visual_pos_p, 1, 1, scale, VT_REDUCE_MEAN,
+                                    VT_REDUCE_MAX, nullptr, 0, out_p);
+    }
+};
+
+TEST(k4_qk_valid_call_gives_the_softmax_probability) {
+    TextQk t;
+    EXPECT_OK(t.run());
+    const double want = std::exp(0.5) / (std::exp(0.5) + std::exp(-0.5));
+    EXPECT_TRUE(std::fabs(t.out[0] - want) < 1e-6);
+}
+
+TEST(k4_qk_null_q_is_rejected) {
+    // Used to return OK, reading the query as zeros.
+    TextQk t;
+    t.qp = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'q' must not be NULL");
+}
+
+TEST(k4_qk_null_k_is_rejected) {
+    TextQk t;
+    t.kp = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'k' must not be NULL");
+}
+
+TEST(k4_qk_null_query_pos_is_rejected) {
+    TextQk t;
+    t.query_pos_p = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'query_pos' must not be NULL");
+}
+
+TEST(k4_qk_null_visual_pos_is_rejected) {
+    TextQk t;
+    t.visual_pos_p = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'visual_pos' must not be NULL");
+}
+
+TEST(k4_qk_null_out_is_rejected) {
+    TextQk t;
+    t.out_p = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'out' must not be NULL");
+}
+
+TEST(k4_qk_empty_batch_needs_no_buffers) {
+    // No queries and no visual tokens: nothing is read or written, so NULL data is fine.
+    TextQk t;
+    t.query_offsets[1] = 0;
+    t.visual_offsets[1] = 0;
+    EXPECT_OK(vt_text_relevance_qk(-1, nullptr, nullptr, nullptr, VT_FLOAT32, 1, 1, 2, 2, 2, 4, 2, t.query_offsets,
+                                   t.key_offsets, nullptr, t.visual_offsets, nullptr, 1, 0, 1.0f, VT_REDUCE_MEAN,
+                                   VT_REDUCE_MAX, nullptr, 0, nullptr));
+}
+
 int main(int argc, char** argv) { return vtt::run_all(argc > 1 ? argv[1] : nullptr); }
