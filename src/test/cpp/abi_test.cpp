@@ -169,4 +169,56 @@ TEST(k4_qk_empty_batch_needs_no_buffers) {
                                    VT_REDUCE_MAX, nullptr, 0, nullptr));
 }
 
+/* ---- Non-finite attention logits from finite (or non-finite) q, k: an error, not OK + NaN ---- */
+
+// K5 from Q/K with 1 tile, 1 head, head_dim 1, keys {CLS, 1 patch}: logits scale * q * k_j.
+int32_t saliency_qk_1d(float q, float k0, float k1, float* out) {
+    const float qv[1] = {q}, kv[2] = {k0, k1};
+    return vt_cls_saliency_qk(-1, nullptr, qv, kv, VT_FLOAT32, 1, 1, 2, 1, 1, 1, 2, 2, 1, 1, 1, 1, 1.0f,
+                              VT_REDUCE_MEAN, out);
+}
+
+TEST(k5_qk_overflowing_logits_are_rejected) {
+    float out[1] = {-1.0f};
+    // 1e30 * 1e30 overflows float32: +Inf (then Inf - Inf = NaN inside the softmax).
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(1e30f, 1e30f, 0.0f, out),
+                  "argument 'q_cls/k' gives non-finite attention logits");
+    // Only -Inf: used to pass as probability 0.
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(1e30f, 0.0f, -1e30f, out), "non-finite attention logits");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(NAN, 1.0f, 1.0f, out), "non-finite attention logits");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(1.0f, INFINITY, 1.0f, out), "non-finite attention logits");
+}
+
+TEST(k5_qk_large_finite_logits_stay_exact) {
+    // Logits 80 and -80: exp underflows to 0 for the patch, which is the right answer.
+    float out[1] = {-1.0f};
+    EXPECT_OK(saliency_qk_1d(8.0f, 10.0f, -10.0f, out));
+    EXPECT_TRUE(out[0] >= 0.0f && out[0] < 1e-30f);
+    EXPECT_OK(saliency_qk_1d(8.0f, -10.0f, 10.0f, out));
+    EXPECT_TRUE(out[0] == 1.0f);
+}
+
+TEST(k4_qk_overflowing_logits_are_rejected) {
+    TextQk t;
+    t.q[0] = 1e30f;
+    t.k[0] = 1e30f;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'q/k' gives non-finite attention logits");
+    TextQk u;
+    u.scale = 3e38f;  // finite q, k, scale; q . k * scale overflows
+    u.q[0] = 4.0f;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, u.run(), "non-finite attention logits");
+}
+
+TEST(k3_qk_overflowing_logits_are_rejected) {
+    // 1 sequence, 1 head, 2 tokens, head_dim 1; q = k = 1e30 for both tokens.
+    const float q[2] = {1e30f, 1e30f}, k[2] = {1e30f, 1e30f};
+    const void* ql[1] = {q};
+    const void* kl[1] = {k};
+    float cls_row[2] = {-1.0f, -1.0f}, importance[1] = {-1.0f};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_rollout_qk(-1, nullptr, ql, kl, VT_FLOAT32, 1, 1, 1, 2, 1, 2, 2, 1, 1.0f, VT_ROLLOUT_IVTP,
+                                nullptr, 0, nullptr, 0, cls_row, importance),
+                  "argument 'q_layers/k_layers' gives non-finite attention logits");
+}
+
 int main(int argc, char** argv) { return vtt::run_all(argc > 1 ? argv[1] : nullptr); }

@@ -18,6 +18,12 @@
  *  - Shapes, offsets and ranges are the caller's contract (the Java layer validates them before
  *    any call); entry points re-check what is cheap on the host side (sizes, enum values,
  *    NULL pointers) and report data errors they meet on their pass (NaN / Inf scores).
+ *  - Sizes whose products (element counts, bytes, extents of strided tensors) overflow int64
+ *    are VT_ERR_INVALID_ARGUMENT; the *_workspace_bytes() queries answer SIZE_MAX for them.
+ *  - The Q/K forms (K3, K4, K5) compute attention logits scale * q . k: a logit that is not
+ *    finite (Inf / NaN in q or k, or a dot product that overflows float32) is
+ *    VT_ERR_INVALID_ARGUMENT on the CPU path and makes the affected outputs NaN on the CUDA
+ *    path (cls_row for K3, the image's out for K4, the tile's out for K5).
  *  - Ops that need scratch memory on the CUDA path take a caller-allocated `workspace` whose
  *    size comes from the matching *_workspace_bytes() query (0 on the CPU path).
  */
