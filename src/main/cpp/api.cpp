@@ -96,7 +96,8 @@ VT_API int32_t vt_get_num_threads(void) {
 
 VT_API int32_t vt_set_num_threads(int32_t threads) {
     return guard("vt_set_num_threads", [&] {
-        require_at_least(threads, 1, "vt_set_num_threads", "threads");
+        VT_REQUIRE(threads >= 1 && threads <= kMaxThreads, "vt_set_num_threads", "threads",
+                   "must be in [1, %d], got %d", kMaxThreads, threads);
         set_num_threads(threads);
     });
 }

@@ -17,6 +17,20 @@ constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
 
 TEST(version_is_reported) { EXPECT_TRUE(std::string(vt_version()) == "0.1.0"); }
 
+/* ---- vt_set_num_threads is bounded ---- */
+
+TEST(thread_count_is_bounded) {
+    const int32_t before = vt_get_num_threads();
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_set_num_threads(100000),
+                  "vt_set_num_threads: argument 'threads' must be in [1, 256], got 100000");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_set_num_threads(257), "must be in [1, 256]");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_set_num_threads(0), "must be in [1, 256]");
+    EXPECT_TRUE(vt_get_num_threads() == before);
+    EXPECT_OK(vt_set_num_threads(256));
+    EXPECT_TRUE(vt_get_num_threads() == 256);
+    EXPECT_OK(vt_set_num_threads(before));
+}
+
 /* ---- K5: sizes whose products wrap in int64 ---- */
 
 int32_t saliency_rows(const float* attn, int64_t row_len, int64_t first_patch, int64_t grid, int64_t merge,

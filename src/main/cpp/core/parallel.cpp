@@ -14,11 +14,11 @@ namespace {
 
 int32_t default_threads() {
     if (const char* env = std::getenv("VTPRUNE_NUM_THREADS")) {
-        int v = std::atoi(env);
-        if (v > 0) return v;
+        const long v = std::strtol(env, nullptr, 10);
+        if (v > 0) return static_cast<int32_t>(std::min<long>(v, kMaxThreads));
     }
-    unsigned hw = std::thread::hardware_concurrency();
-    return hw == 0 ? 1 : static_cast<int32_t>(hw);
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw == 0 ? 1 : static_cast<int32_t>(std::min<unsigned>(hw, kMaxThreads));
 }
 
 thread_local bool inside_pool_work = false;

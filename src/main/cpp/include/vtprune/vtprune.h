@@ -74,7 +74,8 @@ VT_API int32_t vt_cuda_compiled(void);
 /* Number of usable CUDA devices: 0 without a CUDA build, a driver or a device. Never fails. */
 VT_API int32_t vt_cuda_device_count(void);
 
-/* Threads used by the CPU kernels (default: hardware concurrency, or VTPRUNE_NUM_THREADS). */
+/* Threads used by the CPU kernels (default: hardware concurrency, or VTPRUNE_NUM_THREADS, both
+ * capped at 256). vt_set_num_threads accepts 1 to 256 (VT_ERR_INVALID_ARGUMENT otherwise). */
 VT_API int32_t vt_get_num_threads(void);
 VT_API int32_t vt_set_num_threads(int32_t threads);
 
