@@ -235,4 +235,18 @@ TEST(k3_qk_overflowing_logits_are_rejected) {
                   "argument 'q_layers/k_layers' gives non-finite attention logits");
 }
 
+/* ---- K2: a finite tile whose range overflows float ---- */
+
+TEST(k2_normalize_with_overflowing_range_keeps_its_budget) {
+    // max - min = Inf: (x - min) / Inf made every fused score NaN or 0 and kept entries unwritten.
+    const float b[4] = {FLT_MAX, -FLT_MAX, 0.0f, FLT_MAX / 2};
+    const int64_t offsets[2] = {0, 4}, budgets[1] = {2};
+    float fused[4] = {-7, -7, -7, -7};
+    int64_t kept[4] = {-7, -7, -7, -7}, per_tile[1] = {-7};
+    EXPECT_OK(vt_fused_topk(-1, nullptr, b, nullptr, VT_FLOAT32, offsets, 1, budgets, 0.0f, 1, fused, kept, per_tile));
+    EXPECT_TRUE(per_tile[0] == 2);
+    EXPECT_TRUE(kept[0] == 0 && kept[1] == 3 && kept[2] == -1 && kept[3] == -1);
+    EXPECT_TRUE(fused[0] == 1.0f && fused[1] == 0.0f && fused[2] == 0.5f && fused[3] == 0.75f);
+}
+
 int main(int argc, char** argv) { return vtt::run_all(argc > 1 ? argv[1] : nullptr); }
