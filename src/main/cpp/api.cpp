@@ -1,5 +1,6 @@
 // The C entry points: host-side checks of what is cheap to check, then dispatch to the CPU
 // or CUDA implementation. Every call runs inside vt::guard(), so no exception crosses the ABI.
+#include <cfloat>
 #include <cmath>
 
 #include "core/budget.hpp"
@@ -120,8 +121,9 @@ VT_API int32_t vt_region_budget(int32_t device, void* stream, const void* cls, i
         require_at_least(num_tiles, num_images, op, "num_tiles");
         require_at_least(dim, 1, op, "dim");
         VT_REQUIRE(keep_ratio >= 0.0 && keep_ratio <= 1.0, op, "keep_ratio", "must be in [0, 1], got %g", keep_ratio);
-        VT_REQUIRE(temperature > 0.0 && std::isfinite(temperature), op, "temperature", "must be finite and > 0, got %g",
-                   temperature);
+        // A subnormal temperature makes cosine / temperature infinite and the weights NaN.
+        VT_REQUIRE(temperature >= DBL_MIN && std::isfinite(temperature), op, "temperature",
+                   "must be finite and >= %g (the smallest normal double), got %g", DBL_MIN, temperature);
         require_at_least(min_per_tile, 0, op, "min_per_tile");
         for (const void* p :
              {cls, static_cast<const void*>(tile_offsets), static_cast<const void*>(token_offsets),

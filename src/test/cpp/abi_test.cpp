@@ -249,4 +249,74 @@ TEST(k2_normalize_with_overflowing_range_keeps_its_budget) {
     EXPECT_TRUE(fused[0] == 1.0f && fused[1] == 0.0f && fused[2] == 0.5f && fused[3] == 0.75f);
 }
 
+/* ---- K1: budgets at extreme counts, degenerate temperatures ---- */
+
+// One image: `local` local tiles of n[t] tokens (dim-1 CLS values cls[t]) and a thumbnail of
+// n[local] tokens whose CLS is 1.
+struct Budget {
+    int64_t local;
+    std::vector<int64_t> offsets;
+    std::vector<float> cls;
+    std::vector<float> scores, weights;
+    std::vector<int64_t> budgets;
+    Budget(std::vector<int64_t> n, std::vector<float> c) : local(int64_t(n.size()) - 1), offsets{0}, cls(std::move(c)) {
+        for (int64_t x : n) offsets.push_back(offsets.back() + x);
+        cls.push_back(1.0f);
+        scores.assign(n.size(), -1.0f);
+        weights.assign(n.size(), -1.0f);
+        budgets.assign(n.size(), -7);
+    }
+    int32_t run(double keep, double temperature = 1.0) {
+        const int64_t tiles[2] = {0, local + 1};
+        return vt_region_budget(-1, nullptr, cls.data(), VT_FLOAT32, local + 1, 1, tiles, 1, offsets.data(), keep,
+                                temperature, 0, scores.data(), weights.data(), budgets.data());
+    }
+    int64_t n(int64_t t) const { return offsets[t + 1] - offsets[t]; }
+};
+
+TEST(k1_subnormal_temperature_is_rejected) {
+    Budget b({10, 20, 5}, {0.5f, -0.5f});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, b.run(0.5, 1e-310), "argument 'temperature' must be finite and >=");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, b.run(0.5, 0.0), "argument 'temperature'");
+    EXPECT_OK(b.run(0.5, DBL_MIN));  // the smallest normal: weights are one-hot, not NaN
+    EXPECT_TRUE(b.weights[0] == 1.0f && b.weights[1] == 0.0f);
+}
+
+TEST(k1_budget_of_almost_int64_max_tokens_does_not_wrap) {
+    // keep * n rounds to 2^63 in double: the cast gave INT64_MIN.
+    Budget b({5, kI64Max - 5}, {0.25f});
+    EXPECT_OK(b.run(1.0));
+    EXPECT_TRUE(b.budgets[0] == 5);
+    EXPECT_TRUE(b.budgets[1] == kI64Max - 5);
+}
+
+TEST(k1_budget_split_adds_up_above_2_pow_53) {
+    // Found by a random search against the old split: the floors of the shares summed past K_L
+    // (by 2 to 17 tokens) and only a positive remainder was corrected.
+    const struct {
+        std::vector<int64_t> n;
+        std::vector<float> cls;
+        double keep;
+    } cases[] = {
+        {{1068006399271803116, 4714055010741194, 5}, {-0.394f, 0.656f}, 0.046046046046046049},
+        {{2148274983896344, 1043822453935970601, 45658160017734265, 5}, {0.414f, 0.738f, -0.83f}, 0.45845845845845845},
+        {{23206782500650440, 4797485828690738, 5}, {-0.77f, -0.33f}, 0.85685685685685686},
+        {{166703492951146349, 14792258090795614, 22754288062247961, 26791977791745649, 5},
+         {0.136f, -0.92f, -0.956f, -0.558f},
+         0.35035035035035034},
+    };
+    for (const auto& c : cases) {
+        Budget b(c.n, c.cls);
+        EXPECT_OK(b.run(c.keep));
+        int64_t tokens = 0, sum = 0;
+        for (int64_t t = 0; t < b.local; ++t) {
+            tokens += b.n(t);
+            sum += b.budgets[t];
+            EXPECT_TRUE(b.budgets[t] >= 0 && b.budgets[t] <= b.n(t));
+        }
+        const double k = std::floor(c.keep * double(tokens) + 0.5);
+        EXPECT_TRUE(sum == int64_t(k));
+    }
+}
+
 int main(int argc, char** argv) { return vtt::run_all(argc > 1 ? argv[1] : nullptr); }

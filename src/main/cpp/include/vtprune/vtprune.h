@@ -92,7 +92,8 @@ VT_API int32_t vt_synchronize(int32_t device, void* stream);
  *
  * cls:            [num_tiles, dim] CLS embedding per tile (row-major, rows contiguous).
  * keep_ratio:     1 - r, in [0, 1].
- * temperature:    softmax temperature (> 0), 1 = the paper's form.
+ * temperature:    softmax temperature (finite, >= DBL_MIN: subnormals overflow s / temperature),
+ *                 1 = the paper's form.
  * min_per_tile:   tokens reserved per local tile before the proportional split (>= 0);
  *                 lowered to floor(K_L / T) when the reservation would exceed K_L.
  * Outputs, one entry per tile:
