@@ -196,6 +196,8 @@ void check_rollout_common(const char* op, const void* const* layers, int64_t num
     require_at_least(tokens, 2, op, "tokens");
     require_rollout_mode(mode, op);
     for (int64_t l = 0; l < num_layers; ++l) require_ptr(layers[l], op, "layers[l]");
+    // [S, M] vectors and, for the probability forms, [S, H, M, M] layers and [S, M, M] matrices
+    checked_elements({num_seqs, heads, tokens}, op, "tokens");
     if (cls_row || importance) {
         require_ptr(cls_row, op, "cls_row");
         require_ptr(importance, op, "importance");
@@ -204,9 +206,7 @@ void check_rollout_common(const char* op, const void* const* layers, int64_t num
 }  // namespace
 
 VT_API size_t vt_rollout_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads, int64_t tokens) {
-    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1
-               ? 0
-               : cuda::rollout_workspace_bytes(num_seqs, heads, tokens);
+    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1 ? 0 : workspace::rollout(num_seqs, tokens);
 }
 
 VT_API int32_t vt_rollout(int32_t device, void* stream, const void* const* layers, int32_t dtype, int64_t num_layers,
@@ -219,7 +219,11 @@ VT_API int32_t vt_rollout(int32_t device, void* stream, const void* const* layer
     auto check = [&] {
         check_rollout_common(op, layers, num_layers, num_seqs, heads, tokens, mode, cls_row, importance);
         require_ptr(cls_row, op, "cls_row");
-        if (values) require_at_least(value_dim, 1, op, "value_dim");
+        checked_elements({num_seqs, heads, tokens, tokens}, op, "layers[l]");
+        if (values) {
+            require_at_least(value_dim, 1, op, "value_dim");
+            checked_elements({num_seqs, tokens, value_dim}, op, "values");
+        }
     };
     return dispatch(
         op, device, stream,
@@ -229,13 +233,13 @@ VT_API int32_t vt_rollout(int32_t device, void* stream, const void* const* layer
         },
         [&](const cuda::Launch& at) {
             check();
-            require_workspace(workspace, workspace_bytes, cuda::rollout_workspace_bytes(num_seqs, heads, tokens), op);
+            require_workspace(workspace, workspace_bytes, workspace::rollout(num_seqs, tokens), op);
             cuda::rollout(a, at);
         });
 }
 
 VT_API size_t vt_rollout_matrix_workspace_bytes(int32_t device, int64_t num_seqs, int64_t tokens) {
-    return device < 0 || num_seqs < 1 || tokens < 1 ? 0 : cuda::rollout_matrix_workspace_bytes(num_seqs, tokens);
+    return device < 0 || num_seqs < 1 || tokens < 1 ? 0 : workspace::rollout_matrix(num_seqs, tokens);
 }
 
 VT_API int32_t vt_rollout_matrix(int32_t device, void* stream, const void* const* layers, int32_t dtype,
@@ -247,6 +251,7 @@ VT_API int32_t vt_rollout_matrix(int32_t device, void* stream, const void* const
     auto check = [&] {
         check_rollout_common(op, layers, num_layers, num_seqs, heads, tokens, mode, nullptr, nullptr);
         require_ptr(matrix, op, "matrix");
+        checked_elements({num_seqs, heads, tokens, tokens}, op, "layers[l]");
     };
     return dispatch(
         op, device, stream,
@@ -256,15 +261,14 @@ VT_API int32_t vt_rollout_matrix(int32_t device, void* stream, const void* const
         },
         [&](const cuda::Launch& at) {
             check();
-            require_workspace(workspace, workspace_bytes, cuda::rollout_matrix_workspace_bytes(num_seqs, tokens), op);
+            require_workspace(workspace, workspace_bytes, workspace::rollout_matrix(num_seqs, tokens), op);
             cuda::rollout_matrix(a, at);
         });
 }
 
 VT_API size_t vt_rollout_qk_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads, int64_t tokens) {
-    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1
-               ? 0
-               : cuda::rollout_qk_workspace_bytes(num_seqs, heads, tokens);
+    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1 ? 0
+                                                                  : workspace::rollout_qk(num_seqs, heads, tokens);
 }
 
 VT_API int32_t vt_rollout_qk(int32_t device, void* stream, const void* const* q_layers, const void* const* k_layers,
@@ -286,7 +290,12 @@ VT_API int32_t vt_rollout_qk(int32_t device, void* stream, const void* const* q_
         require_at_least(head_stride, 0, op, "head_stride");
         require_at_least(token_stride, head_dim, op, "token_stride");
         VT_REQUIRE(std::isfinite(scale) && scale > 0.0f, op, "scale", "must be finite and > 0, got %g", double(scale));
-        if (values) require_at_least(value_dim, 1, op, "value_dim");
+        checked_extent(head_dim, {{num_seqs, seq_stride}, {heads, head_stride}, {tokens, token_stride}}, op,
+                       "q_layers[l]/k_layers[l]");
+        if (values) {
+            require_at_least(value_dim, 1, op, "value_dim");
+            checked_elements({num_seqs, tokens, value_dim}, op, "values");
+        }
     };
     return dispatch(
         op, device, stream,
@@ -296,8 +305,7 @@ VT_API int32_t vt_rollout_qk(int32_t device, void* stream, const void* const* q_
         },
         [&](const cuda::Launch& at) {
             check();
-            require_workspace(workspace, workspace_bytes, cuda::rollout_qk_workspace_bytes(num_seqs, heads, tokens),
-                              op);
+            require_workspace(workspace, workspace_bytes, workspace::rollout_qk(num_seqs, heads, tokens), op);
             cuda::rollout_qk(a, at);
         });
 }
@@ -323,6 +331,14 @@ VT_API int32_t vt_text_relevance(int32_t device, void* stream, const void* attn,
             check();
             check_host_offsets(query_offsets, num_images, -1, op, "query_offsets");
             check_host_offsets(visual_offsets, num_images, -1, op, "visual_offsets");
+            int64_t attn_elements = 0;  // sum over images of heads * Q_b * N_b
+            for (int64_t b = 0; b < num_images; ++b) {
+                const int64_t block = checked_elements({heads, query_offsets[b + 1] - query_offsets[b],
+                                                        visual_offsets[b + 1] - visual_offsets[b]},
+                                                       op, "attn");
+                attn_elements = checked_add(attn_elements, block, op, "attn", "the sum of heads * Q_b * N_b");
+            }
+            checked_elements({attn_elements}, op, "attn");
             if (visual_offsets[num_images] > 0) require_ptr(out, op, "out");
             if (query_offsets[num_images] > 0 && visual_offsets[num_images] > 0) require_ptr(attn, op, "attn");
             cpu::text_relevance(a);
@@ -336,9 +352,7 @@ VT_API int32_t vt_text_relevance(int32_t device, void* stream, const void* attn,
 }
 
 VT_API size_t vt_text_relevance_qk_workspace_bytes(int32_t device, int64_t q_heads, int64_t total_queries) {
-    return device < 0 || q_heads < 1 || total_queries < 0
-               ? 0
-               : cuda::text_relevance_qk_workspace_bytes(q_heads, total_queries);
+    return device < 0 || q_heads < 1 || total_queries < 0 ? 0 : workspace::text_relevance_qk(q_heads, total_queries);
 }
 
 VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q, const void* k, int32_t dtype,
@@ -390,6 +404,7 @@ VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q,
         require_ptr(query_offsets, op, "query_offsets");
         require_ptr(key_offsets, op, "key_offsets");
         require_ptr(visual_offsets, op, "visual_offsets");
+        checked_elements({q_heads, total_queries}, op, "total_queries");  // q_heads * total_queries row statistics
         if (total_queries > 0) {
             require_ptr(q, op, "q");
             require_ptr(k, op, "k");
@@ -437,8 +452,7 @@ VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q,
         [&](const cuda::Launch& at) {
             check();
             check_visual(-1);
-            require_workspace(workspace, workspace_bytes,
-                              cuda::text_relevance_qk_workspace_bytes(q_heads, total_queries), op);
+            require_workspace(workspace, workspace_bytes, workspace::text_relevance_qk(q_heads, total_queries), op);
             cuda::text_relevance_qk(a, at);
         });
 }

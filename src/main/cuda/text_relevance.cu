@@ -132,10 +132,6 @@ __global__ void __launch_bounds__(kThreads) zero_kernel(TextRelevanceQkArgs a) {
 
 }  // namespace
 
-size_t text_relevance_qk_workspace_bytes(int64_t q_heads, int64_t total_queries) {
-    return sizeof(float) * static_cast<size_t>(q_heads * total_queries);
-}
-
 void text_relevance(const TextRelevanceArgs& a, const Launch& at) {
     constexpr const char* op = "vt_text_relevance";
     DeviceScope scope(at.device, op);

@@ -319,4 +319,55 @@ TEST(k1_budget_split_adds_up_above_2_pow_53) {
     }
 }
 
+/* ---- Sizes that overflow: the workspace queries saturate, the ops reject ---- */
+
+TEST(workspace_queries_saturate_instead_of_wrapping) {
+    const int64_t big = int64_t(1) << 40;
+    EXPECT_TRUE(vt_rollout_workspace_bytes(0, big, 1, big) == SIZE_MAX);
+    EXPECT_TRUE(vt_rollout_matrix_workspace_bytes(0, 1, int64_t(1) << 32) == SIZE_MAX);
+    EXPECT_TRUE(vt_rollout_qk_workspace_bytes(0, big, big, 1) == SIZE_MAX);
+    EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(0, big, big) == SIZE_MAX);
+    // In range: exact sizes (256-byte aligned buffers), whether or not CUDA is compiled in.
+    EXPECT_TRUE(vt_rollout_workspace_bytes(0, 3, 2, 5) == 2 * 256);
+    EXPECT_TRUE(vt_rollout_qk_workspace_bytes(0, 1, 100, 1) == 2 * 256 + 512);
+    EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(0, 8, 1000) == 32000);
+    EXPECT_TRUE(vt_rollout_workspace_bytes(-1, 3, 2, 5) == 0);
+}
+
+TEST(k4_heads_times_queries_overflow_is_rejected) {
+    // heads * Q * N wraps: the old CPU path walked 2^62 heads through attn.
+    const float attn[4] = {};
+    float out[2] = {};
+    const int64_t qo[2] = {0, 2}, vo[2] = {0, 2};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_text_relevance(-1, nullptr, attn, VT_FLOAT32, int64_t(1) << 62, qo, vo, 1, VT_REDUCE_MEAN,
+                                    VT_REDUCE_MAX, out),
+                  "argument 'attn' is too large");
+    // Q/K form: q_heads * total_queries row statistics.
+    TextQk t;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_text_relevance_qk(-1, nullptr, t.q, t.k, VT_FLOAT32, int64_t(1) << 62, 1, 2, 0, 2, 4, 2,
+                                       t.query_offsets, t.key_offsets, t.query_pos, t.visual_offsets, t.visual_pos, 1,
+                                       1 << 3, 1.0f, VT_REDUCE_MEAN, VT_REDUCE_MAX, nullptr, 0, t.out),
+                  "argument 'total_queries' is too large");
+}
+
+TEST(k3_layer_size_overflow_is_rejected) {
+    const float a[4] = {};
+    const void* layers[1] = {a};
+    float cls_row[2], importance[1], matrix[4];
+    const int64_t m = int64_t(1) << 32;  // S * H * M * M = 2^64
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_rollout(-1, nullptr, layers, VT_FLOAT32, 1, 1, 1, m, VT_ROLLOUT_IVTP, nullptr, 0, nullptr, 0,
+                             cls_row, importance),
+                  "argument 'layers[l]' is too large");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_rollout_matrix(-1, nullptr, layers, VT_FLOAT32, 1, 1, 1, m, VT_ROLLOUT_IVTP, nullptr, 0, matrix),
+                  "argument 'layers[l]' is too large");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_rollout_qk(-1, nullptr, layers, layers, VT_FLOAT32, 1, 1, 1, m, 1, 0, 0, int64_t(1) << 62, 1.0f,
+                                VT_ROLLOUT_IVTP, nullptr, 0, nullptr, 0, cls_row, importance),
+                  "argument 'q_layers[l]/k_layers[l]' is too large");
+}
+
 int main(int argc, char** argv) { return vtt::run_all(argc > 1 ? argv[1] : nullptr); }

@@ -68,3 +68,34 @@ inline size_t bytes_or_max(std::initializer_list<int64_t> dims, size_t element_b
 }
 
 }  // namespace vt
+
+namespace vt::workspace {
+
+// The workspace sizes of the CUDA ops, host arithmetic shared by the *_workspace_bytes queries
+// and the checks of the entry points, saturating at SIZE_MAX. Each buffer starts on a 256-byte
+// boundary; the CUDA ops carve their workspace in the same order.
+inline size_t add(size_t a, size_t b) {
+    size_t r;
+    return __builtin_add_overflow(a, b, &r) ? SIZE_MAX : r;
+}
+inline size_t align256(size_t bytes) { return bytes > SIZE_MAX - 255 ? SIZE_MAX : (bytes + 255) / 256 * 256; }
+inline size_t floats(std::initializer_list<int64_t> dims) { return align256(bytes_or_max(dims, sizeof(float))); }
+
+// Two [S, M] vectors.
+inline size_t rollout(int64_t num_seqs, int64_t tokens) {
+    return add(floats({num_seqs, tokens}), floats({num_seqs, tokens}));
+}
+// Two [S, M, M] matrices.
+inline size_t rollout_matrix(int64_t num_seqs, int64_t tokens) {
+    return add(floats({num_seqs, tokens, tokens}), floats({num_seqs, tokens, tokens}));
+}
+// Two [S, M] vectors and [S, H, M] row log-sum-exps.
+inline size_t rollout_qk(int64_t num_seqs, int64_t heads, int64_t tokens) {
+    return add(rollout(num_seqs, tokens), floats({num_seqs, heads, tokens}));
+}
+// [q_heads, total_queries] row log-sum-exps.
+inline size_t text_relevance_qk(int64_t q_heads, int64_t total_queries) {
+    return bytes_or_max({q_heads, total_queries}, sizeof(float));
+}
+
+}  // namespace vt::workspace

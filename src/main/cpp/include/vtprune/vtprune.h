@@ -25,7 +25,7 @@
  *    VT_ERR_INVALID_ARGUMENT on the CPU path and makes the affected outputs NaN on the CUDA
  *    path (cls_row for K3, the image's out for K4, the tile's out for K5).
  *  - Ops that need scratch memory on the CUDA path take a caller-allocated `workspace` whose
- *    size comes from the matching *_workspace_bytes() query (0 on the CPU path).
+ *    size comes from the matching *_workspace_bytes() query (0 on the CPU path, device < 0).
  */
 #ifndef VTPRUNE_VTPRUNE_H
 #define VTPRUNE_VTPRUNE_H
