@@ -1,8 +1,10 @@
 // The C entry points: host-side checks of what is cheap to check, then dispatch to the CPU
 // or CUDA implementation. Every call runs inside vt::guard(), so no exception crosses the ABI.
+#include <cfloat>
 #include <cmath>
 
 #include "core/budget.hpp"
+#include "core/checked.hpp"
 #include "core/error.hpp"
 #include "core/ops.hpp"
 #include "core/parallel.hpp"
@@ -95,7 +97,8 @@ VT_API int32_t vt_get_num_threads(void) {
 
 VT_API int32_t vt_set_num_threads(int32_t threads) {
     return guard("vt_set_num_threads", [&] {
-        require_at_least(threads, 1, "vt_set_num_threads", "threads");
+        VT_REQUIRE(threads >= 1 && threads <= kMaxThreads, "vt_set_num_threads", "threads",
+                   "must be in [1, %d], got %d", kMaxThreads, threads);
         set_num_threads(threads);
     });
 }
@@ -118,8 +121,9 @@ VT_API int32_t vt_region_budget(int32_t device, void* stream, const void* cls, i
         require_at_least(num_tiles, num_images, op, "num_tiles");
         require_at_least(dim, 1, op, "dim");
         VT_REQUIRE(keep_ratio >= 0.0 && keep_ratio <= 1.0, op, "keep_ratio", "must be in [0, 1], got %g", keep_ratio);
-        VT_REQUIRE(temperature > 0.0 && std::isfinite(temperature), op, "temperature", "must be finite and > 0, got %g",
-                   temperature);
+        // A subnormal temperature makes cosine / temperature infinite and the weights NaN.
+        VT_REQUIRE(temperature >= DBL_MIN && std::isfinite(temperature), op, "temperature",
+                   "must be finite and >= %g (the smallest normal double), got %g", DBL_MIN, temperature);
         require_at_least(min_per_tile, 0, op, "min_per_tile");
         for (const void* p :
              {cls, static_cast<const void*>(tile_offsets), static_cast<const void*>(token_offsets),
@@ -192,6 +196,8 @@ void check_rollout_common(const char* op, const void* const* layers, int64_t num
     require_at_least(tokens, 2, op, "tokens");
     require_rollout_mode(mode, op);
     for (int64_t l = 0; l < num_layers; ++l) require_ptr(layers[l], op, "layers[l]");
+    // [S, M] vectors and, for the probability forms, [S, H, M, M] layers and [S, M, M] matrices
+    checked_elements({num_seqs, heads, tokens}, op, "tokens");
     if (cls_row || importance) {
         require_ptr(cls_row, op, "cls_row");
         require_ptr(importance, op, "importance");
@@ -200,9 +206,7 @@ void check_rollout_common(const char* op, const void* const* layers, int64_t num
 }  // namespace
 
 VT_API size_t vt_rollout_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads, int64_t tokens) {
-    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1
-               ? 0
-               : cuda::rollout_workspace_bytes(num_seqs, heads, tokens);
+    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1 ? 0 : workspace::rollout(num_seqs, tokens);
 }
 
 VT_API int32_t vt_rollout(int32_t device, void* stream, const void* const* layers, int32_t dtype, int64_t num_layers,
@@ -215,7 +219,11 @@ VT_API int32_t vt_rollout(int32_t device, void* stream, const void* const* layer
     auto check = [&] {
         check_rollout_common(op, layers, num_layers, num_seqs, heads, tokens, mode, cls_row, importance);
         require_ptr(cls_row, op, "cls_row");
-        if (values) require_at_least(value_dim, 1, op, "value_dim");
+        checked_elements({num_seqs, heads, tokens, tokens}, op, "layers[l]");
+        if (values) {
+            require_at_least(value_dim, 1, op, "value_dim");
+            checked_elements({num_seqs, tokens, value_dim}, op, "values");
+        }
     };
     return dispatch(
         op, device, stream,
@@ -225,13 +233,13 @@ VT_API int32_t vt_rollout(int32_t device, void* stream, const void* const* layer
         },
         [&](const cuda::Launch& at) {
             check();
-            require_workspace(workspace, workspace_bytes, cuda::rollout_workspace_bytes(num_seqs, heads, tokens), op);
+            require_workspace(workspace, workspace_bytes, workspace::rollout(num_seqs, tokens), op);
             cuda::rollout(a, at);
         });
 }
 
 VT_API size_t vt_rollout_matrix_workspace_bytes(int32_t device, int64_t num_seqs, int64_t tokens) {
-    return device < 0 || num_seqs < 1 || tokens < 1 ? 0 : cuda::rollout_matrix_workspace_bytes(num_seqs, tokens);
+    return device < 0 || num_seqs < 1 || tokens < 1 ? 0 : workspace::rollout_matrix(num_seqs, tokens);
 }
 
 VT_API int32_t vt_rollout_matrix(int32_t device, void* stream, const void* const* layers, int32_t dtype,
@@ -243,6 +251,7 @@ VT_API int32_t vt_rollout_matrix(int32_t device, void* stream, const void* const
     auto check = [&] {
         check_rollout_common(op, layers, num_layers, num_seqs, heads, tokens, mode, nullptr, nullptr);
         require_ptr(matrix, op, "matrix");
+        checked_elements({num_seqs, heads, tokens, tokens}, op, "layers[l]");
     };
     return dispatch(
         op, device, stream,
@@ -252,15 +261,14 @@ VT_API int32_t vt_rollout_matrix(int32_t device, void* stream, const void* const
         },
         [&](const cuda::Launch& at) {
             check();
-            require_workspace(workspace, workspace_bytes, cuda::rollout_matrix_workspace_bytes(num_seqs, tokens), op);
+            require_workspace(workspace, workspace_bytes, workspace::rollout_matrix(num_seqs, tokens), op);
             cuda::rollout_matrix(a, at);
         });
 }
 
 VT_API size_t vt_rollout_qk_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads, int64_t tokens) {
-    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1
-               ? 0
-               : cuda::rollout_qk_workspace_bytes(num_seqs, heads, tokens);
+    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1 ? 0
+                                                                  : workspace::rollout_qk(num_seqs, heads, tokens);
 }
 
 VT_API int32_t vt_rollout_qk(int32_t device, void* stream, const void* const* q_layers, const void* const* k_layers,
@@ -282,7 +290,12 @@ VT_API int32_t vt_rollout_qk(int32_t device, void* stream, const void* const* q_
         require_at_least(head_stride, 0, op, "head_stride");
         require_at_least(token_stride, head_dim, op, "token_stride");
         VT_REQUIRE(std::isfinite(scale) && scale > 0.0f, op, "scale", "must be finite and > 0, got %g", double(scale));
-        if (values) require_at_least(value_dim, 1, op, "value_dim");
+        checked_extent(head_dim, {{num_seqs, seq_stride}, {heads, head_stride}, {tokens, token_stride}}, op,
+                       "q_layers[l]/k_layers[l]");
+        if (values) {
+            require_at_least(value_dim, 1, op, "value_dim");
+            checked_elements({num_seqs, tokens, value_dim}, op, "values");
+        }
     };
     return dispatch(
         op, device, stream,
@@ -292,8 +305,7 @@ VT_API int32_t vt_rollout_qk(int32_t device, void* stream, const void* const* q_
         },
         [&](const cuda::Launch& at) {
             check();
-            require_workspace(workspace, workspace_bytes, cuda::rollout_qk_workspace_bytes(num_seqs, heads, tokens),
-                              op);
+            require_workspace(workspace, workspace_bytes, workspace::rollout_qk(num_seqs, heads, tokens), op);
             cuda::rollout_qk(a, at);
         });
 }
@@ -319,6 +331,14 @@ VT_API int32_t vt_text_relevance(int32_t device, void* stream, const void* attn,
             check();
             check_host_offsets(query_offsets, num_images, -1, op, "query_offsets");
             check_host_offsets(visual_offsets, num_images, -1, op, "visual_offsets");
+            int64_t attn_elements = 0;  // sum over images of heads * Q_b * N_b
+            for (int64_t b = 0; b < num_images; ++b) {
+                const int64_t block = checked_elements({heads, query_offsets[b + 1] - query_offsets[b],
+                                                        visual_offsets[b + 1] - visual_offsets[b]},
+                                                       op, "attn");
+                attn_elements = checked_add(attn_elements, block, op, "attn", "the sum of heads * Q_b * N_b");
+            }
+            checked_elements({attn_elements}, op, "attn");
             if (visual_offsets[num_images] > 0) require_ptr(out, op, "out");
             if (query_offsets[num_images] > 0 && visual_offsets[num_images] > 0) require_ptr(attn, op, "attn");
             cpu::text_relevance(a);
@@ -332,9 +352,7 @@ VT_API int32_t vt_text_relevance(int32_t device, void* stream, const void* attn,
 }
 
 VT_API size_t vt_text_relevance_qk_workspace_bytes(int32_t device, int64_t q_heads, int64_t total_queries) {
-    return device < 0 || q_heads < 1 || total_queries < 0
-               ? 0
-               : cuda::text_relevance_qk_workspace_bytes(q_heads, total_queries);
+    return device < 0 || q_heads < 1 || total_queries < 0 ? 0 : workspace::text_relevance_qk(q_heads, total_queries);
 }
 
 VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q, const void* k, int32_t dtype,
@@ -383,9 +401,23 @@ VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q,
         VT_REQUIRE(std::isfinite(scale) && scale > 0.0f, op, "scale", "must be finite and > 0, got %g", double(scale));
         require_reduce(head_reduce, op, "head_reduce");
         require_reduce(text_reduce, op, "text_reduce");
-        for (const void* p : {static_cast<const void*>(query_offsets), static_cast<const void*>(key_offsets),
-                              static_cast<const void*>(visual_offsets)}) {
-            require_ptr(p, op, "query_offsets/key_offsets/visual_offsets");
+        require_ptr(query_offsets, op, "query_offsets");
+        require_ptr(key_offsets, op, "key_offsets");
+        require_ptr(visual_offsets, op, "visual_offsets");
+        checked_elements({q_heads, total_queries}, op, "total_queries");  // q_heads * total_queries row statistics
+        if (total_queries > 0) {
+            require_ptr(q, op, "q");
+            require_ptr(k, op, "k");
+            require_ptr(query_pos, op, "query_pos");
+            checked_extent(head_dim, {{q_heads, q_head_stride}, {total_queries, q_token_stride}}, op, "q");
+        }
+    };
+    // The same pointer rules on both paths; `visuals` (sum N_b) is known on the host only, and
+    // taken as > 0 on the CUDA path, whose offsets are device memory.
+    auto check_visual = [&](int64_t visuals) {
+        if (visuals != 0) {
+            require_ptr(visual_pos, op, "visual_pos");
+            require_ptr(out, op, "out");
         }
     };
     return dispatch(
@@ -395,6 +427,11 @@ VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q,
             check_host_offsets(query_offsets, num_images, total_queries, op, "query_offsets");
             check_host_offsets(key_offsets, num_images, -1, op, "key_offsets");
             check_host_offsets(visual_offsets, num_images, -1, op, "visual_offsets");
+            check_visual(visual_offsets[num_images]);
+            if (total_queries > 0 && key_offsets[num_images] > 0) {
+                checked_extent(head_dim, {{kv_heads, k_head_stride}, {key_offsets[num_images], k_token_stride}}, op,
+                               "k");
+            }
             for (int64_t b = 0; b < num_images; ++b) {
                 const int64_t keys = key_offsets[b + 1] - key_offsets[b];
                 for (int64_t r = query_offsets[b]; r < query_offsets[b + 1]; ++r) {
@@ -414,22 +451,23 @@ VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q,
         },
         [&](const cuda::Launch& at) {
             check();
-            require_ptr(q, op, "q");
-            require_ptr(k, op, "k");
-            require_ptr(out, op, "out");
-            require_workspace(workspace, workspace_bytes,
-                              cuda::text_relevance_qk_workspace_bytes(q_heads, total_queries), op);
+            check_visual(-1);
+            require_workspace(workspace, workspace_bytes, workspace::text_relevance_qk(q_heads, total_queries), op);
             cuda::text_relevance_qk(a, at);
         });
 }
 
 /* ---- K5 ---- */
 namespace {
-void check_grid(const char* op, int64_t grid, int64_t merge) {
+// Checks grid, merge and first_patch; returns first_patch + grid^2, the end of the patches.
+int64_t check_patches(const char* op, int64_t grid, int64_t merge, int64_t first_patch) {
     require_at_least(grid, 1, op, "grid");
     require_at_least(merge, 1, op, "merge");
     VT_REQUIRE(grid % merge == 0, op, "merge", "must divide grid (%lld), got %lld", static_cast<long long>(grid),
                static_cast<long long>(merge));
+    require_at_least(first_patch, 0, op, "first_patch");
+    const int64_t patches = checked_mul(grid, grid, op, "grid", "grid^2");
+    return checked_add(first_patch, patches, op, "first_patch", "first_patch + grid^2");
 }
 }  // namespace
 
@@ -441,10 +479,10 @@ VT_API int32_t vt_cls_saliency(int32_t device, void* stream, const void* attn, i
     auto check = [&] {
         require_at_least(num_tiles, 1, op, "num_tiles");
         require_at_least(heads, 1, op, "heads");
-        check_grid(op, grid, merge);
-        require_at_least(first_patch, 0, op, "first_patch");
-        VT_REQUIRE(row_len == first_patch + grid * grid, op, "row_len", "must be first_patch + grid^2 = %lld, got %lld",
-                   static_cast<long long>(first_patch + grid * grid), static_cast<long long>(row_len));
+        const int64_t patch_end = check_patches(op, grid, merge, first_patch);
+        VT_REQUIRE(row_len == patch_end, op, "row_len", "must be first_patch + grid^2 = %lld, got %lld",
+                   static_cast<long long>(patch_end), static_cast<long long>(row_len));
+        checked_elements({num_tiles, heads, row_len}, op, "attn");
         require_reduce(head_reduce, op, "head_reduce");
         require_ptr(attn, op, "attn");
         require_ptr(out, op, "out");
@@ -480,15 +518,16 @@ VT_API int32_t vt_cls_saliency_qk(int32_t device, void* stream, const void* q_cl
         require_at_least(num_tiles, 1, op, "num_tiles");
         require_at_least(heads, 1, op, "heads");
         require_at_least(head_dim, 1, op, "head_dim");
-        check_grid(op, grid, merge);
-        require_at_least(first_patch, 0, op, "first_patch");
-        VT_REQUIRE(keys >= first_patch + grid * grid, op, "keys", "must be >= first_patch + grid^2 = %lld, got %lld",
-                   static_cast<long long>(first_patch + grid * grid), static_cast<long long>(keys));
+        const int64_t patch_end = check_patches(op, grid, merge, first_patch);
+        VT_REQUIRE(keys >= patch_end, op, "keys", "must be >= first_patch + grid^2 = %lld, got %lld",
+                   static_cast<long long>(patch_end), static_cast<long long>(keys));
         require_at_least(q_tile_stride, 0, op, "q_tile_stride");
         require_at_least(q_head_stride, 0, op, "q_head_stride");
         require_at_least(k_tile_stride, 0, op, "k_tile_stride");
         require_at_least(k_head_stride, 0, op, "k_head_stride");
         require_at_least(k_token_stride, head_dim, op, "k_token_stride");
+        checked_extent(head_dim, {{num_tiles, q_tile_stride}, {heads, q_head_stride}}, op, "q_cls");
+        checked_extent(head_dim, {{num_tiles, k_tile_stride}, {heads, k_head_stride}, {keys, k_token_stride}}, op, "k");
         VT_REQUIRE(std::isfinite(scale) && scale > 0.0f, op, "scale", "must be finite and > 0, got %g", double(scale));
         require_reduce(head_reduce, op, "head_reduce");
         require_ptr(q_cls, op, "q_cls");

@@ -13,11 +13,6 @@ bool compiled() { return false; }
 int32_t device_count() { return 0; }
 void synchronize(const Launch&) { unavailable(); }
 
-size_t rollout_workspace_bytes(int64_t, int64_t, int64_t) { return 0; }
-size_t rollout_matrix_workspace_bytes(int64_t, int64_t) { return 0; }
-size_t rollout_qk_workspace_bytes(int64_t, int64_t, int64_t) { return 0; }
-size_t text_relevance_qk_workspace_bytes(int64_t, int64_t) { return 0; }
-
 void region_budget(const RegionBudgetArgs&, const Launch&) { unavailable(); }
 void fused_topk(const FusedTopkArgs&, const Launch&) { unavailable(); }
 void rollout(const RolloutArgs&, const Launch&) { unavailable(); }

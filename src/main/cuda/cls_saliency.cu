@@ -3,6 +3,7 @@
 // From Q/K: one block per tile; per head the CLS logits of all keys go to shared memory, are
 // softmaxed in place and folded into the head reduction; then the pooling.
 #include "common.cuh"
+#include "core/checked.hpp"
 
 namespace vt::cuda {
 
@@ -49,6 +50,7 @@ __global__ void __launch_bounds__(kThreads) qk_kernel(ClsSaliencyQkArgs a) {
     const T* k = static_cast<const T*>(a.k) + t * a.k_tile_stride;
     const float inv_h = 1.0f / float(a.heads);
     for (int64_t x = threadIdx.x; x < patches; x += kThreads) acc[x] = 0.0f;
+    int bad = 0;  // non-finite logits seen: the tile's outputs are NaN (block-uniform after the reduction)
     for (int64_t h = 0; h < a.heads; ++h) {
         __syncthreads();  // qv / logits of the previous head are no longer read
         for (int64_t e = threadIdx.x; e < a.head_dim; e += kThreads) qv[e] = ld(q + h * a.q_head_stride + e) * a.scale;
@@ -60,6 +62,7 @@ __global__ void __launch_bounds__(kThreads) qk_kernel(ClsSaliencyQkArgs a) {
             for (int64_t e = 0; e < a.head_dim; ++e) dot += qv[e] * ld(kj + e);
             logits[j] = dot;
             top = fmaxf(top, dot);
+            bad |= !isfinite(dot);
         }
         top = block_reduce(top, MaxOp{}, -INFINITY);
         float part = 0.0f;
@@ -73,7 +76,7 @@ __global__ void __launch_bounds__(kThreads) qk_kernel(ClsSaliencyQkArgs a) {
             acc[x] = head_fold(a.head_reduce, acc[x], logits[a.first_patch + x] * inv_sum, h, inv_h);
         }
     }
-    __syncthreads();
+    bad = block_reduce(bad, SumOp{}, 0);  // (also the barrier before the pooling reads acc)
     const int64_t g = a.grid / a.merge, tokens = g * g;
     for (int64_t tok = threadIdx.x; tok < tokens; tok += kThreads) {
         const int64_t i = tok / g, j = tok % g;
@@ -81,7 +84,7 @@ __global__ void __launch_bounds__(kThreads) qk_kernel(ClsSaliencyQkArgs a) {
         for (int64_t da = 0; da < a.merge; ++da) {
             for (int64_t db = 0; db < a.merge; ++db) sum += acc[(a.merge * i + da) * a.grid + a.merge * j + db];
         }
-        a.out[t * tokens + tok] = sum;
+        a.out[t * tokens + tok] = bad ? kNaN : sum;
     }
 }
 
@@ -101,7 +104,11 @@ void cls_saliency(const ClsSaliencyArgs& a, const Launch& at) {
 void cls_saliency_qk(const ClsSaliencyQkArgs& a, const Launch& at) {
     constexpr const char* op = "vt_cls_saliency_qk";
     DeviceScope scope(at.device, op);
-    const size_t shared = sizeof(float) * static_cast<size_t>(a.keys + a.grid * a.grid + a.head_dim);
+    // (the entry point bounded keys, grid^2 <= keys and head_dim; checked all the same)
+    const int64_t floats = checked_add(checked_add(a.keys, checked_mul(a.grid, a.grid, op, "grid", "grid^2"), op,
+                                                   "keys", "keys + grid^2"),
+                                       a.head_dim, op, "head_dim", "keys + grid^2 + head_dim");
+    const size_t shared = sizeof(float) * static_cast<size_t>(floats);
     int max_shared = 0;
     check(cudaDeviceGetAttribute(&max_shared, cudaDevAttrMaxSharedMemoryPerBlockOptin, at.device), op,
           "cudaDeviceGetAttribute");

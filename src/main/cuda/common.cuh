@@ -13,6 +13,10 @@
 
 namespace vt::cuda {
 
+// The positive quiet NaN: the data-error marker of the CUDA outputs. (Positive, so that it wins
+// the integer atomicMax of atomic_max_nonneg and survives.)
+constexpr float kNaN = __builtin_nanf("");
+
 // Loads one element as float; the storage types are CUDA's own.
 __device__ __forceinline__ float ld(const float* p) { return *p; }
 __device__ __forceinline__ float ld(const __half* p) { return __half2float(*p); }
@@ -108,10 +112,14 @@ struct MinOp {
 
 // The log-sum-exp of a stream of logits split over the 32 lanes of a warp: each lane add()s
 // its share (online: the running max rescales the running sum), then warp_lse() merges the
-// lanes; every lane gets the result.
+// lanes; every lane gets the result. A logit that is not finite (Inf / NaN in q or k, or an
+// overflowing dot product) makes the result NaN, so that it reaches the outputs: the CUDA path
+// reports data errors there (the CPU path returns an error status).
 struct OnlineLse {
     float top = -INFINITY, sum = 0.0f;
+    bool bad = false;
     __device__ __forceinline__ void add(float x) {
+        bad |= !isfinite(x);
         if (x > top) {
             sum = sum * __expf(top - x) + 1.0f;
             top = x;
@@ -120,6 +128,7 @@ struct OnlineLse {
         }
     }
     __device__ __forceinline__ float warp_lse() const {
+        if (__any_sync(0xffffffffu, bad)) return kNaN;
         const float all = warp_max(top);
         const float mine = top == -INFINITY ? 0.0f : sum * __expf(top - all);
         return all + logf(warp_sum(mine));

@@ -9,22 +9,13 @@
 #include <cub/block/block_scan.cuh>
 
 #include "common.cuh"
+#include "core/normalize.hpp"
 
 namespace vt::cuda {
 
 namespace {
 
 constexpr int kThreads = 256;
-
-struct Norm {
-    float lo, range;
-    bool flat, enabled;
-};
-
-__device__ __forceinline__ float apply(const Norm& n, float v) {
-    if (!n.enabled) return v;
-    return n.flat ? 0.0f : __fdiv_rn(__fsub_rn(v, n.lo), n.range);
-}
 
 // Larger float -> larger key; -0 and +0 share a key, as they compare equal on the CPU.
 __device__ __forceinline__ uint32_t order_key(float f) {
@@ -37,11 +28,11 @@ template <class T>
 struct Tile {
     const T* b;
     const T* c;
-    Norm nb, nc;
+    MinMaxNorm nb, nc;
     float wb, wc;
     __device__ float fused(int64_t i) const {
-        const float cb = apply(nb, ld(b + i));
-        const float cc = c ? apply(nc, ld(c + i)) : 0.0f;
+        const float cb = nb(ld(b + i));
+        const float cc = c ? nc(ld(c + i)) : 0.0f;
         return __fadd_rn(__fmul_rn(wb, cb), __fmul_rn(wc, cc));
     }
 };
@@ -60,16 +51,6 @@ __device__ void range_of(const T* x, int64_t begin, int64_t end, float& lo, floa
     lo = block_reduce(l, MinOp{}, INFINITY);
     hi = block_reduce(h, MaxOp{}, -INFINITY);
     finite = block_reduce(bad, SumOp{}, 0) == 0;
-}
-
-__device__ Norm make_norm(bool enabled, float lo, float hi) {
-    Norm n{0.0f, 1.0f, false, enabled};
-    if (enabled) {
-        n.lo = lo;
-        n.range = __fsub_rn(hi, lo);
-        n.flat = !(n.range > 1e-12f);
-    }
-    return n;
 }
 
 template <class T>
@@ -105,10 +86,10 @@ __global__ void __launch_bounds__(kThreads) fused_topk_kernel(FusedTopkArgs a) {
     float lo, hi;
     bool finite_b, finite_c = true;
     range_of(f.b, begin, end, lo, hi, finite_b);
-    f.nb = make_norm(a.normalize, lo, hi);
+    f.nb = make_min_max_norm(a.normalize, lo, hi);
     if (f.c) {
         range_of(f.c, begin, end, lo, hi, finite_c);
-        f.nc = make_norm(a.normalize, lo, hi);
+        f.nc = make_min_max_norm(a.normalize, lo, hi);
     }
     if (!finite_b || !finite_c || budget < 0) {  // data error: flag the tile, keep nothing from it
         for (int64_t i = threadIdx.x; i < k; i += kThreads) out[i] = -1;

@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "common.cuh"
+#include "core/checked.hpp"
 
 namespace vt::cuda {
 
@@ -18,7 +19,7 @@ constexpr int kRowsPerBlock = 32;  // rows folded by one block of a probability 
 constexpr int kWarps = kThreads / 32;
 constexpr int64_t kMaxHeadDim = 256;  // Q/K form: one query row per warp in shared memory
 
-size_t align256(size_t bytes) { return (bytes + 255) / 256 * 256; }
+using workspace::align256;  // the layout of core/checked.hpp's workspace sizes
 
 bool residual_step(int64_t l, int32_t mode) { return l > 0 || mode == VT_ROLLOUT_ABNAR; }
 
@@ -231,18 +232,6 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 }  // namespace
-
-size_t rollout_workspace_bytes(int64_t num_seqs, int64_t, int64_t tokens) {
-    return 2 * align256(sizeof(float) * num_seqs * tokens);
-}
-
-size_t rollout_matrix_workspace_bytes(int64_t num_seqs, int64_t tokens) {
-    return 2 * align256(sizeof(float) * num_seqs * tokens * tokens);
-}
-
-size_t rollout_qk_workspace_bytes(int64_t num_seqs, int64_t heads, int64_t tokens) {
-    return 2 * align256(sizeof(float) * num_seqs * tokens) + align256(sizeof(float) * num_seqs * heads * tokens);
-}
 
 void rollout(const RolloutArgs& a, const Launch& at) {
     constexpr const char* op = "vt_rollout";

@@ -92,7 +92,11 @@ __global__ void __launch_bounds__(kThreads) relevance_kernel(TextRelevanceQkArgs
     const float inv_h = 1.0f / float(a.q_heads);
     const T* kbase = static_cast<const T*>(a.k) + a.key_offsets[b] * a.k_token_stride;
     int64_t pos[kQueryBlock];
-    for (int i = 0; i < rows; ++i) pos[i] = a.query_pos[r0 + i];
+    bool bad = false;  // a row of the block had non-finite logits (lse is NaN): the image's outputs are NaN
+    for (int i = 0; i < rows; ++i) {
+        pos[i] = a.query_pos[r0 + i];
+        for (int64_t h = 0; h < a.q_heads; ++h) bad |= isnan(lse[h * a.total_queries + r0 + i]);
+    }
     for (int64_t v = blockIdx.x * int64_t(kThreads) + threadIdx.x; v < nv; v += int64_t(gridDim.x) * kThreads) {
         const int64_t vp = a.visual_pos[v0 + v];
         float head[kQueryBlock];
@@ -112,6 +116,7 @@ __global__ void __launch_bounds__(kThreads) relevance_kernel(TextRelevanceQkArgs
         }
         float text = 0.0f;
         for (int i = 0; i < rows; ++i) text = a.text_reduce == VT_REDUCE_MAX ? fmaxf(text, head[i]) : text + head[i];
+        if (bad) text = kNaN;  // (fmaxf would drop a NaN)
         if (a.text_reduce == VT_REDUCE_MAX) atomic_max_nonneg(a.out + v0 + v, text);
         else atomicAdd(a.out + v0 + v, text / float(nq));
     }
@@ -126,10 +131,6 @@ __global__ void __launch_bounds__(kThreads) zero_kernel(TextRelevanceQkArgs a) {
 }
 
 }  // namespace
-
-size_t text_relevance_qk_workspace_bytes(int64_t q_heads, int64_t total_queries) {
-    return sizeof(float) * static_cast<size_t>(q_heads * total_queries);
-}
 
 void text_relevance(const TextRelevanceArgs& a, const Launch& at) {
     constexpr const char* op = "vt_text_relevance";

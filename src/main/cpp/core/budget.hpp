@@ -18,9 +18,12 @@ namespace vt {
 // keeps per-tile state in shared memory sized by this bound.
 constexpr int64_t kMaxLocalTiles = 1024;
 
-// K = floor(keep * n + 0.5), the rounding of the thumbnail budget and of K_L.
+// K = floor(keep * n + 0.5), the rounding of the thumbnail budget and of K_L, for keep in
+// [0, 1]: at most n. (Near 2^63, double(n) rounds up to 2^63, whose cast to int64 wrapped to
+// INT64_MIN.)
 VT_HD inline int64_t round_budget(double keep, int64_t n) {
-    return static_cast<int64_t>(floor(keep * static_cast<double>(n) + 0.5));
+    const double k = floor(keep * static_cast<double>(n) + 0.5);
+    return k >= static_cast<double>(n) ? n : static_cast<int64_t>(k);
 }
 
 // Splits `total` tokens (0 <= total <= sum cap) over `count` tiles in proportion to
@@ -65,38 +68,44 @@ VT_HD inline void split_capped(int64_t count, const double* weight, const int64_
     for (int64_t t = 0; t < count; ++t) {
         if (state[t] == kCapped) {
             out[t] = cap[t];
+            x[t] = static_cast<double>(cap[t]);  // fractional part 0 for the correction below
         } else {
-            out[t] = static_cast<int64_t>(floor(x[t]));
+            const double f = floor(x[t]);
+            out[t] = f <= 0.0 ? 0 : static_cast<int64_t>(f);  // f < cap[t] <= INT64_MAX
             rest -= out[t];
         }
     }
-    // Largest fractional parts first, lower index on ties. rest < number of active tiles
-    // in exact arithmetic; the round-robin guard keeps sum == total under any rounding.
-    while (rest > 0) {
+    // Exact arithmetic gives 0 <= rest < active tiles, handed out one token each to the largest
+    // fractional parts, lower index on ties. Above 2^53 tokens the rounding of x can also leave
+    // rest < 0 (the floors sum past total): tokens are then taken back one each from the
+    // smallest fractional parts, higher index on ties. Round-robin over tiles either way, so
+    // sum == total whenever 0 <= total <= sum cap.
+    while (rest != 0) {
+        const bool give = rest > 0;
         int64_t best = -1;
-        double best_frac = -1.0;
+        double best_frac = 0.0;
         for (int64_t t = 0; t < count; ++t) {
-            if (state[t] != kActive || out[t] >= cap[t]) continue;
-            double frac = x[t] - floor(x[t]);
-            if (frac > best_frac) {
+            if (state[t] != kActive || (give ? out[t] >= cap[t] : out[t] <= 0)) continue;
+            const double frac = x[t] - floor(x[t]);
+            if (best < 0 || (give ? frac > best_frac : frac <= best_frac)) {
                 best_frac = frac;
                 best = t;
             }
         }
-        if (best < 0) {  // every active tile had one: start another round
+        if (best < 0) {  // every tile that can move has had its turn: start another round
             bool any = false;
             for (int64_t t = 0; t < count; ++t) {
-                if (state[t] == kGiven && out[t] < cap[t]) {
+                if (state[t] != kActive && (give ? out[t] < cap[t] : out[t] > 0)) {
                     state[t] = kActive;
                     any = true;
                 }
             }
-            if (!any) break;  // unreachable while total <= sum cap
+            if (!any) break;  // unreachable while 0 <= total <= sum cap
             continue;
         }
-        out[best] += 1;
+        out[best] += give ? 1 : -1;
         state[best] = kGiven;
-        --rest;
+        rest += give ? -1 : 1;
     }
 }
 

@@ -153,11 +153,6 @@ bool compiled();
 int32_t device_count();
 void synchronize(const Launch& at);
 
-size_t rollout_workspace_bytes(int64_t num_seqs, int64_t heads, int64_t tokens);
-size_t rollout_matrix_workspace_bytes(int64_t num_seqs, int64_t tokens);
-size_t rollout_qk_workspace_bytes(int64_t num_seqs, int64_t heads, int64_t tokens);
-size_t text_relevance_qk_workspace_bytes(int64_t q_heads, int64_t total_queries);
-
 void region_budget(const RegionBudgetArgs& a, const Launch& at);
 void fused_topk(const FusedTopkArgs& a, const Launch& at);
 void rollout(const RolloutArgs& a, const Launch& at);

@@ -14,11 +14,11 @@ namespace {
 
 int32_t default_threads() {
     if (const char* env = std::getenv("VTPRUNE_NUM_THREADS")) {
-        int v = std::atoi(env);
-        if (v > 0) return v;
+        const long v = std::strtol(env, nullptr, 10);
+        if (v > 0) return static_cast<int32_t>(std::min<long>(v, kMaxThreads));
     }
-    unsigned hw = std::thread::hardware_concurrency();
-    return hw == 0 ? 1 : static_cast<int32_t>(hw);
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw == 0 ? 1 : static_cast<int32_t>(std::min<unsigned>(hw, kMaxThreads));
 }
 
 thread_local bool inside_pool_work = false;
@@ -93,8 +93,11 @@ private:
         inside_pool_work = false;
     }
 
-    void worker_loop() {
-        uint64_t seen = 0;
+    // `seen` is the generation the worker was started at: it takes part in later jobs only.
+    // (Starting from 0 after a resize made a new worker run a pass for a job that was not
+    // announced to it and decrement pending_workers_ of the next one: run() then hung or
+    // returned while a worker still ran.)
+    void worker_loop(uint64_t seen) {
         for (;;) {
             {
                 std::unique_lock<std::mutex> lock(job_mutex_);
@@ -113,7 +116,13 @@ private:
     void ensure_workers(int32_t threads) {
         if (static_cast<int32_t>(workers_.size()) == threads - 1) return;
         stop_workers();
-        for (int32_t i = 0; i + 1 < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+        // No job runs here (run_mutex_ is held), so the generation is stable.
+        uint64_t now;
+        {
+            std::lock_guard<std::mutex> lock(job_mutex_);
+            now = generation_;
+        }
+        for (int32_t i = 0; i + 1 < threads; ++i) workers_.emplace_back([this, now] { worker_loop(now); });
     }
 
     void stop_workers() {

@@ -12,6 +12,11 @@
 
 namespace vt {
 
+// The most threads the pool runs: enough for any CPU this library targets, and a bound on what
+// a request can make the process spawn (each thread costs a stack and ~20 us to start).
+// vt_set_num_threads rejects more; VTPRUNE_NUM_THREADS and the hardware count are capped.
+constexpr int32_t kMaxThreads = 256;
+
 int32_t num_threads();
 void set_num_threads(int32_t threads);
 

@@ -46,6 +46,7 @@ void cls_saliency(const ClsSaliencyArgs& a) {
     dispatch_dtype("vt_cls_saliency", a.dtype, [&](auto tag) {
         using T = decltype(tag);
         const T* attn = static_cast<const T*>(a.attn);
+        // grid^2 and the tensor sizes fit in int64: the entry point checked them.
         const int64_t patches = a.grid * a.grid, tokens = patches / (a.merge * a.merge);
         const float inv_heads = 1.0f / float(a.heads);
         const int64_t grain = std::max<int64_t>(1, kParallelGrain / std::max<int64_t>(1, a.heads * patches));
@@ -91,7 +92,7 @@ void cls_saliency_qk(const ClsSaliencyQkArgs& a) {
                         }
                         simd::dot_rows(qv.data(), keys.data(), d, a.keys, d, a.scale, p.data());
                     }
-                    const float inv_sum = 1.0f / simd::exp_sum(p.data(), a.keys, simd::max(p.data(), a.keys));
+                    const float inv_sum = 1.0f / simd::softmax_exp(p.data(), a.keys, "vt_cls_saliency_qk", "q_cls/k");
                     for (int64_t j = 0; j < a.keys; ++j) p[j] *= inv_sum;
                     reduce_head(a.head_reduce, acc.data(), p.data() + a.first_patch, patches, h, inv_heads);
                 }

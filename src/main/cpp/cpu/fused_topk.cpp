@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/dtype.hpp"
+#include "core/normalize.hpp"
 #include "core/ops.hpp"
 #include "core/parallel.hpp"
 
@@ -34,28 +35,6 @@ Range checked_range(const T* x, int64_t begin, int64_t end, const char* arg, int
     return {lo, hi};
 }
 
-// The affine map x -> (x - lo) / range used by the normalisation; identity when off and
-// constant 0 for a flat tile. Kept in float, without contraction, to match the CUDA kernel.
-struct Normalizer {
-    float lo = 0.0f, range = 1.0f;
-    bool flat = false, enabled = false;
-    float operator()(float v) const {
-        if (!enabled) return v;
-        return flat ? 0.0f : (v - lo) / range;
-    }
-};
-
-Normalizer make_normalizer(bool enabled, Range r) {
-    Normalizer n;
-    n.enabled = enabled;
-    if (enabled) {
-        n.lo = r.lo;
-        n.range = r.hi - r.lo;
-        n.flat = !(n.range > 1e-12f);
-    }
-    return n;
-}
-
 template <class T>
 void select_tile(const FusedTopkArgs& a, const T* b, const T* c, int64_t tile, int64_t out_begin, float* fused,
                  std::vector<float>& scratch) {
@@ -64,9 +43,13 @@ void select_tile(const FusedTopkArgs& a, const T* b, const T* c, int64_t tile, i
     const int64_t k = std::min(a.budgets[tile], n);
     a.kept_per_tile[tile] = k;
 
-    const Normalizer nb = make_normalizer(a.normalize, checked_range(b, begin, end, "bottom_up", tile));
-    Normalizer nc;
-    if (c) nc = make_normalizer(a.normalize, checked_range(c, begin, end, "instruction", tile));
+    const Range rb = checked_range(b, begin, end, "bottom_up", tile);
+    const MinMaxNorm nb = make_min_max_norm(a.normalize, rb.lo, rb.hi);
+    MinMaxNorm nc;
+    if (c) {
+        const Range rc = checked_range(c, begin, end, "instruction", tile);
+        nc = make_min_max_norm(a.normalize, rc.lo, rc.hi);
+    }
     const float wb = 1.0f - a.alpha, wc = a.alpha;
     for (int64_t i = begin; i < end; ++i) {
         const float cb = nb(to_float(b[i]));

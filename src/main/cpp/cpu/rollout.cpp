@@ -217,7 +217,7 @@ void rollout_qk(const RolloutQkArgs& a) {
                         simd::scores(qblock.data(), packed.data(), m, d, scores.data(), mp);
                         for (int r = 0; r < n; ++r) {
                             float* row = scores.data() + r * mp;
-                            const float sum = simd::exp_sum(row, m, simd::max(row, m));
+                            const float sum = simd::softmax_exp(row, m, "vt_rollout_qk", "q_layers/k_layers");
                             // Softmax rows sum to 1, so rownorm(A + I) = (A + I) / 2.
                             const float w = residual ? 0.5f * vs[rows[r0 + r]] : vs[rows[r0 + r]];
                             simd::axpy(w / (float(heads) * sum), row, out, m);

@@ -18,10 +18,13 @@ namespace {
 
 // exp(x) for x <= ~88 in the Cephes expf form: x = n ln2 + r, |r| <= ln2 / 2, a degree-6
 // polynomial for e^r, and 2^n put into the exponent bits. Branch-free, so loops vectorise.
+// Defined for every input: 0 below -87.3, +Inf above 88.3, NaN for NaN. (The clamps are
+// written so that a NaN fails both comparisons and is clamped too: casting NaN to int, as
+// the polynomial path does with n, is undefined behaviour.)
 inline float exp_approx(float x) {
     // (ternaries, not fmin / fmax: those keep GCC from vectorising)
-    const float low = x < -87.3f ? -87.3f : x;
-    const float clamped = low > 88.3f ? 88.3f : low;
+    const float low = x >= -87.3f ? x : -87.3f;
+    const float clamped = low <= 88.3f ? low : 88.3f;
     const float n = std::floor(clamped * 1.44269504088896341f + 0.5f);
     const float r = clamped - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -33,7 +36,8 @@ inline float exp_approx(float x) {
     p = p * r * r + r + 1.0f;
     // (a bit cast, not memcpy: a memcpy here stops GCC from vectorising the calling loops)
     const float scale = __builtin_bit_cast(float, (static_cast<int32_t>(n) + 127) << 23);
-    return x < -87.3f ? 0.0f : p * scale;
+    // x + Inf: +Inf above the range, NaN for NaN.
+    return x < -87.3f ? 0.0f : (x <= 88.3f ? p * scale : x + INFINITY);
 }
 
 }  // namespace
@@ -62,12 +66,14 @@ VT_CLONES void scores(const float* __restrict q, const float* __restrict packed,
 
 VT_CLONES float exp_sum(float* __restrict x, int64_t n, float shift) {
     float sum = 0.0f;
+    int32_t non_finite = 0;  // an exponent of all ones: Inf or NaN (bits, as -ffinite-math is not assumed here)
     for (int64_t i = 0; i < n; ++i) {
+        non_finite |= (__builtin_bit_cast(int32_t, x[i]) & 0x7f800000) == 0x7f800000;
         const float e = exp_approx(x[i] - shift);
         x[i] = e;
         sum += e;
     }
-    return sum;
+    return non_finite ? NAN : sum;
 }
 
 VT_CLONES float max(const float* __restrict x, int64_t n) {

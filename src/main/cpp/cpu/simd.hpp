@@ -22,10 +22,24 @@ inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 // `packed` holds the keys as written by pack_keys (entries past n are zero).
 void scores(const float* q, const float* packed, int64_t n, int64_t d, float* out, int64_t ld);
 
-// x[i] <- exp(x[i] - shift) for i < n; returns their sum. exp to ~2 ulp; 0 below -87.
+// x[i] <- exp(x[i] - shift) for i < n; returns their sum, or NaN when some x[i] was not
+// finite. exp to ~2 ulp; 0 below -87.
 float exp_sum(float* x, int64_t n, float shift);
 
 float max(const float* x, int64_t n);
+
+// The softmax of n logits in place, unnormalised: x[i] <- exp(x[i] - max x); returns their
+// sum. Logits that are not finite (Inf / NaN in q or k, or scale * q . k overflowing
+// float32) are bad input, reported naming `op` and `arg`, never NaN probabilities with OK.
+inline float softmax_exp(float* x, int64_t n, const char* op, const char* arg) {
+    const float sum = exp_sum(x, n, max(x, n));
+    if (!(sum > 0.0f && sum <= float(n))) {
+        invalid_argument(op, arg,
+                         "gives non-finite attention logits scale * q . k (they hold Inf / NaN, or the dot "
+                         "products overflow float32)");
+    }
+    return sum;
+}
 
 float sum(const float* x, int64_t n);
 

@@ -122,7 +122,7 @@ void text_relevance_qk(const TextRelevanceQkArgs& a) {
                                 for (int r = 0; r < n; ++r) {
                                     const int64_t pos = a.query_pos[rows[c + r]];
                                     float* row = scores.data() + r * kp;
-                                    const float inv_sum = 1.0f / simd::exp_sum(row, pos + 1, simd::max(row, pos + 1));
+                                    const float inv_sum = 1.0f / simd::softmax_exp(row, pos + 1, "vt_text_relevance_qk", "q/k");
                                     float* acc = heads.data() + (c + r) * nv;
                                     for (int64_t v = 0; v < nv; ++v) {
                                         const float p = vpos[v] <= pos ? row[vpos[v]] * inv_sum : 0.0f;

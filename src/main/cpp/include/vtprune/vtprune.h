@@ -18,8 +18,14 @@
  *  - Shapes, offsets and ranges are the caller's contract (the Java layer validates them before
  *    any call); entry points re-check what is cheap on the host side (sizes, enum values,
  *    NULL pointers) and report data errors they meet on their pass (NaN / Inf scores).
+ *  - Sizes whose products (element counts, bytes, extents of strided tensors) overflow int64
+ *    are VT_ERR_INVALID_ARGUMENT; the *_workspace_bytes() queries answer SIZE_MAX for them.
+ *  - The Q/K forms (K3, K4, K5) compute attention logits scale * q . k: a logit that is not
+ *    finite (Inf / NaN in q or k, or a dot product that overflows float32) is
+ *    VT_ERR_INVALID_ARGUMENT on the CPU path and makes the affected outputs NaN on the CUDA
+ *    path (cls_row for K3, the image's out for K4, the tile's out for K5).
  *  - Ops that need scratch memory on the CUDA path take a caller-allocated `workspace` whose
- *    size comes from the matching *_workspace_bytes() query (0 on the CPU path).
+ *    size comes from the matching *_workspace_bytes() query (0 on the CPU path, device < 0).
  */
 #ifndef VTPRUNE_VTPRUNE_H
 #define VTPRUNE_VTPRUNE_H
@@ -68,7 +74,8 @@ VT_API int32_t vt_cuda_compiled(void);
 /* Number of usable CUDA devices: 0 without a CUDA build, a driver or a device. Never fails. */
 VT_API int32_t vt_cuda_device_count(void);
 
-/* Threads used by the CPU kernels (default: hardware concurrency, or VTPRUNE_NUM_THREADS). */
+/* Threads used by the CPU kernels (default: hardware concurrency, or VTPRUNE_NUM_THREADS, both
+ * capped at 256). vt_set_num_threads accepts 1 to 256 (VT_ERR_INVALID_ARGUMENT otherwise). */
 VT_API int32_t vt_get_num_threads(void);
 VT_API int32_t vt_set_num_threads(int32_t threads);
 
@@ -85,7 +92,8 @@ VT_API int32_t vt_synchronize(int32_t device, void* stream);
  *
  * cls:            [num_tiles, dim] CLS embedding per tile (row-major, rows contiguous).
  * keep_ratio:     1 - r, in [0, 1].
- * temperature:    softmax temperature (> 0), 1 = the paper's form.
+ * temperature:    softmax temperature (finite, >= DBL_MIN: subnormals overflow s / temperature),
+ *                 1 = the paper's form.
  * min_per_tile:   tokens reserved per local tile before the proportional split (>= 0);
  *                 lowered to floor(K_L / T) when the reservation would exceed K_L.
  * Outputs, one entry per tile:

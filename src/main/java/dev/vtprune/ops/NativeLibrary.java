@@ -53,9 +53,15 @@ public final class NativeLibrary {
         return VtNative.vt_get_num_threads();
     }
 
-    /** Sets the threads the CPU kernels use (at least 1). */
+    /** The most threads the CPU kernels run (the native library's bound, vtprune.h). */
+    public static final int MAX_THREADS = 256;
+
+    /** Sets the threads the CPU kernels use, 1 to {@link #MAX_THREADS}. */
     public static void setThreads(int threads) {
-        if (threads < 1) throw new IllegalArgumentException("argument 'threads' must be >= 1, got " + threads);
+        if (threads < 1 || threads > MAX_THREADS) {
+            throw new IllegalArgumentException(
+                    "argument 'threads' must be in [1, " + MAX_THREADS + "], got " + threads);
+        }
         load();
         check(VtNative.vt_set_num_threads(threads));
     }

@@ -62,7 +62,7 @@ class NativeAbiTest {
             assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_cls_saliency(-1, 0, f.address(), VtNative.VT_FLOAT32, 1, 1,
                     4, 0, 2, 1, 9, f.address()), "argument 'head_reduce' must be 0 (mean) or 1 (max), got 9");
         }
-        assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_set_num_threads(0), "argument 'threads' must be >= 1, got 0");
+        assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_set_num_threads(0), "argument 'threads' must be in [1, 256], got 0");
     }
 
     @Test

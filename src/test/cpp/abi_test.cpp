@@ -1,0 +1,373 @@
+// C ABI regression tests (issue 13): every case is one call that used to crash, wrap, hang or
+// return OK with garbage, and must now fail with a status and a message naming the argument
+// (or succeed with the exact result). Usage: vtprune_abi_test [name-filter]
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "check.hpp"
+
+namespace {
+
+constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
+
+}  // namespace
+
+TEST(version_is_reported) { EXPECT_TRUE(std::string(vt_version()) == "0.1.0"); }
+
+/* ---- vt_set_num_threads is bounded ---- */
+
+TEST(thread_count_is_bounded) {
+    const int32_t before = vt_get_num_threads();
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_set_num_threads(100000),
+                  "vt_set_num_threads: argument 'threads' must be in [1, 256], got 100000");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_set_num_threads(257), "must be in [1, 256]");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_set_num_threads(0), "must be in [1, 256]");
+    EXPECT_TRUE(vt_get_num_threads() == before);
+    EXPECT_OK(vt_set_num_threads(256));
+    EXPECT_TRUE(vt_get_num_threads() == 256);
+    EXPECT_OK(vt_set_num_threads(before));
+}
+
+/* ---- K5: sizes whose products wrap in int64 ---- */
+
+int32_t saliency_rows(const float* attn, int64_t row_len, int64_t first_patch, int64_t grid, int64_t merge,
+                      float* out) {
+    return vt_cls_saliency(-1, nullptr, attn, VT_FLOAT32, 1, 1, row_len, first_patch, grid, merge, VT_REDUCE_MEAN, out);
+}
+
+TEST(k5_grid_squared_wrapping_to_row_len_is_rejected) {
+    // INT64_MAX^2 wraps to 1 = row_len: the old check passed and the pooling read past attn.
+    float attn[1] = {1.0f}, out[1] = {0.0f};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, 1, 0, kI64Max, kI64Max, out),
+                  "argument 'grid' is too large: grid^2 overflows int64");
+}
+
+TEST(k5_grid_squared_wrapping_to_zero_is_rejected) {
+    // (2^32)^2 wraps to 0: merge^2 too, and tokens = patches / merge^2 divided by zero.
+    float attn[1] = {1.0f}, out[1] = {0.0f};
+    const int64_t g = int64_t(1) << 32;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, 0, 0, g, g, out), "grid^2 overflows int64");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, 1, 1, g, 1, out), "grid^2 overflows int64");
+}
+
+TEST(k5_negative_row_len_is_rejected) {
+    // grid = 3037000500: grid^2 wraps negative, and so did the row_len it was compared with.
+    float attn[4] = {}, out[4] = {};
+    const int64_t g = 3037000500;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, int64_t(uint64_t(g) * uint64_t(g)), 0, g, g, out),
+                  "argument 'grid'");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, -3, 1, 2, 1, out), "argument 'row_len'");
+}
+
+TEST(k5_first_patch_plus_patches_overflow_is_rejected) {
+    float attn[1] = {}, out[1] = {};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, kI64Max - 3, kI64Max - 2, 2, 1, out),
+                  "argument 'first_patch' is too large: first_patch + grid^2 overflows int64");
+}
+
+TEST(k5_attn_size_overflow_is_rejected) {
+    // row_len fits but num_tiles * heads * row_len does not.
+    float attn[1] = {}, out[1] = {};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_cls_saliency(-1, nullptr, attn, VT_FLOAT32, int64_t(1) << 40, int64_t(1) << 20, 1 << 10, 0, 32,
+                                  32, VT_REDUCE_MEAN, out),
+                  "argument 'attn' is too large");
+}
+
+TEST(k5_qk_grid_and_strides_overflow_are_rejected) {
+    float q[4] = {}, k[4] = {}, out[4] = {};
+    const int64_t g = int64_t(1) << 32;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, g, g, 1.0f,
+                                     VT_REDUCE_MEAN, out),
+                  "argument 'grid' is too large");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, kI64Max, kI64Max,
+                                     1.0f, VT_REDUCE_MEAN, out),
+                  "argument 'grid' is too large");
+    // keys * k_token_stride wraps: the old checks passed.
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, 1, 1, int64_t(1) << 40, 1, 1, 1, 1, 1,
+                                     int64_t(1) << 30, 1, 2, 1, 1.0f, VT_REDUCE_MEAN, out),
+                  "argument 'k' is too large");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, int64_t(1) << 40, 1, 5, 1, int64_t(1) << 30, 1,
+                                     5, 5, 1, 1, 2, 1, 1.0f, VT_REDUCE_MEAN, out),
+                  "argument 'q_cls' is too large");
+}
+
+TEST(k5_valid_call_still_pools_exactly) {
+    // 1 tile, 2 heads, CLS column + 4x4 patches, 2x2 merge: out = mean over heads, summed per 2x2.
+    std::vector<float> attn(2 * 17), out(4, -1.0f);
+    for (int h = 0; h < 2; ++h) {
+        for (int i = 0; i < 17; ++i) attn[h * 17 + i] = float(h * 100 + i);
+    }
+    EXPECT_OK(vt_cls_saliency(-1, nullptr, attn.data(), VT_FLOAT32, 1, 2, 17, 1, 4, 2, VT_REDUCE_MEAN, out.data()));
+    // patch p of head h is h * 100 + 1 + p; the head mean is 51 + p.
+    const int tl[4] = {0, 2, 8, 10};
+    for (int t = 0; t < 4; ++t) {
+        const int p = tl[t];
+        EXPECT_TRUE(out[t] == float(4 * 51 + p + (p + 1) + (p + 4) + (p + 5)));
+    }
+}
+
+/* ---- K4 from Q/K: the CPU path checks the same pointers as the CUDA path ---- */
+
+// One image: 1 query head, head_dim 2, 1 query at key position 1 of 2 keys, 1 visual token at 0.
+struct TextQk {
+    float q[2] = {1.0f, 0.0f}, k[4] = {0.5f, 0.0f, -0.5f, 0.0f}, out[1] = {-1.0f};
+    int64_t query_offsets[2] = {0, 1}, key_offsets[2] = {0, 2}, query_pos[1] = {1};
+    int64_t visual_offsets[2] = {0, 1}, visual_pos[1] = {0};
+    const void* qp = q;
+    const void* kp = k;
+    const int64_t* query_pos_p = query_pos;
+    const int64_t* visual_pos_p = visual_pos;
+    float* out_p = out;
+    float scale = 1.0f;
+
+    int32_t run() {
+        return vt_text_relevance_qk(-1, nullptr, qp, kp, VT_FLOAT32, 1, 1, 2, 2, 2, 4, 2, query_offsets, key_offsets,
+                                    query_pos_p, visual_offsets, visual_pos_p, 1, 1, scale, VT_REDUCE_MEAN,
+                                    VT_REDUCE_MAX, nullptr, 0, out_p);
+    }
+};
+
+TEST(k4_qk_valid_call_gives_the_softmax_probability) {
+    TextQk t;
+    EXPECT_OK(t.run());
+    const double want = std::exp(0.5) / (std::exp(0.5) + std::exp(-0.5));
+    EXPECT_TRUE(std::fabs(t.out[0] - want) < 1e-6);
+}
+
+TEST(k4_qk_null_q_is_rejected) {
+    // Used to return OK, reading the query as zeros.
+    TextQk t;
+    t.qp = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'q' must not be NULL");
+}
+
+TEST(k4_qk_null_k_is_rejected) {
+    TextQk t;
+    t.kp = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'k' must not be NULL");
+}
+
+TEST(k4_qk_null_query_pos_is_rejected) {
+    TextQk t;
+    t.query_pos_p = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'query_pos' must not be NULL");
+}
+
+TEST(k4_qk_null_visual_pos_is_rejected) {
+    TextQk t;
+    t.visual_pos_p = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'visual_pos' must not be NULL");
+}
+
+TEST(k4_qk_null_out_is_rejected) {
+    TextQk t;
+    t.out_p = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'out' must not be NULL");
+}
+
+TEST(k4_qk_empty_batch_needs_no_buffers) {
+    // No queries and no visual tokens: nothing is read or written, so NULL data is fine.
+    TextQk t;
+    t.query_offsets[1] = 0;
+    t.visual_offsets[1] = 0;
+    EXPECT_OK(vt_text_relevance_qk(-1, nullptr, nullptr, nullptr, VT_FLOAT32, 1, 1, 2, 2, 2, 4, 2, t.query_offsets,
+                                   t.key_offsets, nullptr, t.visual_offsets, nullptr, 1, 0, 1.0f, VT_REDUCE_MEAN,
+                                   VT_REDUCE_MAX, nullptr, 0, nullptr));
+}
+
+/* ---- Non-finite attention logits from finite (or non-finite) q, k: an error, not OK + NaN ---- */
+
+// K5 from Q/K with 1 tile, 1 head, head_dim 1, keys {CLS, 1 patch}: logits scale * q * k_j.
+int32_t saliency_qk_1d(float q, float k0, float k1, float* out) {
+    const float qv[1] = {q}, kv[2] = {k0, k1};
+    return vt_cls_saliency_qk(-1, nullptr, qv, kv, VT_FLOAT32, 1, 1, 2, 1, 1, 1, 2, 2, 1, 1, 1, 1, 1.0f,
+                              VT_REDUCE_MEAN, out);
+}
+
+TEST(k5_qk_overflowing_logits_are_rejected) {
+    float out[1] = {-1.0f};
+    // 1e30 * 1e30 overflows float32: +Inf (then Inf - Inf = NaN inside the softmax).
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(1e30f, 1e30f, 0.0f, out),
+                  "argument 'q_cls/k' gives non-finite attention logits");
+    // Only -Inf: used to pass as probability 0.
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(1e30f, 0.0f, -1e30f, out), "non-finite attention logits");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(NAN, 1.0f, 1.0f, out), "non-finite attention logits");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(1.0f, INFINITY, 1.0f, out), "non-finite attention logits");
+}
+
+TEST(k5_qk_large_finite_logits_stay_exact) {
+    // Logits 80 and -80: exp underflows to 0 for the patch, which is the right answer.
+    float out[1] = {-1.0f};
+    EXPECT_OK(saliency_qk_1d(8.0f, 10.0f, -10.0f, out));
+    EXPECT_TRUE(out[0] >= 0.0f && out[0] < 1e-30f);
+    EXPECT_OK(saliency_qk_1d(8.0f, -10.0f, 10.0f, out));
+    EXPECT_TRUE(out[0] == 1.0f);
+}
+
+TEST(k4_qk_overflowing_logits_are_rejected) {
+    TextQk t;
+    t.q[0] = 1e30f;
+    t.k[0] = 1e30f;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'q/k' gives non-finite attention logits");
+    TextQk u;
+    u.scale = 3e38f;  // finite q, k, scale; q . k * scale overflows
+    u.q[0] = 4.0f;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, u.run(), "non-finite attention logits");
+}
+
+TEST(k3_qk_overflowing_logits_are_rejected) {
+    // 1 sequence, 1 head, 2 tokens, head_dim 1; q = k = 1e30 for both tokens.
+    const float q[2] = {1e30f, 1e30f}, k[2] = {1e30f, 1e30f};
+    const void* ql[1] = {q};
+    const void* kl[1] = {k};
+    float cls_row[2] = {-1.0f, -1.0f}, importance[1] = {-1.0f};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_rollout_qk(-1, nullptr, ql, kl, VT_FLOAT32, 1, 1, 1, 2, 1, 2, 2, 1, 1.0f, VT_ROLLOUT_IVTP,
+                                nullptr, 0, nullptr, 0, cls_row, importance),
+                  "argument 'q_layers/k_layers' gives non-finite attention logits");
+}
+
+/* ---- K2: a finite tile whose range overflows float ---- */
+
+TEST(k2_normalize_with_overflowing_range_keeps_its_budget) {
+    // max - min = Inf: (x - min) / Inf made every fused score NaN or 0 and kept entries unwritten.
+    const float b[4] = {FLT_MAX, -FLT_MAX, 0.0f, FLT_MAX / 2};
+    const int64_t offsets[2] = {0, 4}, budgets[1] = {2};
+    float fused[4] = {-7, -7, -7, -7};
+    int64_t kept[4] = {-7, -7, -7, -7}, per_tile[1] = {-7};
+    EXPECT_OK(vt_fused_topk(-1, nullptr, b, nullptr, VT_FLOAT32, offsets, 1, budgets, 0.0f, 1, fused, kept, per_tile));
+    EXPECT_TRUE(per_tile[0] == 2);
+    EXPECT_TRUE(kept[0] == 0 && kept[1] == 3 && kept[2] == -1 && kept[3] == -1);
+    EXPECT_TRUE(fused[0] == 1.0f && fused[1] == 0.0f && fused[2] == 0.5f && fused[3] == 0.75f);
+}
+
+/* ---- K1: budgets at extreme counts, degenerate temperatures ---- */
+
+// One image: `local` local tiles of n[t] tokens (dim-1 CLS values cls[t]) and a thumbnail of
+// n[local] tokens whose CLS is 1.
+struct Budget {
+    int64_t local;
+    std::vector<int64_t> offsets;
+    std::vector<float> cls;
+    std::vector<float> scores, weights;
+    std::vector<int64_t> budgets;
+    Budget(std::vector<int64_t> n, std::vector<float> c) : local(int64_t(n.size()) - 1), offsets{0}, cls(std::move(c)) {
+        for (int64_t x : n) offsets.push_back(offsets.back() + x);
+        cls.push_back(1.0f);
+        scores.assign(n.size(), -1.0f);
+        weights.assign(n.size(), -1.0f);
+        budgets.assign(n.size(), -7);
+    }
+    int32_t run(double keep, double temperature = 1.0) {
+        const int64_t tiles[2] = {0, local + 1};
+        return vt_region_budget(-1, nullptr, cls.data(), VT_FLOAT32, local + 1, 1, tiles, 1, offsets.data(), keep,
+                                temperature, 0, scores.data(), weights.data(), budgets.data());
+    }
+    int64_t n(int64_t t) const { return offsets[t + 1] - offsets[t]; }
+};
+
+TEST(k1_subnormal_temperature_is_rejected) {
+    Budget b({10, 20, 5}, {0.5f, -0.5f});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, b.run(0.5, 1e-310), "argument 'temperature' must be finite and >=");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, b.run(0.5, 0.0), "argument 'temperature'");
+    EXPECT_OK(b.run(0.5, DBL_MIN));  // the smallest normal: weights are one-hot, not NaN
+    EXPECT_TRUE(b.weights[0] == 1.0f && b.weights[1] == 0.0f);
+}
+
+TEST(k1_budget_of_almost_int64_max_tokens_does_not_wrap) {
+    // keep * n rounds to 2^63 in double: the cast gave INT64_MIN.
+    Budget b({5, kI64Max - 5}, {0.25f});
+    EXPECT_OK(b.run(1.0));
+    EXPECT_TRUE(b.budgets[0] == 5);
+    EXPECT_TRUE(b.budgets[1] == kI64Max - 5);
+}
+
+TEST(k1_budget_split_adds_up_above_2_pow_53) {
+    // Found by a random search against the old split: the floors of the shares summed past K_L
+    // (by 2 to 17 tokens) and only a positive remainder was corrected.
+    const struct {
+        std::vector<int64_t> n;
+        std::vector<float> cls;
+        double keep;
+    } cases[] = {
+        {{1068006399271803116, 4714055010741194, 5}, {-0.394f, 0.656f}, 0.046046046046046049},
+        {{2148274983896344, 1043822453935970601, 45658160017734265, 5}, {0.414f, 0.738f, -0.83f}, 0.45845845845845845},
+        {{23206782500650440, 4797485828690738, 5}, {-0.77f, -0.33f}, 0.85685685685685686},
+        {{166703492951146349, 14792258090795614, 22754288062247961, 26791977791745649, 5},
+         {0.136f, -0.92f, -0.956f, -0.558f},
+         0.35035035035035034},
+    };
+    for (const auto& c : cases) {
+        Budget b(c.n, c.cls);
+        EXPECT_OK(b.run(c.keep));
+        int64_t tokens = 0, sum = 0;
+        for (int64_t t = 0; t < b.local; ++t) {
+            tokens += b.n(t);
+            sum += b.budgets[t];
+            EXPECT_TRUE(b.budgets[t] >= 0 && b.budgets[t] <= b.n(t));
+        }
+        const double k = std::floor(c.keep * double(tokens) + 0.5);
+        EXPECT_TRUE(sum == int64_t(k));
+    }
+}
+
+/* ---- Sizes that overflow: the workspace queries saturate, the ops reject ---- */
+
+TEST(workspace_queries_saturate_instead_of_wrapping) {
+    const int64_t big = int64_t(1) << 40;
+    EXPECT_TRUE(vt_rollout_workspace_bytes(0, big, 1, big) == SIZE_MAX);
+    EXPECT_TRUE(vt_rollout_matrix_workspace_bytes(0, 1, int64_t(1) << 32) == SIZE_MAX);
+    EXPECT_TRUE(vt_rollout_qk_workspace_bytes(0, big, big, 1) == SIZE_MAX);
+    EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(0, big, big) == SIZE_MAX);
+    // In range: exact sizes (256-byte aligned buffers), whether or not CUDA is compiled in.
+    EXPECT_TRUE(vt_rollout_workspace_bytes(0, 3, 2, 5) == 2 * 256);
+    EXPECT_TRUE(vt_rollout_qk_workspace_bytes(0, 1, 100, 1) == 2 * 256 + 512);
+    EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(0, 8, 1000) == 32000);
+    EXPECT_TRUE(vt_rollout_workspace_bytes(-1, 3, 2, 5) == 0);
+}
+
+TEST(k4_heads_times_queries_overflow_is_rejected) {
+    // heads * Q * N wraps: the old CPU path walked 2^62 heads through attn.
+    const float attn[4] = {};
+    float out[2] = {};
+    const int64_t qo[2] = {0, 2}, vo[2] = {0, 2};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_text_relevance(-1, nullptr, attn, VT_FLOAT32, int64_t(1) << 62, qo, vo, 1, VT_REDUCE_MEAN,
+                                    VT_REDUCE_MAX, out),
+                  "argument 'attn' is too large");
+    // Q/K form: q_heads * total_queries row statistics.
+    TextQk t;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_text_relevance_qk(-1, nullptr, t.q, t.k, VT_FLOAT32, int64_t(1) << 62, 1, 2, 0, 2, 4, 2,
+                                       t.query_offsets, t.key_offsets, t.query_pos, t.visual_offsets, t.visual_pos, 1,
+                                       1 << 3, 1.0f, VT_REDUCE_MEAN, VT_REDUCE_MAX, nullptr, 0, t.out),
+                  "argument 'total_queries' is too large");
+}
+
+TEST(k3_layer_size_overflow_is_rejected) {
+    const float a[4] = {};
+    const void* layers[1] = {a};
+    float cls_row[2], importance[1], matrix[4];
+    const int64_t m = int64_t(1) << 32;  // S * H * M * M = 2^64
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_rollout(-1, nullptr, layers, VT_FLOAT32, 1, 1, 1, m, VT_ROLLOUT_IVTP, nullptr, 0, nullptr, 0,
+                             cls_row, importance),
+                  "argument 'layers[l]' is too large");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_rollout_matrix(-1, nullptr, layers, VT_FLOAT32, 1, 1, 1, m, VT_ROLLOUT_IVTP, nullptr, 0, matrix),
+                  "argument 'layers[l]' is too large");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_rollout_qk(-1, nullptr, layers, layers, VT_FLOAT32, 1, 1, 1, m, 1, 0, 0, int64_t(1) << 62, 1.0f,
+                                VT_ROLLOUT_IVTP, nullptr, 0, nullptr, 0, cls_row, importance),
+                  "argument 'q_layers[l]/k_layers[l]' is too large");
+}
+
+int main(int argc, char** argv) { return vtt::run_all(argc > 1 ? argv[1] : nullptr); }
