@@ -345,7 +345,7 @@ public final class LvlmPipeline {
             long[] ids = new long[images * max];
             for (int b = 0; b < images; b++) System.arraycopy(seqs.get(b).ids(), 0, ids, b * max, seqs.get(b).length());
             Tensor idTensor = Tensor.create(ids, images, max);
-            Tensor embeds = model.language().embed(idTensor);  // [B, L, d]; visual slots hold id 0
+            Tensor embeds = model.language().embed(idTensor);  // [B, L, d]; visual slots hold the image token
             for (int b = 0; b < images; b++) {
                 PromptTemplate.Layout s = seqs.get(b);
                 if (s.visualCount() > 0) {
