@@ -6,10 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.google.gson.JsonArray;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -40,25 +36,9 @@ class SentencePieceTokenizerTest {
     }
 
     /** The same vocabulary and added tokens as a tokenizer.json, for the Hugging Face library. */
-    Path referenceJson() throws Exception {
-        Path f = TokenizerFiles.unpack(TokenizerFiles.LLAMA_JSON, dir.resolve("ref"), "tokenizer.json");
-        JsonObject json = JsonParser.parseString(Files.readString(f, StandardCharsets.UTF_8)).getAsJsonObject();
-        JsonArray added = json.getAsJsonArray("added_tokens");
-        added.asList().removeIf(e -> e.getAsJsonObject().get("id").getAsInt() >= 32000);  // Phi-3's own extras
-        String[] tokens = {"<|im_start|>", "<|im_end|>", "<img>", "</img>", "<IMG_CONTEXT>"};
-        for (int i = 0; i < tokens.length; i++) {
-            JsonObject t = new JsonObject();
-            t.addProperty("id", 32000 + i);
-            t.addProperty("content", tokens[i]);
-            t.addProperty("single_word", false);
-            t.addProperty("lstrip", false);
-            t.addProperty("rstrip", false);
-            t.addProperty("normalized", false);
-            t.addProperty("special", true);
-            added.add(t);
-        }
-        Files.writeString(f, json.toString());
-        return f;
+    Path referenceJson() {
+        return TokenizerFiles.llamaJsonWithAddedTokens(dir.resolve("ref"), "<|im_start|>", "<|im_end|>", "<img>", "</img>",
+                "<IMG_CONTEXT>");
     }
 
     @Test
