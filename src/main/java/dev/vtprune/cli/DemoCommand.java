@@ -10,7 +10,6 @@ import dev.vtprune.model.RandomWeights;
 import dev.vtprune.ops.TileLayout;
 import dev.vtprune.ops.Tensors;
 import dev.vtprune.pipeline.ByteTokenizer;
-import dev.vtprune.pipeline.HfTokenizer;
 import dev.vtprune.pipeline.Tokenizer;
 import dev.vtprune.pipeline.LvlmPipeline;
 import dev.vtprune.pipeline.PromptTemplate;
@@ -124,39 +123,40 @@ final class DemoCommand implements Callable<Integer> {
             double loadMs = (System.nanoTime() - t0) / 1e6;
             PyramidTokenPruner.Config config = PyramidTokenPruner.Config.PAPER.withRatio(ratio).withAlpha(alpha);
             TokenPruner pruner = Pruners.byName(method, config, seed);
-            PromptTemplate template = c.family() == ModelConfig.Family.LLAVA ? PromptTemplate.LLAVA : PromptTemplate.INTERNVL;
-            Tokenizer tokenizer = tokenizer(c, progress);
-            LvlmPipeline pipeline = new LvlmPipeline(model, tokenizer, template);
-            LvlmPipeline.Options pruned = LvlmPipeline.Options.of(pruner).withReuseProbe(reuseProbe);
-            LvlmPipeline.Options unpruned = LvlmPipeline.Options.unpruned();
-            List<BufferedImage> images = List.of(picture);
-            List<String> prompts = List.of(prompt);
+            PromptTemplate template = PromptTemplate.forFamily(c.family());
+            try (Tokenizer tokenizer = tokenizer(c, template, progress)) {
+                LvlmPipeline pipeline = new LvlmPipeline(model, tokenizer, template);
+                LvlmPipeline.Options pruned = LvlmPipeline.Options.of(pruner).withReuseProbe(reuseProbe);
+                LvlmPipeline.Options unpruned = LvlmPipeline.Options.unpruned();
+                List<BufferedImage> images = List.of(picture);
+                List<String> prompts = List.of(prompt);
 
-            progress.println("vtprune demo: warming up (one run of each mode), then " + repeat + " measured run(s) of each");
-            close(pipeline.run(images, prompts, unpruned));
-            close(pipeline.run(images, prompts, pruned));
-            List<Timings> full = new ArrayList<>(), cut = new ArrayList<>();
-            Result lastFull = null, lastCut = null;
-            for (int i = 0; i < repeat; i++) {
-                close(lastFull);
-                close(lastCut);
-                lastFull = pipeline.run(images, prompts, unpruned);
-                lastCut = pipeline.run(images, prompts, pruned.withCapture(dump != null && i == repeat - 1));
-                full.add(lastFull.timings());
-                cut.add(lastCut.timings());
-            }
-            try (Result rf = lastFull; Result rp = lastCut) {
-                report(say, c, model, imageName, tokenizer, pipeline, config, rf, rp, full, cut, loadMs);
-                Path png = out.resolve("overlay.png");
-                Files.createDirectories(out);
-                Tiling tiling = rp.tilings().get(0);
-                int grid = c.vision().grid() / c.vision().merge();
-                Overlay.Summary s = Overlay.defaults().write(tiling, grid, rp.selection().keptIndices(), png);
-                say.printf(Locale.ROOT, "overlay: %s (%d x %d px): %s%n", png, s.width(), s.height(), s.legend());
-                if (dump != null) {
-                    Safetensors.write(dump, rp.pruneInputs());
-                    say.println("pruner inputs: " + dump + " (try: ./vtprune prune --input " + dump + " --patch-merge "
-                            + c.vision().merge() + ")");
+                progress.println("vtprune demo: warming up (one run of each mode), then " + repeat + " measured run(s) of each");
+                close(pipeline.run(images, prompts, unpruned));
+                close(pipeline.run(images, prompts, pruned));
+                List<Timings> full = new ArrayList<>(), cut = new ArrayList<>();
+                Result lastFull = null, lastCut = null;
+                for (int i = 0; i < repeat; i++) {
+                    close(lastFull);
+                    close(lastCut);
+                    lastFull = pipeline.run(images, prompts, unpruned);
+                    lastCut = pipeline.run(images, prompts, pruned.withCapture(dump != null && i == repeat - 1));
+                    full.add(lastFull.timings());
+                    cut.add(lastCut.timings());
+                }
+                try (Result rf = lastFull; Result rp = lastCut) {
+                    report(say, c, model, imageName, tokenizer, pipeline, config, rf, rp, full, cut, loadMs);
+                    Path png = out.resolve("overlay.png");
+                    Files.createDirectories(out);
+                    Tiling tiling = rp.tilings().get(0);
+                    int grid = c.vision().grid() / c.vision().merge();
+                    Overlay.Summary s = Overlay.defaults().write(tiling, grid, rp.selection().keptIndices(), png);
+                    say.printf(Locale.ROOT, "overlay: %s (%d x %d px): %s%n", png, s.width(), s.height(), s.legend());
+                    if (dump != null) {
+                        Safetensors.write(dump, rp.pruneInputs());
+                        say.println("pruner inputs: " + dump + " (try: ./vtprune prune --input " + dump + " --patch-merge "
+                                + c.vision().merge() + ")");
+                    }
                 }
             }
         }
@@ -164,18 +164,21 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     /**
-     * The checkpoint's tokenizer.json when there is one; else one token per UTF-8 byte (right for
-     * random weights, where only the prompt's length and place matter; said out loud for a real
-     * checkpoint, whose choices then do not follow the text).
+     * The checkpoint's tokenizer (tokenizer.json, else tokenizer.model); else one token per UTF-8
+     * byte with the template's tokens kept whole (right for random weights, where only the
+     * prompt's length and layout matter; said out loud for a real checkpoint, whose choices then
+     * do not follow the text).
      */
-    private Tokenizer tokenizer(ModelConfig c, PrintWriter progress) {
+    private Tokenizer tokenizer(ModelConfig c, PromptTemplate template, PrintWriter progress) {
         if (modelDir != null) {
-            Path dir = Files.isDirectory(modelDir) ? modelDir : modelDir.getParent();
-            if (Files.exists(dir.resolve("tokenizer.json"))) return HfTokenizer.load(dir);
-            progress.println("vtprune demo: warning: no tokenizer.json in " + dir + " (a sentencepiece tokenizer.model is "
-                    + "not supported): the prompt is encoded as UTF-8 bytes, so the instruction relevance does not follow its words");
+            Path dir = Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent();
+            if (Files.exists(dir.resolve("tokenizer.json")) || Files.exists(dir.resolve("tokenizer.model"))) {
+                return Tokenizer.forCheckpoint(dir);
+            }
+            progress.println("vtprune demo: warning: neither tokenizer.json nor tokenizer.model in " + dir + ": the prompt is "
+                    + "encoded as UTF-8 bytes, so the instruction relevance does not follow its words");
         }
-        return new ByteTokenizer(c.language().vocab());
+        return new ByteTokenizer(c.language().vocab(), template.specials());
     }
 
     private static void close(Result r) {

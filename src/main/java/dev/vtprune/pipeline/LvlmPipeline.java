@@ -175,7 +175,7 @@ public final class LvlmPipeline {
         for (int b = 0; b < images; b++) {
             long first = layout.tokenOffset(layout.firstTile(b));
             long n = layout.tokenOffset(layout.thumbnail(b)) + layout.tokens(layout.thumbnail(b)) - first;
-            seqs.add(template.layout(tokenizer, (int) n, instructions.get(b)));
+            seqs.add(checkedLayout((int) n, instructions.get(b)));
             perImageVisual.add(visualFlat.narrow(0, first, n));
         }
         Batch full = Batch.assemble(model, seqs, perImageVisual);
@@ -233,7 +233,7 @@ public final class LvlmPipeline {
             for (int b = 0; b < images; b++) {
                 keptParts.add(kept.narrow(0, at, keptPerImage[b]));
                 at += keptPerImage[b];
-                pruned.add(template.layout(tokenizer, (int) keptPerImage[b], instructions.get(b)));
+                pruned.add(checkedLayout((int) keptPerImage[b], instructions.get(b)));
             }
             Batch shorter = Batch.assemble(model, pruned, keptParts);
             lengths = shorter.lengths;
@@ -245,6 +245,19 @@ public final class LvlmPipeline {
         Result result = new Result(tilings, layout, selection, prefill, visualBefore, keptPerImage, lengths, timer.done(), seqs);
         if (captured != null) result.capture(captured);
         return result;
+    }
+
+    /** The template's layout, its ids checked against the LM's vocabulary (a tokenizer of another model is caught here). */
+    private PromptTemplate.Layout checkedLayout(int visual, String instruction) {
+        PromptTemplate.Layout l = template.layout(tokenizer, visual, instruction);
+        int vocab = model.config().language().vocab();
+        for (long id : l.ids()) {
+            if (id < 0 || id >= vocab) {
+                throw new IllegalArgumentException("the tokenizer (" + tokenizer.describe() + ") gives token id " + id
+                        + ", outside the LM's vocabulary of " + vocab + ": it is not this model's tokenizer");
+            }
+        }
+        return l;
     }
 
     /**
@@ -345,7 +358,7 @@ public final class LvlmPipeline {
             long[] ids = new long[images * max];
             for (int b = 0; b < images; b++) System.arraycopy(seqs.get(b).ids(), 0, ids, b * max, seqs.get(b).length());
             Tensor idTensor = Tensor.create(ids, images, max);
-            Tensor embeds = model.language().embed(idTensor);  // [B, L, d]; visual slots hold id 0
+            Tensor embeds = model.language().embed(idTensor);  // [B, L, d]; visual slots hold the image token
             for (int b = 0; b < images; b++) {
                 PromptTemplate.Layout s = seqs.get(b);
                 if (s.visualCount() > 0) {

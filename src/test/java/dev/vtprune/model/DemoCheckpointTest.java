@@ -64,7 +64,40 @@ class DemoCheckpointTest {
         assertTrue(r.out().contains("time to first token"), r.out());
         assertTrue(Files.size(dir.resolve("out/overlay.png")) > 0);
         assertTrue(r.err().contains("loading checkpoint"), r.err());
-        assertTrue(r.err().contains("no tokenizer.json in"), "the byte fallback is announced: " + r.err());
+        assertTrue(r.err().contains("neither tokenizer.json nor tokenizer.model in"), "the byte fallback is announced: " + r.err());
+        assertTrue(r.out().contains("UTF-8 bytes"), r.out());
+    }
+
+    /** With the checkpoint's tokenizer.model (InternVL2-2B's format): the sentencepiece tokenizer runs the prompt. */
+    @Test
+    void demoUsesTheCheckpointsTokenizer() throws Exception {
+        ModelConfig tiny = ModelConfig.preset("tiny");
+        ModelConfig.Language l = tiny.language();
+        ModelConfig c = new ModelConfig(tiny.name(), tiny.family(), tiny.vision(), tiny.projector(), new ModelConfig.Language(
+                l.layers(), l.hidden(), l.heads(), l.kvHeads(), l.intermediate(), 32005, l.qkvBias(), l.ropeTheta(), l.rmsEps()),
+                tiny.tiling());
+        Path model = Files.createDirectories(dir.resolve("sp"));
+        Files.writeString(model.resolve("config.json"), TINY_INTERNVL.replace("\"vocab_size\": 300", "\"vocab_size\": 32005"));
+        Safetensors.write(model.resolve("model.safetensors"), TestCheckpoint.of(c, 7).hf);
+        try (var in = DemoCheckpointTest.class.getResourceAsStream("/tokenizers/llama-sentencepiece.model.gz")) {
+            Files.copy(new java.util.zip.GZIPInputStream(in), model.resolve("tokenizer.model"));
+        }
+        Files.writeString(model.resolve("added_tokens.json"),
+                "{\"<|im_start|>\": 32000, \"<|im_end|>\": 32001, \"<img>\": 32002, \"</img>\": 32003, \"<IMG_CONTEXT>\": 32004}");
+        Run r = demo("--model-dir", model.toString(), "--repeat", "1", "--prompt", "Where is the red ball?", "--out",
+                dir.resolve("out-sp").toString());
+        assertEquals(0, r.code(), r.err());
+        // Llama pieces of the prompt: ▁Where ▁is ▁the ▁red ▁ball ?
+        assertTrue(r.out().contains("(6 tokens: sentencepiece tokenizer.model via DJL"), r.out());
+        assertTrue(!r.err().contains("UTF-8 bytes"), r.err());
+
+        // the same tokenizer next to an LM whose vocabulary it overflows: one clear line
+        Path small = checkpoint("small-vocab", TestCheckpoint.of(tiny, 8).hf);
+        Files.copy(model.resolve("tokenizer.model"), small.resolve("tokenizer.model"));
+        Files.copy(model.resolve("added_tokens.json"), small.resolve("added_tokens.json"));
+        Run bad = demo("--model-dir", small.toString(), "--repeat", "1", "--out", dir.resolve("out-small").toString());
+        assertEquals(2, bad.code(), bad.err());
+        assertTrue(bad.err().contains("outside the LM's vocabulary of 300"), bad.err());
     }
 
     @Test

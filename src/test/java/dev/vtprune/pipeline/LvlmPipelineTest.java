@@ -30,7 +30,8 @@ class LvlmPipelineTest {
     @BeforeAll
     static void setUp() {
         model = RandomWeights.create(ModelConfig.preset("tiny"), 7, ScalarType.Float);
-        pipeline = new LvlmPipeline(model, new ByteTokenizer(model.config().language().vocab()), PromptTemplate.INTERNVL);
+        PromptTemplate template = PromptTemplate.INTERNVL;
+        pipeline = new LvlmPipeline(model, new ByteTokenizer(model.config().language().vocab(), template.specials()), template);
     }
 
     @AfterAll

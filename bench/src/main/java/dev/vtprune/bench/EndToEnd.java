@@ -110,7 +110,9 @@ public final class EndToEnd {
     /** The ratio runs on the sample image and, for `demo`, the sweep over visual-token counts. */
     private static void run(String preset, boolean full, int reps, List<Row> rows) throws Exception {
         try (Lvlm model = RandomWeights.create(ModelConfig.preset(preset), 1, ScalarType.Float)) {
-            LvlmPipeline p = new LvlmPipeline(model, new ByteTokenizer(model.config().language().vocab()), PromptTemplate.INTERNVL);
+            PromptTemplate template = PromptTemplate.INTERNVL;
+            LvlmPipeline p = new LvlmPipeline(model, new ByteTokenizer(model.config().language().vocab(), template.specials()),
+                    template);
             BufferedImage sample = SampleImage.load();  // 1344 x 896: 3 x 2 tiles + thumbnail
             for (double ratio : full ? new double[] {0.25, 0.5, 0.75} : new double[] {0.5}) {
                 for (boolean reuse : new boolean[] {false, true}) rows.add(measure(p, preset, sample, ratio, reuse, reps));
