@@ -110,13 +110,12 @@ public final class FullForward {
                 out.put("kept", Tensor.create(kept));
             }
             Sequence seq = Sequence.of(ids, imageToken, llava, visual, kept);
-            try (LanguageModel.Outputs lm = model.language().forwardAll(seq.embed(model, flat).unsqueeze(0), hidden)) {
-                out.put("logits", lm.logits());
-                for (Map.Entry<Integer, Tensor> e : lm.states().entrySet()) out.put("hidden_" + e.getKey(), e.getValue());
-                for (Tensor t : out.values()) {
-                    t.retainReference();
-                    scope.detach(t);
-                }
+            LanguageModel.Outputs lm = model.language().forwardAll(seq.embed(model, flat).unsqueeze(0), hidden);
+            out.put("logits", lm.logits());
+            for (Map.Entry<Integer, Tensor> e : lm.states().entrySet()) out.put("hidden_" + e.getKey(), e.getValue());
+            for (Tensor t : out.values()) {  // outlive the scope, which frees every temporary
+                t.retainReference();
+                scope.detach(t);
             }
         }
         return out;
