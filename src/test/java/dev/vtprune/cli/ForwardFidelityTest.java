@@ -7,13 +7,11 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
+import dev.vtprune.testing.Python;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -24,19 +22,18 @@ import org.junit.jupiter.api.io.TempDir;
  * Debian's python3-torch as /usr/bin/python3 (what .ci/run installs); skipped without it.
  */
 class ForwardFidelityTest {
-    static final Path PYTHON = Path.of("/usr/bin/python3");
-    static final Path SCRIPT = Path.of("tools/reference/fidelity.py");
+    static final String SCRIPT = "tools/reference/fidelity.py";
 
     @TempDir
     Path dir;
 
     @Test
     void everyArchitectureMatchesThePyTorchReference() throws Exception {
-        assumeTrue(torchAvailable(), "PyTorch reference skipped: /usr/bin/python3 cannot import torch. To run it: "
+        assumeTrue(Python.canImport("torch"), "PyTorch reference skipped: /usr/bin/python3 cannot import torch. To run it: "
                 + "apt-get install -y --no-install-recommends python3-torch, then mvn test (or .ci/run); standalone: "
                 + "/usr/bin/python3 tools/reference/fidelity.py run");
-        Result make = python("make", dir.toString());
-        assertEquals(0, make.code, make.output);
+        Python.Result make = Python.run(300, SCRIPT, "make", dir.toString());
+        assertEquals(0, make.code(), make.output());
         JsonArray cases = JsonParser.parseString(Files.readString(dir.resolve("cases.json"))).getAsJsonArray();
         assertEquals(7, cases.size());
         for (JsonElement e : cases) {
@@ -48,36 +45,8 @@ class ForwardFidelityTest {
             CliTest.Run r = CliTest.run(args.toArray(new String[0]));
             assertEquals(0, r.code(), c.get("name").getAsString() + ": " + r.err());
         }
-        Result compare = python("compare", dir.toString());
-        System.out.println(compare.output);
-        assertEquals(0, compare.code, compare.output);
-    }
-
-    record Result(int code, String output) {}
-
-    static boolean torchAvailable() {
-        if (!Files.isExecutable(PYTHON)) return false;
-        try {
-            Process p = new ProcessBuilder(PYTHON.toString(), "-c", "import torch").redirectErrorStream(true).start();
-            p.getInputStream().readAllBytes();
-            return p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0;
-        } catch (IOException e) {
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
-    }
-
-    static Result python(String... args) throws IOException, InterruptedException {
-        List<String> cmd = new ArrayList<>(List.of(PYTHON.toString(), SCRIPT.toString()));
-        cmd.addAll(List.of(args));
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(300, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            return new Result(-1, "timed out: " + cmd + "\n" + out);
-        }
-        return new Result(p.exitValue(), out);
+        Python.Result compare = Python.run(300, SCRIPT, "compare", dir.toString());
+        System.out.println(compare.output());
+        assertEquals(0, compare.code(), compare.output());
     }
 }

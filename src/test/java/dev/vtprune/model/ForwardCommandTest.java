@@ -4,13 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.vtprune.cli.Main;
 import dev.vtprune.io.Safetensors;
 import dev.vtprune.io.SafetensorsFile;
 import dev.vtprune.testing.Approx;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -29,15 +25,8 @@ class ForwardCommandTest {
 
     static final long IMG_CONTEXT = 297;
 
-    record Run(int code, String out, String err) {}
-
-    static Run forward(String... args) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        String[] all = new String[args.length + 1];
-        all[0] = "forward";
-        System.arraycopy(args, 0, all, 1, args.length);
-        int code = Main.run(all, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
-        return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    static DemoCheckpointTest.Run forward(String... args) {
+        return DemoCheckpointTest.command("forward", args);
     }
 
     private Path model(TestCheckpoint ck, boolean withToken) throws Exception {
@@ -72,7 +61,7 @@ class ForwardCommandTest {
         Tensor pixels = ModelTesting.randn(3, 3, 3, 56, 56);
         long[] ids = ids(12);
         Path out = dir.resolve("out.safetensors");
-        Run r = forward("--model-dir", m.toString(), "--input", input("in", pixels, ids).toString(), "--out",
+        DemoCheckpointTest.Run r = forward("--model-dir", m.toString(), "--input", input("in", pixels, ids).toString(), "--out",
                 out.toString(), "--hidden", "0,2,3");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("\"image_token_id\": " + IMG_CONTEXT), r.out());
@@ -113,7 +102,7 @@ class ForwardCommandTest {
             {"input_ids[", "[0, 300)", input("range", pixels, withId(ids(8), 1, 300)).toString()},
         };
         for (String[] c : cases) {
-            Run r = forward("--model-dir", m, "--input", c[2], "--out", out);
+            DemoCheckpointTest.Run r = forward("--model-dir", m, "--input", c[2], "--out", out);
             assertEquals(2, r.code(), r.err());
             assertTrue(r.err().contains(c[0]) && r.err().contains(c[1]), r.err());
         }
@@ -135,7 +124,7 @@ class ForwardCommandTest {
         Path m = model(ck, true);
         Path out = dir.resolve("pruned.safetensors");
         long[] ids = ids(8);
-        Run r = forward("--model-dir", m.toString(), "--input", input("p", ModelTesting.randn(6, 2, 3, 56, 56), ids)
+        DemoCheckpointTest.Run r = forward("--model-dir", m.toString(), "--input", input("p", ModelTesting.randn(6, 2, 3, 56, 56), ids)
                 .toString(), "--out", out.toString(), "--method", "ptp", "--ratio", "0.5", "--hidden", "0");
         assertEquals(0, r.code(), r.err());
         try (SafetensorsFile f = SafetensorsFile.open(out)) {
@@ -160,7 +149,7 @@ class ForwardCommandTest {
         return ids;
     }
 
-    private static void assertError(Run r, String... fragments) {
+    private static void assertError(DemoCheckpointTest.Run r, String... fragments) {
         assertEquals(2, r.code(), r.err());
         for (String s : fragments) assertTrue(r.err().contains(s), "'" + s + "' not in: " + r.err());
     }

@@ -7,15 +7,11 @@ import dev.vtprune.io.Safetensors;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
+import dev.vtprune.testing.Python;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
@@ -37,7 +33,7 @@ class PreprocessParityTest {
 
     @Test
     void pixelValuesEqualTheReferenceProcessors() throws Exception {
-        assumeTrue(pythonWith("numpy", "torch"), "preprocessing parity skipped: /usr/bin/python3 cannot import numpy "
+        assumeTrue(Python.canImport("numpy", "torch"), "preprocessing parity skipped: /usr/bin/python3 cannot import numpy "
                 + "and torch. To run it: apt-get install -y --no-install-recommends python3-torch, then mvn test");
         DynamicTiler intern = DynamicTiler.internVl(448, 1, 12, true), llava = DynamicTiler.llava(336);
         Preprocessor imagenet = new Preprocessor(Preprocessor.IMAGENET), clip = new Preprocessor(Preprocessor.CLIP);
@@ -50,12 +46,9 @@ class PreprocessParityTest {
             t.put("settings", Tensor.create(new long[] {448, 1, 12, 1, 336}));
             Safetensors.write(dir.resolve(size[0] + "x" + size[1] + ".safetensors"), t);
         }
-        Process p = new ProcessBuilder("/usr/bin/python3", "tools/reference/preprocess_reference.py", "compare",
-                dir.toString()).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(true, p.waitFor(600, TimeUnit.SECONDS), "timed out: " + out);
-        System.out.println(out);
-        assertEquals(0, p.exitValue(), out);
+        Python.Result r = Python.run(600, "tools/reference/preprocess_reference.py", "compare", dir.toString());
+        System.out.println(r.output());
+        assertEquals(0, r.code(), r.output());
     }
 
     /** The sample photo scaled to w x h (Java2D bilinear), with +-24 levels of seeded noise. */
@@ -80,20 +73,5 @@ class PreprocessParityTest {
         }
         img.setRGB(0, 0, w, h, px, 0, w);
         return img;
-    }
-
-    static boolean pythonWith(String... modules) {
-        if (!Files.isExecutable(Path.of("/usr/bin/python3"))) return false;
-        try {
-            Process p = new ProcessBuilder("/usr/bin/python3", "-c", "import " + String.join(", ", List.of(modules)))
-                    .redirectErrorStream(true).start();
-            p.getInputStream().readAllBytes();
-            return p.waitFor(120, TimeUnit.SECONDS) && p.exitValue() == 0;
-        } catch (IOException e) {
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
     }
 }
