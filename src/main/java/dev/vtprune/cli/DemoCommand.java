@@ -215,15 +215,32 @@ final class DemoCommand implements Callable<Integer> {
         return m;
     }
 
-    private static Lvlm loadCheckpoint(Path dir, ScalarType type, PrintWriter progress) {
+    /**
+     * config.json + safetensors of `dir` (a directory, or a file inside one) as a model in `type`,
+     * or, with type null, in the dtype of the checkpoint's first floating tensor.
+     */
+    static Lvlm loadCheckpoint(Path dir, ScalarType type, PrintWriter progress) {
         Path config = Files.isDirectory(dir) ? dir.resolve("config.json") : dir.resolveSibling("config.json");
         if (!Files.exists(dir)) throw new IllegalArgumentException("argument '--model-dir': " + dir + " does not exist");
         if (!Files.exists(config)) throw new IllegalArgumentException("argument '--model-dir': no config.json in " + dir);
         ModelConfig c = ModelConfig.fromHuggingFace(config);
         try (SafetensorsCheckpoint source = SafetensorsCheckpoint.open(dir)) {
-            progress.println("loading " + source.describe() + " as " + c.name() + " (" + c.family() + ")");
-            return ModelLoader.load(c, source, type, msg -> progress.println("  " + msg));
+            ScalarType run = type != null ? type : storedDtype(source);
+            progress.println("loading " + source.describe() + " as " + c.name() + " (" + c.family() + ", "
+                    + Tensors.dtypeName(run) + ")");
+            return ModelLoader.load(c, source, run, msg -> progress.println("  " + msg));
         }
+    }
+
+    /** The dtype the checkpoint stores its (first floating) weights in; float32 when none is. */
+    private static ScalarType storedDtype(SafetensorsCheckpoint source) {
+        for (String name : source.names()) {
+            ScalarType t = source.info(name).dtype().scalarType();
+            for (ScalarType f : new ScalarType[] {ScalarType.Float, ScalarType.BFloat16, ScalarType.Half}) {
+                if (t != null && t.value == f.value) return f;
+            }
+        }
+        return ScalarType.Float;
     }
 
     private static double median(List<Timings> runs, java.util.function.ToDoubleFunction<Timings> f) {

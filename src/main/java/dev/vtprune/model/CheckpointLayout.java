@@ -35,7 +35,8 @@ final class CheckpointLayout {
 
     /**
      * The checkpoint tensors a canonical weight is made of and how (parts arrive shape-checked).
-     * An optional recipe whose parts are absent falls back to another canonical weight.
+     * A recipe with a fallback is that other canonical weight (a tied LM head: the checkpoint's
+     * head tensor, if any, is not read, as Hugging Face's tie_weights() replaces it).
      */
     record Recipe(List<Part> parts, Function<List<Tensor>, Tensor> combine, String fallback) {}
 
@@ -177,7 +178,7 @@ final class CheckpointLayout {
             case "norm": return direct(language + "norm.weight", spec.shape());
             case "head.weight": {
                 Recipe r = direct(head, spec.shape());
-                return new Recipe(r.parts(), r.combine(), LanguageModel.PREFIX + "embed");
+                return c.tiedHead() ? new Recipe(r.parts(), r.combine(), LanguageModel.PREFIX + "embed") : r;
             }
             default: break;
         }

@@ -81,11 +81,23 @@ final class HfConfig {
             throw r.error("ps_version", "be \"v2\" (v1's pixel shuffle leaves tokens transposed; not implemented)",
                     psVersion);
         }
-        if (v.bool("qk_normalization", false)) {
-            v.fail("qk_normalization", "be false (InternViT-6B's qk-norm is not implemented)", true);
+        // Absent fields take InternVisionConfig's defaults, which describe InternViT-6B (qk-norm,
+        // RMSNorm, no q/k/v bias); InternViT-300M configs (InternVL2-1B..8B) spell all three out.
+        if (v.bool("qk_normalization", true)) {
+            v.fail("qk_normalization", "be false (InternViT-6B's qk-norm is not implemented; absent means "
+                    + "InternVisionConfig's default, true)", v.raw("qk_normalization") == null ? "nothing" : true);
         }
-        String norm = v.string("norm_type", "layer_norm");
-        if (!norm.equals("layer_norm")) v.fail("norm_type", "be \"layer_norm\"", norm);
+        String norm = v.string("norm_type", "rms_norm");
+        if (!norm.equals("layer_norm")) {
+            v.fail("norm_type", "be \"layer_norm\" (InternViT-6B's rms_norm, InternVisionConfig's default, is not "
+                    + "implemented)", v.raw("norm_type") == null ? "nothing" : norm);
+        }
+        if (!v.bool("qkv_bias", false)) {
+            v.fail("qkv_bias", "be true (an InternViT without q/k/v bias, InternVisionConfig's default, is not "
+                    + "implemented)", v.raw("qkv_bias") == null ? "nothing" : false);
+        }
+        double eps = v.number("layer_norm_eps", 1e-6);
+        if (eps != 1e-6) v.fail("layer_norm_eps", "be 1e-6 (InternViT's)", eps);
         String act = v.string("hidden_act", "gelu");
         if (!act.equals("gelu")) v.fail("hidden_act", "be \"gelu\"", act);
         double ratio = r.number("downsample_ratio", 0.5);
@@ -116,7 +128,9 @@ final class HfConfig {
                 throw l.error("architectures",
                         "name InternLM2ForCausalLM or Qwen2ForCausalLM (other InternVL2 LMs are not supported)", llm);
         }
-        ModelConfig.Language language = language(l, bias, 1e-6);
+        // InternLM2Config's and Qwen2Config's defaults where they differ from LlamaConfig's.
+        ModelConfig.Language language = family == Family.INTERNVL_QWEN2 ? language(l, bias, 151936, 22016)
+                : language(l, bias, 103168, 11008);
         ModelConfig.Projector projector =
                 new ModelConfig.Projector(vHidden * merge * merge, language.hidden(), language.hidden(), true);
         ModelConfig.Tiling tiling = new ModelConfig.Tiling(r.integer("min_dynamic_patch", 1),
@@ -140,6 +154,8 @@ final class HfConfig {
         if (!projAct.equals("gelu")) r.fail("projector_hidden_act", "be \"gelu\"", projAct);
         String act = v.string("hidden_act", "quick_gelu");
         if (!act.equals("quick_gelu")) v.fail("hidden_act", "be \"quick_gelu\"", act);
+        double eps = v.number("layer_norm_eps", 1e-5);
+        if (eps != 1e-5) v.fail("layer_norm_eps", "be 1e-5 (CLIP's)", eps);
         // CLIPVisionConfig defaults (ViT-B/32) where llava-hf leaves fields out.
         int layers = featureLayers(r, "vision_feature_layer", -2, v.integer("num_hidden_layers", 12));
         int vHidden = v.integer("hidden_size", 768);
@@ -147,17 +163,18 @@ final class HfConfig {
                 layers, vHidden, v.integer("num_attention_heads", 12), v.integer("intermediate_size", 3072), 1, false,
                 true, true);
         if (t.bool("attention_bias", false)) t.fail("attention_bias", "be false", true);
-        ModelConfig.Language language = language(t, false, 1e-6);
+        ModelConfig.Language language = language(t, false, 32000, 11008);
         ModelConfig.Projector projector =
                 new ModelConfig.Projector(vHidden, language.hidden(), language.hidden(), false);
         return new ModelConfig(name, Family.LLAVA, vision, projector, language, ModelConfig.Tiling.SINGLE);
     }
 
     /**
-     * Decoder shapes; defaults are LlamaConfig's (InternLM2Config and Qwen2Config differ only
-     * in fields their InternVL2 configs always give).
+     * Decoder shapes; the defaults of absent fields are those LlamaConfig, InternLM2Config and
+     * Qwen2Config share (32 layers of 4096, 32 heads, kv heads = heads, eps 1e-6, theta 10000, no
+     * tied head) and the vocabulary and MLP width of the family's class.
      */
-    private static ModelConfig.Language language(Json c, boolean qkvBias, double defaultEps) {
+    private static ModelConfig.Language language(Json c, boolean qkvBias, int defaultVocab, int defaultIntermediate) {
         JsonElement scaling = c.raw("rope_scaling");
         if (scaling != null && !scaling.isJsonNull()) {
             Json s = c.object("rope_scaling");
@@ -167,9 +184,9 @@ final class HfConfig {
         }
         int heads = c.integer("num_attention_heads", 32);
         return new ModelConfig.Language(c.integer("num_hidden_layers", 32), c.integer("hidden_size", 4096), heads,
-                c.integer("num_key_value_heads", heads), c.integer("intermediate_size", 11008),
-                c.integer("vocab_size", 32000), qkvBias, c.number("rope_theta", 10000),
-                c.number("rms_norm_eps", defaultEps));
+                c.integer("num_key_value_heads", heads), c.integer("intermediate_size", defaultIntermediate),
+                c.integer("vocab_size", defaultVocab), qkvBias, c.number("rope_theta", 10000),
+                c.number("rms_norm_eps", 1e-6), c.bool("tie_word_embeddings", false));
     }
 
     /** Encoder layers that run to produce hidden_states[index] (index < 0 counts from the end of L + 1 states). */

@@ -181,6 +181,64 @@ public final class LanguageModel implements AutoCloseable {
         return new Prefill(r.logits, r.cache);
     }
 
+    /**
+     * The whole forward of one unpadded sequence, as a reference implementation sees it: positions
+     * 0..L-1, causal attention, logits at every position, and the hidden states named in
+     * `states` under Hugging Face's {@code output_hidden_states} convention (0 = the input
+     * embeddings, i = the output of layer i - 1, N = the final norm of the last layer's output).
+     *
+     * @param embeds [1, L, hidden] input embeddings
+     * @param states indices in [0, N], N = layers
+     */
+    public Outputs forwardAll(Tensor embeds, int[] states) {
+        Args.rank(embeds, "embeds", 3, "[1, length, hidden]");
+        checkStates(embeds, "embeds", new long[] {embeds.size(1)});
+        if (embeds.size(0) != 1) throw Args.error("embeds", "hold one sequence", Tensors.describe(embeds));
+        Args.notNull(states, "states");
+        int n = layers.length;
+        for (int s : states) Checks.layer(s, "states[i]", 0, n + 1);
+        java.util.Set<Integer> wanted = new java.util.HashSet<>();
+        for (int s : states) wanted.add(s);
+        long length = embeds.size(1);
+        Device device = embedding.device();
+        ScalarType dtype = Tensors.scalarType(embedding);
+        Map<Integer, Tensor> kept = new java.util.TreeMap<>();
+        try (Scope scope = Scope.noGrad()) {
+            Tensor pos = torch.arange(new Scalar(length), Tensors.options(ScalarType.Long, device)).unsqueeze(0);
+            Tensor[] rope = Rope.tables(pos, cfg.headDim(), cfg.ropeTheta(), dtype);
+            Tensor x = embeds.to(device, dtype);
+            if (wanted.contains(0)) kept.put(0, scope.keep(x.select(0, 0).to(ScalarType.Float).contiguous()));
+            for (int i = 0; i < n; i++) {
+                Tensor previous = x;
+                try (Scope step = new Scope()) {
+                    x = step.keep(layers[i].forward(x, rope[0], rope[1], null, new Tensor[2]));
+                }
+                previous.close();  // this forward's own state (or its cast of the input): free it now
+                if (i + 1 < n && wanted.contains(i + 1)) {
+                    kept.put(i + 1, scope.keep(x.select(0, 0).to(ScalarType.Float).contiguous()));
+                }
+            }
+            Tensor last = norm.apply(x.select(0, 0));
+            if (wanted.contains(n)) kept.put(n, scope.keep(last.to(ScalarType.Float).contiguous()));
+            Tensor logits = scope.keep(head.apply(last).to(ScalarType.Float).contiguous());
+            return new Outputs(logits, kept);
+        }
+    }
+
+    /**
+     * What {@link #forwardAll} returns, float32, no batch dimension.
+     *
+     * @param logits [L, vocab]
+     * @param states hidden state index to [L, hidden]
+     */
+    public record Outputs(Tensor logits, Map<Integer, Tensor> states) implements AutoCloseable {
+        @Override
+        public void close() {
+            Tensors.closeAll(logits);
+            for (Tensor t : states.values()) t.close();
+        }
+    }
+
     private void checkStates(Tensor x, String name, long[] lengths) {
         Args.rank(x, name, 3, "[batch, length, hidden]");
         Args.atLeast(x.size(0), name + ".size(0) (batch)", 1);

@@ -26,8 +26,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * with one IllegalArgumentException listing the first missing keys, how many there are, and
  * the source. Each tensor's shape is then checked against the config (the message names the
  * key, the expected and the actual shape) and converted from its stored dtype (bf16, fp16,
- * fp32...) to the run dtype. A checkpoint without an LM head key gets a head tied to the token
- * embeddings, announced through `progress`. Keys the model does not use (e.g. CLIP's 24th layer
+ * fp32...) to the run dtype. A config with a tied head (tie_word_embeddings) gets the token
+ * embeddings as its head, announced through `progress`; otherwise a missing head is a missing key. Keys the model does not use (e.g. CLIP's 24th layer
  * and post-layernorm, which LLaVA-1.5 never runs) are ignored.
  *
  * <p>Weights are packed at load time (q/k/v, gate/up, InternLM2's wqkv), so a checkpoint tensor
@@ -64,10 +64,12 @@ public final class ModelLoader {
         Lvlm model = Lvlm.build(config, type, spec -> {
             Recipe r = recipes.get(spec.name());
             Tensor t;
-            if (r.fallback() != null && !source.contains(r.parts().get(0).key())) {
+            if (r.fallback() != null) {
                 t = made.get(r.fallback());
-                say.accept("language head: no '" + r.parts().get(0).key()
-                        + "' in the checkpoint, tied to the token embeddings");
+                String key = r.parts().get(0).key();
+                say.accept("language head: tied to the token embeddings (tie_word_embeddings)"
+                        + (source.contains(key) ? "; the checkpoint's '" + key + "' is not used"
+                        : ", no '" + key + "' in the checkpoint"));
             } else {
                 t = read(source, r, type, config);  // allocated in, and detached from, read's own scope
             }

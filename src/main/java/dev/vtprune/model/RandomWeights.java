@@ -28,7 +28,14 @@ public final class RandomWeights {
         ScalarType type = checkDtype(dtype);
         Generator generator = Scope.unscoped(() -> torch.createCPUGenerator(seed));
         try {
-            return Lvlm.build(config, type, spec -> Scope.unscoped(() -> draw(spec, generator, type)));
+            java.util.Map<String, Tensor> made = new java.util.HashMap<>();
+            return Lvlm.build(config, type, spec -> {
+                // A tied head is the embedding itself, as in the checkpoints that tie it.
+                boolean tied = config.language().tiedHead() && spec.name().equals(LanguageModel.PREFIX + "head.weight");
+                Tensor t = tied ? made.get(LanguageModel.PREFIX + "embed") : Scope.unscoped(() -> draw(spec, generator, type));
+                made.put(spec.name(), t);
+                return t;
+            });
         } finally {
             generator.close();
         }

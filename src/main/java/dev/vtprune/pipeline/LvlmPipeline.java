@@ -102,7 +102,11 @@ public final class LvlmPipeline {
      * model's depth (11 of 24 -> 2 of 6), and clamped to the last layer.
      */
     public int scaledVitLayer(int vitLayer) {
-        int layers = model.config().vision().layers();
+        return scaledVitLayer(model.config(), vitLayer);
+    }
+
+    static int scaledVitLayer(ModelConfig config, int vitLayer) {
+        int layers = config.vision().layers();
         int scaled = layers == 24 ? vitLayer : (int) Math.round(vitLayer * layers / 24.0);
         return Math.max(0, Math.min(scaled, layers - 1));
     }

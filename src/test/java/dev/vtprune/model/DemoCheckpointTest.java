@@ -39,9 +39,14 @@ class DemoCheckpointTest {
     record Run(int code, String out, String err) {}
 
     static Run demo(String... args) {
+        return command("demo", args);
+    }
+
+    /** `vtprune command args...` in this JVM. */
+    static Run command(String command, String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
         String[] all = new String[args.length + 1];
-        all[0] = "demo";
+        all[0] = command;
         System.arraycopy(args, 0, all, 1, args.length);
         int code = Main.run(all, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
         return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));

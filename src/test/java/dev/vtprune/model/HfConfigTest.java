@@ -87,7 +87,7 @@ class HfConfigTest {
         ModelConfig preset = ModelConfig.preset("llava-1.5-7b");
         ModelConfig.Language l = preset.language();
         ModelConfig.Language vocab32064 = new ModelConfig.Language(l.layers(), l.hidden(), l.heads(), l.kvHeads(),
-                l.intermediate(), 32064, l.qkvBias(), l.ropeTheta(), l.rmsEps());
+                l.intermediate(), 32064, l.qkvBias(), l.ropeTheta(), l.rmsEps(), false);
         assertEquals(new ModelConfig("llava-1.5-7b-hf", preset.family(), preset.vision(), preset.projector(),
                 vocab32064, preset.tiling()), c);
         assertEquals(23, c.vision().layers());  // hidden_states[-2] of 24 layers
@@ -109,5 +109,29 @@ class HfConfigTest {
         assertMessage(() -> read("e", full), "'vision_feature_select_strategy' must be \"default\"");
         assertMessage(() -> read("f", "[1, 2]"), "not a JSON object");
         assertMessage(() -> read("g", "{\"model_type\": "), "not valid JSON");
+    }
+
+    /**
+     * Absent fields take the upstream classes' defaults: InternVisionConfig's describe InternViT-6B
+     * (qk-norm, RMSNorm, no q/k/v bias), which is refused, not silently read as InternViT-300M;
+     * Qwen2Config's and InternLM2Config's vocabularies; tie_word_embeddings false.
+     */
+    @Test
+    void absentFieldsTakeTheUpstreamDefaults() throws IOException {
+        assertMessage(() -> read("h", INTERNVL2_2B.replace("\"qk_normalization\": false, ", "")),
+                "'qk_normalization' must be false", "default, true", "got nothing");
+        assertMessage(() -> read("i", INTERNVL2_2B.replace("\"norm_type\": \"layer_norm\", ", "")),
+                "'norm_type' must be \"layer_norm\"", "got nothing");
+        assertMessage(() -> read("j", INTERNVL2_2B.replace(", \"qkv_bias\": true", "")), "'qkv_bias' must be true",
+                "got nothing");
+        assertMessage(() -> read("k", INTERNVL2_2B.replace("\"layer_norm_eps\": 1e-06", "\"layer_norm_eps\": 1e-05")),
+                "'layer_norm_eps' must be 1e-6");
+        assertEquals(151936, read("l", INTERNVL2_1B.replaceAll(",\\s*\"vocab_size\": 151655", ""))
+                .language().vocab());
+        assertEquals(103168, read("m", INTERNVL2_2B.replaceAll(",\\s*\"vocab_size\": 92553", ""))
+                .language().vocab());
+        assertEquals(false, read("n", INTERNVL2_1B).language().tiedHead());
+        assertEquals(true, read("o", INTERNVL2_1B.replace("\"tie_word_embeddings\": false", "\"tie_word_embeddings\": true"))
+                .language().tiedHead());
     }
 }

@@ -93,10 +93,17 @@ class ModelLoaderTest {
         }
     }
 
-    /** Without an LM head (tied embeddings, as Qwen2-0.5B saves it) the head is the embedding. */
+    /**
+     * With tie_word_embeddings (as Qwen2-0.5B saves it, without an LM head) the head is the
+     * embedding; without it, a missing head is a missing key.
+     */
     @Test
-    void aMissingHeadIsTiedToTheEmbeddings() {
-        ModelConfig c = ModelConfig.preset("tiny-qwen2");
+    void aTiedHeadIsTheEmbeddingAndAnUntiedOneMustBeThere() {
+        ModelConfig untied = ModelConfig.preset("tiny-qwen2");
+        ModelConfig.Language l = untied.language();
+        ModelConfig c = new ModelConfig(untied.name(), untied.family(), untied.vision(), untied.projector(),
+                new ModelConfig.Language(l.layers(), l.hidden(), l.heads(), l.kvHeads(), l.intermediate(), l.vocab(),
+                        l.qkvBias(), l.ropeTheta(), l.rmsEps(), true), untied.tiling());
         TestCheckpoint ck = TestCheckpoint.of(c, 84);
         ck.hf.remove("language_model.lm_head.weight");
         List<String> progress = new ArrayList<>();
@@ -105,6 +112,8 @@ class ModelLoaderTest {
             assertTrue(progress.stream().anyMatch(s -> s.contains("tied to the token embeddings")
                     && s.contains("language_model.lm_head.weight")), progress.toString());
         }
+        assertMessage(() -> ModelTesting.load(ck, untied, new ArrayList<>()), "lacks 1 of the",
+                "language_model.lm_head.weight");
     }
 
     @Test
