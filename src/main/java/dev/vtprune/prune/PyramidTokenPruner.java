@@ -89,13 +89,15 @@ public final class PyramidTokenPruner implements TokenPruner {
             throw new IllegalArgumentException("PTP with alpha = " + c.alpha() + " needs the instruction attention "
                     + "(lmAttention or lmQk); give it, or set alpha to 0 for bottom-up pruning");
         }
-        RegionBudget.Result regions = RegionBudget.compute(in.tileCls(), in.layout(),
-                new RegionBudget.Params(c.ratio(), c.regionTemperature(), c.minPerTile()), c.backend());
-        Tensor b = in.bottomUp(c.headReduce(), c.backend());
-        Tensor instruction = c.alpha() > 0 ? in.instruction(c.headReduce(), c.textReduce(), c.backend()) : null;
-        SegmentedTopK.Result top = SegmentedTopK.select(b, instruction, in.layout(), regions.budgets(), c.alpha(), true,
-                c.backend());
-        return new Selection(in.layout(), top.kept(), top.keptPerTile(), regions.budgets(), regions.scores(),
-                regions.weights(), top.fused());
+        return Selection.owned(() -> {
+            RegionBudget.Result regions = RegionBudget.compute(in.tileCls(), in.layout(),
+                    new RegionBudget.Params(c.ratio(), c.regionTemperature(), c.minPerTile()), c.backend());
+            Tensor b = in.bottomUp(c.headReduce(), c.backend());
+            Tensor instruction = c.alpha() > 0 ? in.instruction(c.headReduce(), c.textReduce(), c.backend()) : null;
+            SegmentedTopK.Result top = SegmentedTopK.select(b, instruction, in.layout(), regions.budgets(), c.alpha(), true,
+                    c.backend());
+            return new Selection(in.layout(), top.kept(), top.keptPerTile(), regions.budgets(), regions.scores(),
+                    regions.weights(), top.fused());
+        });
     }
 }

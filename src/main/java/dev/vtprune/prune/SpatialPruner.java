@@ -42,9 +42,10 @@ public final class SpatialPruner implements TokenPruner {
             long n = layout.tokens(t), k = budgets[t];
             for (long j = 0; j < k; j++) kept[w++] = layout.tokenOffset(t) + (long) Math.floor((j + 0.5) * n / k);
         }
-        org.bytedeco.pytorch.Device device = in.device();
-        Tensor budgetTensor = Tensors.longs(device, budgets);
-        return new Selection(layout, Tensors.longs(device, kept), budgetTensor, Tensors.longs(device, budgets), null, null,
-                null);
+        return Selection.owned(() -> {
+            org.bytedeco.pytorch.Device device = in.device();
+            return new Selection(layout, Tensors.longs(device, kept), Tensors.longs(device, budgets),
+                    Tensors.longs(device, budgets), null, null, null);
+        });
     }
 }
