@@ -93,8 +93,8 @@ public final class TextRelevance {
         Args.innerContiguous(q, "q");
         Args.innerContiguous(k, "k");
         double sc = Rollout.scale(scale, q.size(2));
-        return backend == Backend.NATIVE ? nativeQk(q, k, layout, sc, headReduce, textReduce)
-                : compositionQk(q, k, layout, sc, headReduce, textReduce);
+        return Args.finiteAttention(() -> backend == Backend.NATIVE ? nativeQk(q, k, layout, sc, headReduce, textReduce)
+                : compositionQk(q, k, layout, sc, headReduce, textReduce), "q", "k");
     }
 
     // ---------------------------------------------------------------- native

@@ -5,6 +5,7 @@ import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.Reduce;
 import dev.vtprune.ops.RegionBudget;
 import dev.vtprune.ops.SegmentedTopK;
+import dev.vtprune.ops.TileLayout;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -88,6 +89,12 @@ public final class PyramidTokenPruner implements TokenPruner {
         if (c.alpha() > 0 && !in.hasInstruction()) {
             throw new IllegalArgumentException("PTP with alpha = " + c.alpha() + " needs the instruction attention "
                     + "(lmAttention or lmQk); give it, or set alpha to 0 for bottom-up pruning");
+        }
+        TileLayout layout = in.layout();
+        for (int b = 0; b < layout.numImages(); b++) {  // K1's budgets: thumbnail, and K_L over the local tiles
+            long local = layout.tokenOffset(layout.thumbnail(b)) - layout.tokenOffset(layout.firstTile(b));
+            long thumb = layout.tokens(layout.thumbnail(b));
+            ImageTopK.keepsSomething(c.ratio(), b, local + thumb, Math.max(local, thumb));
         }
         return Selection.owned(() -> {
             RegionBudget.Result regions = RegionBudget.compute(in.tileCls(), in.layout(),

@@ -30,6 +30,14 @@ public final class SpatialPruner implements TokenPruner {
     @Override
     public Selection select(PruneInputs in) {
         TileLayout layout = in.layout();
+        for (int b = 0; b < layout.numImages(); b++) {
+            long largest = 0, tokens = 0;
+            for (int t = layout.firstTile(b); t <= layout.thumbnail(b); t++) {
+                largest = Math.max(largest, layout.tokens(t));
+                tokens += layout.tokens(t);
+            }
+            ImageTopK.keepsSomething(ratio, b, tokens, largest);
+        }
         long[] budgets = new long[layout.numTiles()];
         long total = 0;
         for (int t = 0; t < budgets.length; t++) {
