@@ -197,9 +197,16 @@ final class DemoCommand implements Callable<Integer> {
         try {
             Files.createDirectories(dir);
         } catch (java.io.IOException | RuntimeException e) {
-            throw new IllegalArgumentException("argument '" + option + "': cannot create directory " + dir + " (" + e + ")", e);
+            throw new IllegalArgumentException("argument '" + option + "': cannot create directory " + dir + " (" + reason(e) + ")", e);
         }
         if (!Files.isWritable(dir)) throw new IllegalArgumentException("argument '" + option + "': directory " + dir + " is not writable");
+    }
+
+    private static String reason(Exception e) {
+        if (e instanceof java.nio.file.NoSuchFileException) return "no such file or directory";
+        if (e instanceof java.nio.file.AccessDeniedException) return "permission denied";
+        if (e instanceof java.nio.file.FileAlreadyExistsException) return "a file of that name exists";
+        return e.getMessage();
     }
 
     private static void writableFile(Path file, String option) {
@@ -210,7 +217,7 @@ final class DemoCommand implements Callable<Integer> {
                     java.nio.file.StandardOpenOption.APPEND).close();
             if (!existed) Files.delete(file);
         } catch (java.io.IOException | RuntimeException e) {
-            throw new IllegalArgumentException("argument '" + option + "': cannot write " + file + " (" + e + ")", e);
+            throw new IllegalArgumentException("argument '" + option + "': cannot write " + file + " (" + reason(e) + ")", e);
         }
     }
 

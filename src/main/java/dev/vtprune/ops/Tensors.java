@@ -77,7 +77,8 @@ public final class Tensors {
 
     /** Address of the first element (storage offset included). */
     static long address(Tensor t) {
-        return t.data_ptr().address();
+        org.bytedeco.javacpp.Pointer p = t.data_ptr();  // null for a tensor without storage (0 elements)
+        return p == null ? 0L : p.address();
     }
 
     /** Address of an optional tensor, 0 for null. */
