@@ -79,13 +79,17 @@ public final class Main implements Runnable {
 
     /**
      * One line: the message without LibTorch's C++ backtrace (its errors append "Exception raised
-     * from ..." and a frame per line, kilobytes of it) and with line breaks flattened.
+     * from ..." or "frame #0: ...", a frame per line, kilobytes of it) or its "[enforce fail at
+     * file:line] condition." prefix, and with line breaks flattened.
      */
     static String describe(Throwable ex) {
         String m = ex.getMessage();
         if (m == null || m.isBlank()) return ex.getClass().getSimpleName();
-        int trace = m.indexOf("Exception raised from");
-        if (trace > 0) m = m.substring(0, trace);
+        for (String trace : new String[] {"Exception raised from", "frame #0"}) {
+            int at = m.indexOf(trace);
+            if (at > 0) m = m.substring(0, at);
+        }
+        m = m.replaceFirst("^\\[enforce fail at [^\\]]*\\]\\s*[^.]*\\.\\s*", "");
         return m.strip().replaceAll("\\s*\n\\s*", " ");
     }
 

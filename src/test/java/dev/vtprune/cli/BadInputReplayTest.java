@@ -22,6 +22,7 @@ import java.util.stream.Stream;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -238,6 +239,14 @@ class BadInputReplayTest {
                         m.get("visual_pos").flip(new long[] {0}).contiguous())))),
                 c("visual_pos duplicated", "visual_pos", prune(() -> ptp(true, m -> m.put("visual_pos",
                         m.get("visual_pos").clamp_max(new Scalar(40)))))),
+                c("a computation larger than memory (libtorch backend)", "memory", prune(() -> ptp(true, m -> {
+                    int queries = 1 << 20;  // scores [1, 2^20, 2^20 + 85] in float32: 4 TB
+                    long[] pos = new long[queries];
+                    for (int i = 0; i < queries; i++) pos[i] = 85 + i;
+                    m.put("llm_q", Data.randn(11, "float32", 1, queries, 1));
+                    m.put("llm_k", Data.randn(12, "float32", 1, 85 + queries, 1));
+                    m.put("query_pos", Tensor.create(pos));
+                }), "--backend", "libtorch")),
                 c("visual_pos rank 2", "visual_pos", prune(() -> ptp(true, m -> m.put("visual_pos", m.get("visual_pos").unsqueeze(0))))),
                 // --- rollout
                 c("rollout: no attn_0", "attn_0", () -> new String[] {"rollout", "--input", rollout(m -> m.clear())}),
@@ -291,6 +300,29 @@ class BadInputReplayTest {
                 c("demo: --image truncated PNG", "--image", () -> new String[] {"demo", "--model", "tiny", "--image",
                         write(new byte[] {(byte) 0x89, 'P', 'N', 'G', 13, 10, 26, 10, 0, 0, 0, 13, 'I', 'H', 'D', 'R'})}),
                 c("demo: --model-dir missing", "--model-dir", cmd("demo", "--model-dir", "/nonexistent")));
+    }
+
+    /**
+     * A 4 GB tensor whose header already has the wrong rank is rejected from the header, without
+     * reading its data (the file is sparse: reading it would take tens of seconds and 4 GB).
+     */
+    @Test
+    void aTensorWithAWrongHeaderIsRejectedBeforeItsDataIsRead() throws IOException {
+        long bytes = 4L << 30;
+        String header = "{\"vit_attn\": {\"dtype\": \"F32\", \"shape\": [" + bytes / 4 + "], \"data_offsets\": [0, " + bytes + "]}}";
+        Path p = Path.of(raw(header, 0));
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
+            f.setLength(f.length() + bytes);
+        }
+        Data.randn(1, "float32", 1);  // LibTorch's natives load in seconds on first use: not part of the measure
+        CliTest.run("prune", "--input", "/nonexistent");
+        long t0 = System.nanoTime();
+        CliTest.Run r = CliTest.run("prune", "--input", p.toString());
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("tensor 'vit_attn'") && r.err().contains("must have rank 3"), r.err());
+        assertTrue(seconds < 2, "took " + seconds + " s: the data was read");
+        Files.delete(p);
     }
 
     @TestFactory
