@@ -65,7 +65,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--ratio", defaultValue = "0.5", description = "Fraction of visual tokens dropped, in [0, 1). Default: ${DEFAULT-VALUE}.")
     double ratio;
 
-    @Option(names = "--alpha", defaultValue = "0.5", description = "PTP weight of the instruction. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--alpha", defaultValue = "0.5", description = "PTP weight of the instruction, in [0, 1]. Default: ${DEFAULT-VALUE}.")
     double alpha;
 
     @Option(names = "--model", defaultValue = "demo", description = "Preset with random weights (demo, tiny, internvl2-1b, ...). Default: ${DEFAULT-VALUE}.")
@@ -99,7 +99,9 @@ final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         main.setUp();
         if (!(ratio >= 0 && ratio < 1)) throw new IllegalArgumentException("argument '--ratio' must be in [0, 1), got " + ratio);
+        if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("argument '--alpha' must be in [0, 1], got " + alpha);
         if (repeat < 1) throw new IllegalArgumentException("argument '--repeat' must be >= 1, got " + repeat);
+        if (prompt.isEmpty()) throw new IllegalArgumentException("argument '--prompt' must not be empty (the instruction is what PTP reads)");
         if (!Pruners.NAMES.contains(method)) {
             throw new IllegalArgumentException("argument '--method' must be one of " + String.join(", ", Pruners.NAMES) + ", got '"
                     + method + "'");
@@ -110,12 +112,31 @@ final class DemoCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("argument '--dtype' must be float32 or bfloat16, got '" + dtype + "'");
         };
         Device target = device(device);
+        if (modelDir == null) {  // the byte tokenizer: one token per UTF-8 byte, known before the model is built
+            ModelConfig c = FlopsCommand.preset(preset, "--model");
+            long bytes = prompt.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            if (bytes >= c.language().maxPositions()) {
+                throw new IllegalArgumentException("argument '--prompt' must fit the model's context of " + c.language().maxPositions()
+                        + " positions with the image, got " + bytes + " tokens (UTF-8 bytes)");
+            }
+        }
+        writableDirectory(out, "--out");
+        if (dump != null) writableFile(dump, "--dump");
         PrintWriter say = main.spec.commandLine().getOut();
         PrintWriter progress = main.spec.commandLine().getErr();
 
-        BufferedImage picture = image == null ? SampleImage.load() : ImageLoader.load(image);
+        BufferedImage picture = image == null ? SampleImage.load() : image(image);
         String imageName = image == null ? "the bundled sample image" : image.toString();
         long t0 = System.nanoTime();
+        try {
+            return run(picture, imageName, type, target, say, progress, t0);
+        } catch (IllegalArgumentException e) {  // the pipeline's argument names, as this command's flags
+            throw Main.renamed(e, "argument 'instructions[0]'", "argument '--prompt'", "argument 'ratio'", "argument '--ratio'");
+        }
+    }
+
+    private Integer run(BufferedImage picture, String imageName, ScalarType type, Device target, PrintWriter say,
+                        PrintWriter progress, long t0) throws Exception {
         try (Lvlm cpuModel = modelDir == null ? randomModel(preset, seed, type, progress)
                 : loadCheckpoint(modelDir, type, progress);
              Lvlm model = target.is_cuda() ? cpuModel.to(target) : cpuModel) {
@@ -161,6 +182,43 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static BufferedImage image(Path path) {
+        try {
+            return ImageLoader.load(path);
+        } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+            throw new IllegalArgumentException("argument '--image': " + e.getMessage(), e);
+        }
+    }
+
+    /** Checked before the model is built, so that a bad path fails in milliseconds rather than after the run. */
+    private static void writableDirectory(Path dir, String option) {
+        try {
+            Files.createDirectories(dir);
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new IllegalArgumentException("argument '" + option + "': cannot create directory " + dir + " (" + reason(e) + ")", e);
+        }
+        if (!Files.isWritable(dir)) throw new IllegalArgumentException("argument '" + option + "': directory " + dir + " is not writable");
+    }
+
+    private static String reason(Exception e) {
+        if (e instanceof java.nio.file.NoSuchFileException) return "no such file or directory";
+        if (e instanceof java.nio.file.AccessDeniedException) return "permission denied";
+        if (e instanceof java.nio.file.FileAlreadyExistsException) return "a file of that name exists";
+        return e.getMessage();
+    }
+
+    private static void writableFile(Path file, String option) {
+        if (Files.isDirectory(file)) throw new IllegalArgumentException("argument '" + option + "': " + file + " is a directory");
+        boolean existed = Files.exists(file);
+        try {  // opening for append neither truncates an existing file nor leaves a new one behind
+            java.nio.file.Files.newOutputStream(file, java.nio.file.StandardOpenOption.CREATE,
+                    java.nio.file.StandardOpenOption.APPEND).close();
+            if (!existed) Files.delete(file);
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new IllegalArgumentException("argument '" + option + "': cannot write " + file + " (" + reason(e) + ")", e);
+        }
     }
 
     /**

@@ -21,11 +21,14 @@ final class FlopsCommand implements Callable<Integer> {
             description = "llava-1.5-7b, llava-1.5-13b, internvl2-1b, internvl2-2b, demo, tiny.")
     String model;
 
-    @Option(names = "--text-tokens", required = true, paramLabel = "T", description = "Text tokens of the prompt.")
+    /** Token counts are bounded so that every count and product stays exact: far beyond any model's context. */
+    static final long MAX_TOKENS = 1_000_000_000L;
+
+    @Option(names = "--text-tokens", required = true, paramLabel = "T", description = "Text tokens of the prompt (at most 10^9).")
     long text;
 
     @Option(names = "--visual-tokens", paramLabel = "V",
-            description = "Visual tokens (default: the preset's largest tiling: 576 for LLaVA-1.5, 13 x 256 for InternVL2).")
+            description = "Visual tokens, at most 10^9 (default: the preset's largest tiling: 576 for LLaVA-1.5, 13 x 256 for InternVL2).")
     Long visual;
 
     @Option(names = "--keep", paramLabel = "K", description = "Visual tokens the LM sees after pruning (default: all).")
@@ -38,10 +41,16 @@ final class FlopsCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         main.setUp();
-        ModelConfig c = ModelConfig.preset(model);
-        if (text < 0) throw new IllegalArgumentException("argument '--text-tokens' must be >= 0, got " + text);
+        ModelConfig c = preset(model, "--model");
+        if (text < 0 || text > MAX_TOKENS) {
+            throw new IllegalArgumentException("argument '--text-tokens' must be in [0, " + MAX_TOKENS + "], got " + text);
+        }
         long v = visual == null ? Flops.defaultVisualTokens(c) : visual;
-        if (v < 0) throw new IllegalArgumentException("argument '--visual-tokens' must be >= 0, got " + v);
+        if (v < 0 || v > MAX_TOKENS) throw new IllegalArgumentException("argument '--visual-tokens' must be in [0, " + MAX_TOKENS + "], got " + v);
+        if (probeLayers < 0 || probeLayers > c.language().layers()) {
+            throw new IllegalArgumentException("argument '--probe-layers' must be in [0, " + c.language().layers() + "] (the decoder "
+                    + "layers of " + c.name() + "), got " + probeLayers);
+        }
         long k = keep == null ? v : keep;
         if (k < 0 || k > v) throw new IllegalArgumentException("argument '--keep' must be in [0, " + v + "], got " + k);
         Flops.Breakdown f = Flops.pruned(c, v, k, text, probeLayers);
@@ -58,6 +67,15 @@ final class FlopsCommand implements Callable<Integer> {
                 .put("decoder_tflops", round(f.decoder()))
                 .put("lm_head_tflops", round(f.lmHead())));
         return 0;
+    }
+
+    /** The preset, or an error naming the flag. */
+    static ModelConfig preset(String name, String option) {
+        try {
+            return ModelConfig.preset(name);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("argument '" + option + "': " + e.getMessage(), e);
+        }
     }
 
     /** TFLOPs to 4 decimals: beyond that the convention, not the arithmetic, decides. */

@@ -1,6 +1,7 @@
 package dev.vtprune.cli;
 
 import dev.vtprune.ops.NativeLibrary;
+import dev.vtprune.ops.VtpruneException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import picocli.CommandLine;
@@ -21,7 +22,7 @@ public final class Main implements Runnable {
     boolean verbose;
 
     @Option(names = "--threads", scope = ScopeType.INHERIT, paramLabel = "N",
-            description = "Threads for the CPU kernels and LibTorch (default: all cores).")
+            description = "Threads for the CPU kernels and LibTorch, 1 to 4 x the cores (default: all cores).")
     Integer threads;
 
     @CommandLine.Spec
@@ -35,7 +36,12 @@ public final class Main implements Runnable {
     /** Applies the global options; called by every command first. */
     void setUp() {
         if (threads != null) {
-            if (threads < 1) throw new IllegalArgumentException("argument '--threads' must be >= 1, got " + threads);
+            // More threads than that only oversubscribe the cores, and each costs ~20 ms to start.
+            int most = 4 * Runtime.getRuntime().availableProcessors();
+            if (threads < 1 || threads > most) {
+                throw new IllegalArgumentException("argument '--threads' must be in [1, " + most + "] (4 x the "
+                        + Runtime.getRuntime().availableProcessors() + " cores), got " + threads);
+            }
             NativeLibrary.setThreads(threads);
             org.bytedeco.pytorch.global.torch.set_num_threads(threads);
         }
@@ -58,8 +64,12 @@ public final class Main implements Runnable {
             return 2;
         });
         cmd.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
-            boolean badInput = ex instanceof IllegalArgumentException || ex instanceof java.io.UncheckedIOException;
-            err.println("vtprune " + commandLine.getCommandName() + ": " + describe(ex));
+            boolean outOfMemory = isOutOfMemory(ex);
+            boolean badInput = ex instanceof IllegalArgumentException || ex instanceof java.io.UncheckedIOException
+                    || outOfMemory || ex instanceof VtpruneException v && (v.status() == VtpruneException.Status.INVALID_ARGUMENT
+                    || v.status() == VtpruneException.Status.NONFINITE);
+            err.println("vtprune " + commandLine.getCommandName() + ": " + describe(ex)
+                    + (outOfMemory ? " (the inputs are too large for this machine's memory)" : ""));
             if (main.verbose) ex.printStackTrace(err);
             else if (!badInput) err.println("(an internal error: run again with --verbose for the stack trace)");
             return badInput ? 2 : 1;
@@ -67,9 +77,38 @@ public final class Main implements Runnable {
         return cmd.execute(args);
     }
 
-    private static String describe(Throwable ex) {
+    /**
+     * One line: the message without LibTorch's C++ backtrace (its errors append "Exception raised
+     * from ..." or "frame #0: ...", a frame per line, kilobytes of it) or its "[enforce fail at
+     * file:line] condition." prefix, and with line breaks flattened.
+     */
+    static String describe(Throwable ex) {
         String m = ex.getMessage();
-        return m == null || m.isBlank() ? ex.getClass().getSimpleName() : m.replace('\n', ' ');
+        if (m == null || m.isBlank()) return ex.getClass().getSimpleName();
+        for (String trace : new String[] {"Exception raised from", "frame #0"}) {
+            int at = m.indexOf(trace);
+            if (at > 0) m = m.substring(0, at);
+        }
+        m = m.replaceFirst("^\\[enforce fail at [^\\]]*\\]\\s*[^.]*\\.\\s*", "");
+        return m.strip().replaceAll("\\s*\n\\s*", " ");
+    }
+
+    /** An allocation LibTorch (or the JVM) could not serve: the inputs' size, not a bug. */
+    private static boolean isOutOfMemory(Throwable ex) {
+        if (ex instanceof OutOfMemoryError) return true;
+        String m = ex.getMessage();
+        return ex instanceof RuntimeException && m != null && (m.contains("not enough memory") || m.contains("can't allocate memory")
+                || m.contains("CUDA out of memory") || m.contains("Failed to allocate"));
+    }
+
+    /**
+     * The exception with the API's argument names in its message replaced by the command line's
+     * (pairs: API name, flag or tensor), so that an error names what the user typed.
+     */
+    static IllegalArgumentException renamed(IllegalArgumentException e, String... pairs) {
+        String m = e.getMessage() == null ? "" : e.getMessage();
+        for (int i = 0; i + 1 < pairs.length; i += 2) m = m.replace(pairs[i], pairs[i + 1]);
+        return m.equals(e.getMessage()) ? e : new IllegalArgumentException(m, e);
     }
 
     static final class Version implements CommandLine.IVersionProvider {

@@ -41,23 +41,39 @@ final class RolloutCommand implements Callable<Integer> {
             default: throw new IllegalArgumentException("argument '--mode' must be ivtp or abnar, got '" + mode + "'");
         }
         try (PointerScope scope = new PointerScope(); InputFile in = InputFile.open(input)) {
-            List<Tensor> layers = new ArrayList<>();
-            for (int l = 0; in.has("attn_" + l); l++) layers.add(in.floating("attn_" + l, 3, "[heads, M, M]"));
-            if (layers.isEmpty()) in.floating("attn_0", 3, "[heads, M, M]");  // reports the missing tensor
-            long m0 = layers.get(0).size(1);
-            for (int l = 0; l < layers.size(); l++) {
-                Tensor a = layers.get(l);
-                if (a.size(1) != a.size(2) || a.size(1) != m0 || a.size(0) != layers.get(0).size(0)) {
-                    throw in.error("attn_" + l, "must be [" + layers.get(0).size(0) + ", " + m0 + ", " + m0 + "] like attn_0",
-                            in.shapeOf(a));
+            int count = 0;
+            while (in.has("attn_" + count)) count++;
+            if (count == 0) in.shape("attn_0", 3, "[heads, M, M]");  // reports the missing tensor
+            java.util.Set<String> run = new java.util.HashSet<>();
+            for (int l = 0; l < count; l++) run.add("attn_" + l);
+            for (String name : in.names()) {  // attn_0, attn_2 without attn_1 would silently drop attn_2
+                if (name.matches("attn_\\d+") && !run.contains(name)) {
+                    throw in.error(name, "is not one of the layers attn_0 .. attn_" + (count - 1) + " (layers are numbered "
+                            + "from 0 without gaps)", "a layer after a missing one");
                 }
             }
-            Tensor values = null;
-            if (in.has("values")) {
-                values = in.floating("values", 2, "[M, value_dim]");
-                if (values.size(0) != m0) throw in.error("values", "must have M = " + m0 + " rows", in.shapeOf(values));
-                values = values.to(Tensors.scalarType(layers.get(0)));
+            long[] s0 = in.shape("attn_0", 3, "[heads, M, M]");
+            in.atLeast("attn_0", s0, 0, 1, "heads");
+            in.atLeast("attn_0", s0, 1, 2, "tokens M (the CLS and at least one patch)");
+            for (int l = 0; l < count; l++) {
+                long[] s = in.shape("attn_" + l, 3, "[heads, M, M]");
+                if (s[0] != s0[0] || s[1] != s0[1] || s[2] != s0[1]) {
+                    throw in.error("attn_" + l, "must be [" + s0[0] + ", " + s0[1] + ", " + s0[1] + "] like attn_0",
+                            java.util.Arrays.toString(s));
+                }
             }
+            if (in.has("values")) {
+                long[] v = in.shape("values", 2, "[M, value_dim]");
+                if (v[0] != s0[1]) throw in.error("values", "must have M = " + s0[1] + " rows", java.util.Arrays.toString(v));
+            }
+            List<Tensor> layers = new ArrayList<>();
+            for (int l = 0; l < count; l++) layers.add(in.probabilities("attn_" + l, 3, "[heads, M, M]"));
+            for (int l = 1; l < count; l++) {
+                if (Tensors.scalarType(layers.get(l)) != Tensors.scalarType(layers.get(0))) {
+                    throw in.error("attn_" + l, "must have the dtype of attn_0", Tensors.describe(layers.get(l)));
+                }
+            }
+            Tensor values = in.has("values") ? in.floating("values", 2, "[M, value_dim]").to(Tensors.scalarType(layers.get(0))) : null;
             try (Rollout.Result r = Rollout.clsRow(layers, m, values)) {
                 double[] row = Tensors.toDoubles(r.clsRow());
                 main.spec.commandLine().getOut().println(new JsonOut()

@@ -186,7 +186,8 @@ final class HfConfig {
         return new ModelConfig.Language(c.integer("num_hidden_layers", 32), c.integer("hidden_size", 4096), heads,
                 c.integer("num_key_value_heads", heads), c.integer("intermediate_size", defaultIntermediate),
                 c.integer("vocab_size", defaultVocab), qkvBias, c.number("rope_theta", 10000),
-                c.number("rms_norm_eps", 1e-6), c.bool("tie_word_embeddings", false));
+                c.number("rms_norm_eps", 1e-6), c.bool("tie_word_embeddings", false),
+                c.integer("max_position_embeddings", 2048));
     }
 
     /** Encoder layers that run to produce hidden_states[index] (index < 0 counts from the end of L + 1 states). */

@@ -78,9 +78,11 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
      * @param ropeTheta    RoPE base
      * @param rmsEps       RMSNorm epsilon
      * @param tiedHead     the LM head is the token embedding ({@code tie_word_embeddings})
+     * @param maxPositions the context length the model was trained for (max_position_embeddings):
+     *                     longer sequences are refused rather than run off the end of its RoPE
      */
     public record Language(int layers, int hidden, int heads, int kvHeads, int intermediate, int vocab, boolean qkvBias,
-                           double ropeTheta, double rmsEps, boolean tiedHead) {
+                           double ropeTheta, double rmsEps, boolean tiedHead, int maxPositions) {
         public int headDim() {
             return hidden / heads;
         }
@@ -111,37 +113,37 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
         Vision internVit = new Vision(448, 14, 24, 1024, 16, 4096, 2, true, false, false);
         Tiling internTiling = new Tiling(1, 12, true);
         add(new ModelConfig("llava-1.5-7b", Family.LLAVA, clip, new Projector(1024, 4096, 4096, false),
-                new Language(32, 4096, 32, 32, 11008, 32000, false, 10000, 1e-5, false), Tiling.SINGLE));
+                new Language(32, 4096, 32, 32, 11008, 32000, false, 10000, 1e-5, false, 4096), Tiling.SINGLE));
         add(new ModelConfig("llava-1.5-13b", Family.LLAVA, clip, new Projector(1024, 5120, 5120, false),
-                new Language(40, 5120, 40, 40, 13824, 32000, false, 10000, 1e-5, false), Tiling.SINGLE));
+                new Language(40, 5120, 40, 40, 13824, 32000, false, 10000, 1e-5, false, 4096), Tiling.SINGLE));
         // InternVL2-1B: Qwen2-0.5B-Instruct (24 layers, 896 wide, 14 heads, 2 kv heads).
         add(new ModelConfig("internvl2-1b", Family.INTERNVL_QWEN2, internVit, new Projector(4096, 896, 896, true),
-                new Language(24, 896, 14, 2, 4864, 151655, true, 1000000, 1e-6, false), internTiling));
+                new Language(24, 896, 14, 2, 4864, 151655, true, 1000000, 1e-6, false, 32768), internTiling));
         // InternVL2-2B: InternLM2-chat-1.8B (24 layers, 2048 wide, 16 heads, 8 kv heads).
         add(new ModelConfig("internvl2-2b", Family.INTERNVL_INTERNLM2, internVit, new Projector(4096, 2048, 2048, true),
-                new Language(24, 2048, 16, 8, 8192, 92553, false, 1000000, 1e-5, false), internTiling));
+                new Language(24, 2048, 16, 8, 8192, 92553, false, 1000000, 1e-5, false, 32768), internTiling));
         // A small InternVL-shaped model for the demo: InternVL's 448 px tiles of 32 x 32 patches
         // merged to 256 tokens, a narrow 6-layer ViT and a narrow 24-layer LM, so that it runs in
         // seconds on 2 CPU cores while, as in the real model, visual tokens dominate the prefill
         // (the bundled 3:2 image gives 6 tiles + thumbnail = 1,792 visual tokens).
         add(new ModelConfig("demo", Family.INTERNVL_INTERNLM2,
                 new Vision(448, 14, 6, 192, 3, 768, 2, true, false, false), new Projector(768, 256, 256, true),
-                new Language(24, 256, 4, 2, 704, 4096, false, 1000000, 1e-5, false), new Tiling(1, 6, true)));
+                new Language(24, 256, 4, 2, 704, 4096, false, 1000000, 1e-5, false, 8192), new Tiling(1, 6, true)));
         // The demo's ViT with a 4x wider LM: the proportions of InternVL2-8B (InternViT-300M +
         // InternLM2.5-7B, GQA 4:1), where the ViT is ~15% of the prefill FLOPs instead of ~30%.
         add(new ModelConfig("demo-8b", Family.INTERNVL_INTERNLM2,
                 new Vision(448, 14, 6, 192, 3, 768, 2, true, false, false), new Projector(768, 512, 512, true),
-                new Language(24, 512, 8, 2, 1792, 4096, false, 1000000, 1e-5, false), new Tiling(1, 6, true)));
+                new Language(24, 512, 8, 2, 1792, 4096, false, 1000000, 1e-5, false, 8192), new Tiling(1, 6, true)));
         // For tests: every dimension tiny, both families.
         add(new ModelConfig("tiny", Family.INTERNVL_INTERNLM2,
                 new Vision(56, 14, 2, 32, 2, 64, 2, true, false, false), new Projector(128, 48, 48, true),
-                new Language(3, 48, 4, 2, 96, 300, false, 10000, 1e-5, false), new Tiling(1, 4, true)));
+                new Language(3, 48, 4, 2, 96, 300, false, 10000, 1e-5, false, 2048), new Tiling(1, 4, true)));
         add(new ModelConfig("tiny-llava", Family.LLAVA,
                 new Vision(42, 14, 2, 32, 2, 64, 1, false, true, true), new Projector(32, 48, 48, false),
-                new Language(3, 48, 4, 4, 96, 300, false, 10000, 1e-5, false), Tiling.SINGLE));
+                new Language(3, 48, 4, 4, 96, 300, false, 10000, 1e-5, false, 2048), Tiling.SINGLE));
         add(new ModelConfig("tiny-qwen2", Family.INTERNVL_QWEN2,
                 new Vision(56, 14, 2, 32, 2, 64, 2, true, false, false), new Projector(128, 48, 48, true),
-                new Language(3, 48, 4, 2, 96, 300, true, 10000, 1e-6, false), new Tiling(1, 4, true)));
+                new Language(3, 48, 4, 2, 96, 300, true, 10000, 1e-6, false, 2048), new Tiling(1, 4, true)));
     }
 
     private static void add(ModelConfig c) {

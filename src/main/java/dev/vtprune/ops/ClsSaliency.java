@@ -73,10 +73,14 @@ public final class ClsSaliency {
         Args.innerContiguous(k, "k");
         long grid = grid(k.size(2) - 1, merge, "k", "1 + g*g keys (CLS first) on axis 2");
         double sc = Rollout.scale(scale, qCls.size(2));
-        if (backend == Backend.NATIVE) return nativeQk(qCls, k, grid, merge, sc, headReduce);
-        Tensor logits = qCls.to(ScalarType.Float).unsqueeze(2).matmul(k.to(ScalarType.Float).transpose(2, 3)).squeeze(2);
-        Tensor rows = logits.mul(new Scalar(sc)).softmax(2);
-        return composition(rows.narrow(2, 1, grid * grid), grid, merge, headReduce);
+        return Args.finiteAttention(() -> {
+            if (backend == Backend.NATIVE) return nativeQk(qCls, k, grid, merge, sc, headReduce);
+            try (OpScope scope = new OpScope()) {
+                Tensor logits = qCls.to(ScalarType.Float).unsqueeze(2).matmul(k.to(ScalarType.Float).transpose(2, 3)).squeeze(2);
+                Tensor rows = logits.mul(new Scalar(sc)).softmax(2);
+                return scope.keep(composition(rows.narrow(2, 1, grid * grid), grid, merge, headReduce));
+            }
+        }, "qCls", "k");
     }
 
     /** g with patches = g * g and merge | g. */

@@ -118,6 +118,7 @@ public final class Rollout {
         if (m < 2) throw Args.error(arg0, "hold at least 2 tokens (CLS + patches)", Tensors.describe(first));
         Args.floating(first, arg0);
         Args.supportedDevice(first, arg0);
+        nonEmpty(first, arg0);
         for (int l = 0; l < layers.size(); l++) {
             Tensor t = Args.defined(layers.get(l), name + "[" + l + "]");
             if (!java.util.Arrays.equals(t.shape(), first.shape())) {
@@ -129,6 +130,11 @@ public final class Rollout {
             Args.contiguous(t, name + "[" + l + "]");
         }
         return new Shape(batched ? first.size(0) : 1, first.size(-3), m, 0, batched);
+    }
+
+    /** M >= 2 is checked apart: an empty tensor then has no sequences, heads or head_dim. */
+    private static void nonEmpty(Tensor t, String name) {
+        if (t.numel() == 0) throw Args.error(name, "have at least one sequence, head and head_dim entry", Tensors.describe(t));
     }
 
     private static Shape checkQk(List<Tensor> q, List<Tensor> k) {
@@ -144,6 +150,7 @@ public final class Rollout {
         Args.supportedDevice(first, "q[0]");
         Args.innerContiguous(first, "q[0]");
         if (first.size(-2) < 2) throw Args.error("q[0]", "hold at least 2 tokens (CLS + patches)", Tensors.describe(first));
+        nonEmpty(first, "q[0]");
         long[] strides = Args.strides(first);
         for (int l = 0; l < q.size(); l++) {
             for (String side : new String[] {"q", "k"}) {

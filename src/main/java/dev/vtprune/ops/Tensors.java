@@ -77,7 +77,8 @@ public final class Tensors {
 
     /** Address of the first element (storage offset included). */
     static long address(Tensor t) {
-        return t.data_ptr().address();
+        org.bytedeco.javacpp.Pointer p = t.data_ptr();  // null for a tensor without storage (0 elements)
+        return p == null ? 0L : p.address();
     }
 
     /** Address of an optional tensor, 0 for null. */
@@ -159,25 +160,34 @@ public final class Tensors {
     }
 
     /** The elements of t (any device, any floating or integer type) as doubles, row-major. */
+    // The host copies below free their temporary tensors before returning (an OpScope): they are
+    // called per request, and with pointer GC off (-Dorg.bytedeco.javacpp.nopointergc=true)
+    // nothing else would.
     public static double[] toDoubles(Tensor t) {
-        Tensor c = t.to(CPU, ScalarType.Double).contiguous();
-        double[] out = new double[(int) c.numel()];
-        if (out.length > 0) ((DoubleBuffer) c.createBuffer()).get(out);
-        return out;
+        try (OpScope scope = new OpScope()) {
+            Tensor c = t.to(CPU, ScalarType.Double).contiguous();
+            double[] out = new double[(int) c.numel()];
+            if (out.length > 0) ((DoubleBuffer) c.createBuffer()).get(out);
+            return out;
+        }
     }
 
     public static float[] toFloats(Tensor t) {
-        Tensor c = t.to(CPU, ScalarType.Float).contiguous();
-        float[] out = new float[(int) c.numel()];
-        if (out.length > 0) ((FloatBuffer) c.createBuffer()).get(out);
-        return out;
+        try (OpScope scope = new OpScope()) {
+            Tensor c = t.to(CPU, ScalarType.Float).contiguous();
+            float[] out = new float[(int) c.numel()];
+            if (out.length > 0) ((FloatBuffer) c.createBuffer()).get(out);
+            return out;
+        }
     }
 
     public static long[] toLongs(Tensor t) {
-        Tensor c = t.to(CPU, ScalarType.Long).contiguous();
-        long[] out = new long[(int) c.numel()];
-        if (out.length > 0) ((LongBuffer) c.createBuffer()).get(out);
-        return out;
+        try (OpScope scope = new OpScope()) {
+            Tensor c = t.to(CPU, ScalarType.Long).contiguous();
+            long[] out = new long[(int) c.numel()];
+            if (out.length > 0) ((LongBuffer) c.createBuffer()).get(out);
+            return out;
+        }
     }
 
     /**

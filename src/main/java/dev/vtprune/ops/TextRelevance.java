@@ -52,6 +52,14 @@ public final class TextRelevance {
             }
             Args.atLeast(t.size(0), name + ".size(0) (heads)", 1);
         }
+        long queries = 0, visual = 0;
+        for (Tensor t : attnPerImage) {
+            queries += t.size(1);
+            visual += t.size(2);
+        }
+        // No instruction query at all: relevance 0 everywhere (the rule above), with no kernel to
+        // run on empty buffers.
+        if (queries == 0) return Tensors.zeros(ScalarType.Float, Tensors.deviceOf(first), visual);
         return backend == Backend.NATIVE ? nativeProbs(attnPerImage, headReduce, textReduce)
                 : compositionProbs(attnPerImage, headReduce, textReduce);
     }
@@ -93,8 +101,9 @@ public final class TextRelevance {
         Args.innerContiguous(q, "q");
         Args.innerContiguous(k, "k");
         double sc = Rollout.scale(scale, q.size(2));
-        return backend == Backend.NATIVE ? nativeQk(q, k, layout, sc, headReduce, textReduce)
-                : compositionQk(q, k, layout, sc, headReduce, textReduce);
+        if (layout.totalQueries() == 0) return Tensors.zeros(ScalarType.Float, Tensors.deviceOf(q), layout.totalVisual());
+        return Args.finiteAttention(() -> backend == Backend.NATIVE ? nativeQk(q, k, layout, sc, headReduce, textReduce)
+                : compositionQk(q, k, layout, sc, headReduce, textReduce), "q", "k");
     }
 
     // ---------------------------------------------------------------- native

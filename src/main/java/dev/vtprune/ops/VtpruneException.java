@@ -9,7 +9,10 @@ public final class VtpruneException extends RuntimeException {
 
     /** The status codes of {@code vtprune.h}. */
     public enum Status {
-        INVALID_ARGUMENT(1), UNSUPPORTED(2), CUDA_UNAVAILABLE(3), CUDA(4), OUT_OF_MEMORY(5), INTERNAL(6), UNKNOWN(-1);
+        INVALID_ARGUMENT(1), UNSUPPORTED(2), CUDA_UNAVAILABLE(3), CUDA(4), OUT_OF_MEMORY(5), INTERNAL(6),
+        /** VT_ERR_NONFINITE: finite inputs whose intermediates overflowed (q.k * scale past float32). */
+        NONFINITE(7),
+        UNKNOWN(-1);
 
         final int code;
 

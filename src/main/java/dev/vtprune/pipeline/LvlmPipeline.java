@@ -136,11 +136,32 @@ public final class LvlmPipeline {
                 ? () -> org.bytedeco.pytorch.global.torch_cuda.getCurrentCUDAStream(device.index()).synchronize()
                 : () -> {});
         List<Tiling> tilings = tile(images);
+        checkSequences(tilings, instructions);
         timer.lap("tiling");
         try (PointerScope scope = new PointerScope()) {
             Result r = forward(tilings, instructions, options, timer);
             r.retain();
             return r;
+        }
+    }
+
+    /**
+     * Refuses, before any model work, an empty instruction (nothing for the instruction relevance
+     * or the LM to read) and a sequence longer than the model's context.
+     */
+    private void checkSequences(List<Tiling> tilings, List<String> instructions) {
+        ModelConfig c = model.config();
+        for (int b = 0; b < tilings.size(); b++) {
+            String name = "instructions[" + b + "]";
+            Args.notNull(instructions.get(b), name);
+            int visual = tilings.get(b).size() * c.vision().tokensPerTile();
+            PromptTemplate.Layout s = template.layout(tokenizer, visual, instructions.get(b));
+            if (s.instructionCount() == 0) throw Args.error(name, "hold at least one token", "an empty instruction");
+            if (s.length() > c.language().maxPositions()) {
+                throw Args.error(name, "fit the model's context of " + c.language().maxPositions() + " positions with the image's "
+                        + visual + " visual tokens", "a sequence of " + s.length() + " tokens (" + s.instructionCount()
+                        + " of them the instruction)");
+            }
         }
     }
 

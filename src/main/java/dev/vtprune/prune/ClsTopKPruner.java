@@ -31,6 +31,6 @@ public final class ClsTopKPruner implements TokenPruner {
 
     @Override
     public Selection select(PruneInputs in) {
-        return ImageTopK.select(in.layout(), in.bottomUp(headReduce, backend), ratio, backend);
+        return Selection.owned(() -> ImageTopK.select(in.layout(), in.bottomUp(headReduce, backend), ratio, backend));
     }
 }

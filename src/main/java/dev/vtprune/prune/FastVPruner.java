@@ -45,23 +45,25 @@ public final class FastVPruner implements TokenPruner {
 
     @Override
     public Selection select(PruneInputs in) {
-        TextLayout text = in.textLayout();
-        if (in.lmQ() == null || text == null) {
-            throw new IllegalArgumentException("input 'lmQk' is required by FastV: the Q/K of LM layer " + layer);
-        }
-        // The last query of each image only.
-        TextLayout.Builder last = TextLayout.builder();
-        long[] rows = new long[text.numImages()];
-        for (int b = 0; b < text.numImages(); b++) {
-            long[] q = text.queryPos(b);
-            if (q.length == 0) throw Args.error("lmQk", "hold at least one query per image", "none for image " + b);
-            rows[b] = text.queryOffset(b) + q.length - 1;
-            last.add(text.keys(b), new long[] {q[q.length - 1]}, text.visualPos(b));
-        }
-        Tensor q = in.lmQ().index_select(1, Tensors.longs(in.lmQ().device(), rows));
-        try (TextLayout lastOnly = last.build()) {
-            Tensor scores = TextRelevance.fromQk(q, in.lmK(), lastOnly, in.lmScale(), Reduce.MEAN, Reduce.MAX, backend);
-            return ImageTopK.select(in.layout(), scores, ratio, backend);
-        }
+        return Selection.owned(() -> {
+            TextLayout text = in.textLayout();
+            if (in.lmQ() == null || text == null) {
+                throw new IllegalArgumentException("input 'lmQk' is required by FastV: the Q/K of LM layer " + layer);
+            }
+            // The last query of each image only.
+            TextLayout.Builder last = TextLayout.builder();
+            long[] rows = new long[text.numImages()];
+            for (int b = 0; b < text.numImages(); b++) {
+                long[] q = text.queryPos(b);
+                if (q.length == 0) throw Args.error("lmQk", "hold at least one query per image", "none for image " + b);
+                rows[b] = text.queryOffset(b) + q.length - 1;
+                last.add(text.keys(b), new long[] {q[q.length - 1]}, text.visualPos(b));
+            }
+            Tensor q = in.lmQ().index_select(1, Tensors.longs(in.lmQ().device(), rows));
+            try (TextLayout lastOnly = last.build()) {
+                Tensor scores = TextRelevance.fromQk(q, in.lmK(), lastOnly, in.lmScale(), Reduce.MEAN, Reduce.MAX, backend);
+                return ImageTopK.select(in.layout(), scores, ratio, backend);
+            }
+        });
     }
 }

@@ -1,5 +1,6 @@
 package dev.vtprune.prune;
 
+import dev.vtprune.ops.Args;
 import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.SegmentedTopK;
 import dev.vtprune.ops.TileLayout;
@@ -20,6 +21,19 @@ final class ImageTopK {
         return (long) Math.floor(keep * n + 0.5);
     }
 
+    /**
+     * A ratio so close to 1 that an image keeps no token at all is an error rather than an empty
+     * selection (the LM would run without the image). `largest` is the largest token count that
+     * is rounded on its own (a tile, the whole image, or PTP's local tiles together): the image
+     * keeps a token exactly when keep * largest rounds to at least 1.
+     */
+    static void keepsSomething(double ratio, int image, long tokens, long largest) {
+        if (tokens > 0 && budget(1.0 - ratio, largest) == 0) {
+            throw Args.error("ratio", "leave image " + image + " at least one of its " + tokens + " visual tokens (ratio <= "
+                    + (1.0 - 0.5 / largest) + ")", ratio);
+        }
+    }
+
     static Selection select(TileLayout layout, Tensor scores, double ratio, Backend backend) {
         int images = layout.numImages();
         long[] ones = new long[images], tokens = new long[images], budgets = new long[images];
@@ -28,6 +42,7 @@ final class ImageTopK {
             int first = layout.firstTile(b), last = layout.thumbnail(b);
             tokens[b] = layout.tokenOffset(last) + layout.tokens(last) - layout.tokenOffset(first);
             budgets[b] = budget(1.0 - ratio, tokens[b]);
+            keepsSomething(ratio, b, tokens[b], tokens[b]);
         }
         try (TileLayout perImage = TileLayout.of(ones, tokens)) {
             Tensor k = Tensors.longs(scores.device(), budgets);

@@ -78,7 +78,7 @@ public final class PruneInputs {
                 lmAttention == null || lmAttention.isEmpty() ? null : lmAttention.get(0)}) {
             if (t != null) return t.device();
         }
-        return new org.bytedeco.pytorch.Device(org.bytedeco.pytorch.global.torch.DeviceType.CPU);
+        return Tensors.cpu();
     }
 
     public TextLayout textLayout() {

@@ -5,6 +5,7 @@ import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.Reduce;
 import dev.vtprune.ops.RegionBudget;
 import dev.vtprune.ops.SegmentedTopK;
+import dev.vtprune.ops.TileLayout;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -89,13 +90,21 @@ public final class PyramidTokenPruner implements TokenPruner {
             throw new IllegalArgumentException("PTP with alpha = " + c.alpha() + " needs the instruction attention "
                     + "(lmAttention or lmQk); give it, or set alpha to 0 for bottom-up pruning");
         }
-        RegionBudget.Result regions = RegionBudget.compute(in.tileCls(), in.layout(),
-                new RegionBudget.Params(c.ratio(), c.regionTemperature(), c.minPerTile()), c.backend());
-        Tensor b = in.bottomUp(c.headReduce(), c.backend());
-        Tensor instruction = c.alpha() > 0 ? in.instruction(c.headReduce(), c.textReduce(), c.backend()) : null;
-        SegmentedTopK.Result top = SegmentedTopK.select(b, instruction, in.layout(), regions.budgets(), c.alpha(), true,
-                c.backend());
-        return new Selection(in.layout(), top.kept(), top.keptPerTile(), regions.budgets(), regions.scores(),
-                regions.weights(), top.fused());
+        TileLayout layout = in.layout();
+        for (int b = 0; b < layout.numImages(); b++) {  // K1's budgets: thumbnail, and K_L over the local tiles
+            long local = layout.tokenOffset(layout.thumbnail(b)) - layout.tokenOffset(layout.firstTile(b));
+            long thumb = layout.tokens(layout.thumbnail(b));
+            ImageTopK.keepsSomething(c.ratio(), b, local + thumb, Math.max(local, thumb));
+        }
+        return Selection.owned(() -> {
+            RegionBudget.Result regions = RegionBudget.compute(in.tileCls(), in.layout(),
+                    new RegionBudget.Params(c.ratio(), c.regionTemperature(), c.minPerTile()), c.backend());
+            Tensor b = in.bottomUp(c.headReduce(), c.backend());
+            Tensor instruction = c.alpha() > 0 ? in.instruction(c.headReduce(), c.textReduce(), c.backend()) : null;
+            SegmentedTopK.Result top = SegmentedTopK.select(b, instruction, in.layout(), regions.budgets(), c.alpha(), true,
+                    c.backend());
+            return new Selection(in.layout(), top.kept(), top.keptPerTile(), regions.budgets(), regions.scores(),
+                    regions.weights(), top.fused());
+        });
     }
 }

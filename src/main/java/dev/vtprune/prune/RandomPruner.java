@@ -33,6 +33,7 @@ public final class RandomPruner implements TokenPruner {
         SplittableRandom random = new SplittableRandom(seed);
         float[] scores = new float[(int) in.layout().numTokens()];
         for (int i = 0; i < scores.length; i++) scores[i] = (float) random.nextDouble();
-        return ImageTopK.select(in.layout(), ImageTopK.scoresOn(scores, in.device()), ratio, Backend.NATIVE);
+        return Selection.owned(() -> ImageTopK.select(in.layout(), ImageTopK.scoresOn(scores, in.device()), ratio,
+                Backend.NATIVE));
     }
 }

@@ -1,8 +1,10 @@
 package dev.vtprune.prune;
 
 import dev.vtprune.ops.Args;
+import dev.vtprune.ops.OpScope;
 import dev.vtprune.ops.TileLayout;
 import dev.vtprune.ops.Tensors;
+import java.util.function.Supplier;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -38,6 +40,23 @@ public final class Selection implements AutoCloseable {
         this.regionScores = regionScores;
         this.regionWeights = regionWeights;
         this.tokenScores = tokenScores;
+    }
+
+    /**
+     * Runs a pruner's selection in an {@link OpScope}: every temporary tensor it creates is freed
+     * before this returns and only the selection's own tensors leave, owned by the selection.
+     * Without it the temporaries would wait for the garbage collector, and with
+     * {@code -Dorg.bytedeco.javacpp.nopointergc=true} never be freed. The tensors of `select`'s
+     * result must be created inside it (never a caller's tensor).
+     */
+    static Selection owned(Supplier<Selection> select) {
+        try (OpScope scope = new OpScope()) {
+            Selection s = select.get();
+            for (Tensor t : new Tensor[] {s.kept, s.keptPerTile, s.budgets, s.regionScores, s.regionWeights, s.tokenScores}) {
+                if (t != null) scope.keep(t);
+            }
+            return s;
+        }
     }
 
     public TileLayout layout() {

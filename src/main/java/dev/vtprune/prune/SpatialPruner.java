@@ -30,6 +30,14 @@ public final class SpatialPruner implements TokenPruner {
     @Override
     public Selection select(PruneInputs in) {
         TileLayout layout = in.layout();
+        for (int b = 0; b < layout.numImages(); b++) {
+            long largest = 0, tokens = 0;
+            for (int t = layout.firstTile(b); t <= layout.thumbnail(b); t++) {
+                largest = Math.max(largest, layout.tokens(t));
+                tokens += layout.tokens(t);
+            }
+            ImageTopK.keepsSomething(ratio, b, tokens, largest);
+        }
         long[] budgets = new long[layout.numTiles()];
         long total = 0;
         for (int t = 0; t < budgets.length; t++) {
@@ -42,9 +50,10 @@ public final class SpatialPruner implements TokenPruner {
             long n = layout.tokens(t), k = budgets[t];
             for (long j = 0; j < k; j++) kept[w++] = layout.tokenOffset(t) + (long) Math.floor((j + 0.5) * n / k);
         }
-        org.bytedeco.pytorch.Device device = in.device();
-        Tensor budgetTensor = Tensors.longs(device, budgets);
-        return new Selection(layout, Tensors.longs(device, kept), budgetTensor, Tensors.longs(device, budgets), null, null,
-                null);
+        return Selection.owned(() -> {
+            org.bytedeco.pytorch.Device device = in.device();
+            return new Selection(layout, Tensors.longs(device, kept), Tensors.longs(device, budgets),
+                    Tensors.longs(device, budgets), null, null, null);
+        });
     }
 }

@@ -79,7 +79,8 @@ class DemoCheckpointTest {
         ModelConfig tiny = ModelConfig.preset("tiny");
         ModelConfig.Language l = tiny.language();
         ModelConfig c = new ModelConfig(tiny.name(), tiny.family(), tiny.vision(), tiny.projector(), new ModelConfig.Language(
-                l.layers(), l.hidden(), l.heads(), l.kvHeads(), l.intermediate(), 32005, l.qkvBias(), l.ropeTheta(), l.rmsEps()),
+                l.layers(), l.hidden(), l.heads(), l.kvHeads(), l.intermediate(), 32005, l.qkvBias(), l.ropeTheta(), l.rmsEps(),
+                l.tiedHead(), l.maxPositions()),
                 tiny.tiling());
         Path model = Files.createDirectories(dir.resolve("sp"));
         Files.writeString(model.resolve("config.json"), TINY_INTERNVL.replace("\"vocab_size\": 300", "\"vocab_size\": 32005"));

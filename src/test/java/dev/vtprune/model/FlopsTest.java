@@ -34,7 +34,7 @@ class FlopsTest {
     @Test
     void decoderLayerFormula() {
         // n = 10, d = 4, m = 6, GQA 2 / 4: 2 (2*10*16*1.5 + 2*100*4 + 3*10*4*6) = 2 (480 + 800 + 720) = 4000
-        ModelConfig.Language lm = new ModelConfig.Language(1, 4, 4, 2, 6, 7, false, 1e4, 1e-5, false);
+        ModelConfig.Language lm = new ModelConfig.Language(1, 4, 4, 2, 6, 7, false, 1e4, 1e-5, false, 2048);
         assertEquals(4000.0, Flops.decoderLayer(lm, 10), 1e-9);
         assertEquals(2.0 * 10 * 4 * 7, Flops.lmHead(lm, 10), 1e-9);
     }

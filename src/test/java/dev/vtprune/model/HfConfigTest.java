@@ -87,7 +87,7 @@ class HfConfigTest {
         ModelConfig preset = ModelConfig.preset("llava-1.5-7b");
         ModelConfig.Language l = preset.language();
         ModelConfig.Language vocab32064 = new ModelConfig.Language(l.layers(), l.hidden(), l.heads(), l.kvHeads(),
-                l.intermediate(), 32064, l.qkvBias(), l.ropeTheta(), l.rmsEps(), false);
+                l.intermediate(), 32064, l.qkvBias(), l.ropeTheta(), l.rmsEps(), false, l.maxPositions());
         assertEquals(new ModelConfig("llava-1.5-7b-hf", preset.family(), preset.vision(), preset.projector(),
                 vocab32064, preset.tiling()), c);
         assertEquals(23, c.vision().layers());  // hidden_states[-2] of 24 layers

@@ -103,7 +103,7 @@ class ModelLoaderTest {
         ModelConfig.Language l = untied.language();
         ModelConfig c = new ModelConfig(untied.name(), untied.family(), untied.vision(), untied.projector(),
                 new ModelConfig.Language(l.layers(), l.hidden(), l.heads(), l.kvHeads(), l.intermediate(), l.vocab(),
-                        l.qkvBias(), l.ropeTheta(), l.rmsEps(), true), untied.tiling());
+                        l.qkvBias(), l.ropeTheta(), l.rmsEps(), true, l.maxPositions()), untied.tiling());
         TestCheckpoint ck = TestCheckpoint.of(c, 84);
         ck.hf.remove("language_model.lm_head.weight");
         List<String> progress = new ArrayList<>();

@@ -140,4 +140,27 @@ class LvlmPipelineTest {
         assertThrows(IllegalArgumentException.class,
                 () -> pipeline.run(List.of(image(56, 56, 1)), List.of("a", "b"), LvlmPipeline.Options.unpruned()));
     }
+
+    /** An empty instruction and a sequence past the model's context are refused before the ViT runs. */
+    @Test
+    void emptyAndOverlongInstructionsAreRefused() {
+        List<BufferedImage> im = List.of(image(112, 56, 2));
+        IllegalArgumentException empty = assertThrows(IllegalArgumentException.class,
+                () -> pipeline.run(im, List.of(""), LvlmPipeline.Options.of(ptp(0.5))));
+        assertEquals("argument 'instructions[0]' must hold at least one token, got an empty instruction", empty.getMessage());
+        int context = model.config().language().maxPositions();
+        IllegalArgumentException longer = assertThrows(IllegalArgumentException.class,
+                () -> pipeline.run(im, List.of("x".repeat(context)), LvlmPipeline.Options.unpruned()));
+        assertTrue(longer.getMessage().startsWith("argument 'instructions[0]' must fit the model's context of " + context
+                + " positions"), longer.getMessage());
+        // One position short of the context still runs: the bound is the model's, not a guess.
+        long visual = 3L * model.config().vision().tokensPerTile();  // 2 tiles + thumbnail
+        try (Result r = pipeline.run(im, List.of("x"), LvlmPipeline.Options.unpruned())) {
+            long overhead = r.sequences().get(0).length() - visual - 1;
+            String fits = "x".repeat((int) (context - visual - overhead));
+            try (Result full = pipeline.run(im, List.of(fits), LvlmPipeline.Options.unpruned())) {
+                assertEquals(context, full.sequences().get(0).length());
+            }
+        }
+    }
 }
