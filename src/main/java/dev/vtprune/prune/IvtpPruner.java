@@ -50,13 +50,6 @@ public final class IvtpPruner implements TokenPruner {
         public Config {
             Args.atLeast(groupSize, "groupSize", 1);
             Args.atLeast(lmLayers, "lmLayers", 0);
-            Args.atLeast(finalKeep, "finalKeep", 0);
-            if (finalKeep > 0 && !Double.isNaN(finalRatio)) {
-                throw Args.error("finalRatio", "be NaN when finalKeep (" + finalKeep + ") is given", finalRatio);
-            }
-            if (finalKeep == 0 && !(finalRatio > 0 && finalRatio <= 1)) {
-                throw Args.error("finalRatio", "be in (0, 1] when finalKeep is 0", finalRatio);
-            }
             if (keepCounts != null) {
                 keepCounts = keepCounts.clone();
                 for (int i = 0; i < keepCounts.length; i++) {
@@ -66,6 +59,17 @@ public final class IvtpPruner implements TokenPruner {
                                 + keepCounts[i - 1] + " (tokens only leave)", keepCounts[i]);
                     }
                 }
+            }
+            Args.atLeast(finalKeep, "finalKeep", 0);
+            if (finalKeep > 0 && !Double.isNaN(finalRatio)) {
+                throw Args.error("finalRatio", "be NaN when finalKeep (" + finalKeep + ") is given", finalRatio);
+            }
+            if (finalKeep == 0 && !(finalRatio > 0 && finalRatio <= 1)) {
+                throw Args.error("finalRatio", "be in (0, 1] when finalKeep is 0", finalRatio);
+            }
+            if (keepCounts != null && keepCounts.length > 0 && finalKeep > 0 && keepCounts[keepCounts.length - 1] != finalKeep) {
+                throw Args.error("keepCounts", "end at finalKeep = " + finalKeep + " (the final count is exact)",
+                        Arrays.toString(keepCounts));
             }
             if (Double.isNaN(tau) || tau < 0 || tau > 1) throw Args.error("tau", "be finite and in [0, 1]", tau);
             Args.notNull(mode, "mode");
