@@ -266,7 +266,9 @@ public final class LvlmPipeline {
         }
         ModelConfig c = model.config();
         int images = tilings.size(), perTile = c.vision().tokensPerTile();
-        VitPruning plan = ivtp.vitPruning(c.vision().layers(), perTile, c.vision().merge());
+        IvtpPruner.Config ic = ivtp.config();
+        VitPruning plan = new VitPruning(ic.groupSize(), ivtp.vitKeepCounts(c.vision().layers(), perTile), c.vision().merge(),
+                ic.valueWeighting(), ic.mode(), ic.backend());
         VisionOutput vision = model.vision().forward(pixels, plan);
         timer.lap("vision");
         long[][] tokens = vision.trace().tokens();

@@ -1,6 +1,5 @@
 package dev.vtprune.prune;
 
-import dev.vtprune.model.VitPruning;
 import dev.vtprune.ops.Args;
 import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.Rollout;
@@ -14,14 +13,14 @@ import java.util.Arrays;
  * layer (eq. 4), scores the remaining visual tokens and the lowest are dropped before the next
  * group runs.
  *
- * <p>What runs today: the ViT stage ({@link #vitPruning}), which {@code LvlmPipeline} executes
+ * <p>What runs today: the ViT stage ({@link #vitKeepCounts}), which {@code LvlmPipeline} executes
  * inside {@code VisionEncoder.forward}. The LM stage with the CLIP-text pseudo-CLS (eq. 5-8) is
  * not implemented yet: a config with {@code lmLayers > 0} is a valid schedule (the FLOPs model
  * and {@link #schedule} use it) but the pipeline refuses to run it. {@code lmLayers = 0} is the
  * paper's IVTP-V (Table 7): every pruning point in the ViT, the final count reached there.
  *
  * <p>IVTP prunes inside the forward, so {@link #select} (pruning from inputs gathered after the
- * ViT) does not apply; the pipeline calls {@link #vitPruning} instead.
+ * ViT) does not apply; the pipeline reads {@link #config} and {@link #vitKeepCounts} instead.
  */
 public final class IvtpPruner implements TokenPruner {
 
@@ -188,17 +187,20 @@ public final class IvtpPruner implements TokenPruner {
     }
 
     /**
-     * The ViT stage for an encoder of `vitLayers` layers producing `tokensPerTile` tokens per
-     * tile (after any m x m merge): the keep counts of its pruning points, taken from the whole
-     * schedule (ViT points, then the LM's {@code ceil(lmLayers / groupSize)}).
+     * Tokens kept after every pruning point for an encoder of `vitLayers` layers producing
+     * `tokensPerTile` tokens per tile (after any m x m merge): the ViT's
+     * {@code ceil(vitLayers / groupSize)} points first, then the LM's
+     * {@code ceil(lmLayers / groupSize)}, one schedule over both (see {@link #schedule(Config, long, int)}).
      */
-    public VitPruning vitPruning(int vitLayers, long tokensPerTile, int merge) {
+    public long[] schedule(int vitLayers, long tokensPerTile) {
         int vit = points(vitLayers, config.groupSize());
-        int lm = points(config.lmLayers(), config.groupSize());
         if (vit == 0) throw Args.error("vitLayers", "be >= 1 for the ViT stage", vitLayers);
-        long[] all = schedule(config, tokensPerTile, vit + lm);
-        return new VitPruning(config.groupSize(), Arrays.copyOf(all, vit), merge, config.valueWeighting(),
-                config.mode(), config.backend());
+        return schedule(config, tokensPerTile, vit + points(config.lmLayers(), config.groupSize()));
+    }
+
+    /** The ViT's share of {@link #schedule(int, long)}: one count per group of the encoder. */
+    public long[] vitKeepCounts(int vitLayers, long tokensPerTile) {
+        return Arrays.copyOf(schedule(vitLayers, tokensPerTile), points(vitLayers, config.groupSize()));
     }
 
     /** Not applicable: IVTP prunes inside the forward (see the class comment). */

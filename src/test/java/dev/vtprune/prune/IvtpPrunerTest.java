@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.vtprune.model.VitPruning;
 import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.Rollout;
 import org.junit.jupiter.api.Test;
@@ -38,10 +37,10 @@ class IvtpPrunerTest {
         assertTrue(c.valueWeighting());
         assertEquals(Rollout.Mode.IVTP, c.mode());
         // LLaVA-1.5: 23 ViT layers that run -> 8 points; 12 LM layers -> 4; 576 -> 64 over 12.
-        VitPruning vit = new IvtpPruner(c).vitPruning(23, 576, 1);
+        long[] vit = new IvtpPruner(c).vitKeepCounts(23, 576);
         long[] all = IvtpPruner.schedule(c, 576, 12);
-        assertArrayEquals(java.util.Arrays.copyOf(all, 8), vit.keep());
-        assertEquals(3, vit.groupSize());
+        assertArrayEquals(all, new IvtpPruner(c).schedule(23, 576));
+        assertArrayEquals(java.util.Arrays.copyOf(all, 8), vit);
         assertEquals(64, all[11]);
     }
 
@@ -85,7 +84,7 @@ class IvtpPrunerTest {
         assertMessage(() -> new IvtpPruner.Config(3, 12, 64, Double.NaN, null, 1.5, true, Rollout.Mode.IVTP,
                 Backend.NATIVE), "'tau'", "got 1.5");
         assertMessage(() -> IvtpPruner.schedule(p.withFinalKeep(600), 576, 12), "'finalKeep' must be <= N = 576", "got 600");
-        assertMessage(() -> new IvtpPruner(p.withFinalKeep(600)).vitPruning(23, 576, 1), "'finalKeep' must be <= N = 576");
+        assertMessage(() -> new IvtpPruner(p.withFinalKeep(600)).vitKeepCounts(23, 576), "'finalKeep' must be <= N = 576");
         assertMessage(() -> p.withFinalRatio(0.0), "'finalRatio' must be in (0, 1]", "got 0.0");
         assertMessage(() -> p.withFinalRatio(Double.NaN), "'finalRatio' must be in (0, 1]", "got NaN");
         assertMessage(() -> p.withLmLayers(-1), "'lmLayers' must be >= 0");
