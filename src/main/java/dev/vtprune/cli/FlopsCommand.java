@@ -2,6 +2,7 @@ package dev.vtprune.cli;
 
 import dev.vtprune.model.Flops;
 import dev.vtprune.model.ModelConfig;
+import dev.vtprune.prune.IvtpPruner;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -38,6 +39,47 @@ final class FlopsCommand implements Callable<Integer> {
             description = "Decoder layers a probe runs on the full sequence before pruning (PTP: LM layer + 1). Default: ${DEFAULT-VALUE}.")
     int probeLayers;
 
+    @Option(names = "--method", defaultValue = "before-lm", paramLabel = "M",
+            description = "before-lm (the LM sees --keep tokens in every layer) or ivtp (group-wise pruning in the ViT and the "
+                    + "first --lm-layers LM layers, --keep per tile at the end, plus the CLIP text encoder). Default: ${DEFAULT-VALUE}.")
+    String method;
+
+    @Option(names = "--group-size", defaultValue = "3", paramLabel = "G", description = "ivtp: layers per group. Default: ${DEFAULT-VALUE}.")
+    int groupSize;
+
+    @Option(names = "--lm-layers", defaultValue = "12", paramLabel = "W", description = "ivtp: LM layers that prune. Default: ${DEFAULT-VALUE}.")
+    int lmLayers;
+
+    /**
+     * IVTP's counts: per-layer ViT patches and LM lengths under the geometric schedule of
+     * {@code config} (ViT points, then LM points), the pseudo-CLS in the LM layers up to the
+     * last pruning point, and the CLIP text encoder on the text tokens as "extra".
+     */
+    record Ivtp(Flops.Breakdown flops, long[] schedule, long[] vitPatches, long[] lmLengths) {
+        static Ivtp of(ModelConfig c, long tiles, long text, IvtpPruner.Config config) {
+            ModelConfig.Vision v = c.vision();
+            IvtpPruner p = new IvtpPruner(config);
+            long perTile = v.tokensPerTile(), blockPatches = (long) v.merge() * v.merge();
+            long[] k = p.schedule(v.layers(), perTile);
+            int g = config.groupSize(), vitPoints = IvtpPruner.points(v.layers(), g);
+            long[] vit = new long[v.layers()];
+            for (int l = 0; l < vit.length; l++) vit[l] = (l < g ? perTile : k[l / g - 1]) * blockPatches;
+            int lmLayers = c.language().layers();
+            if (config.lmLayers() > lmLayers) {
+                throw new IllegalArgumentException("argument '--lm-layers' must be <= " + lmLayers + " (the model's LM layers), got "
+                        + config.lmLayers());
+            }
+            long[] lm = new long[lmLayers];
+            for (int l = 0; l < lmLayers; l++) {
+                boolean pruning = l < config.lmLayers();
+                long tokens = pruning ? k[vitPoints + l / g - 1] : k[k.length - 1];
+                lm[l] = tiles * tokens + text + (pruning ? 1 : 0);  // + the pseudo-CLS while it prunes
+            }
+            double extra = config.lmLayers() > 0 ? Flops.textEncoder(Flops.TextEncoder.CLIP_L14, text) : 0;
+            return new Ivtp(Flops.layered(c, tiles, vit, tiles * k[vitPoints - 1], lm, extra), k, vit, lm);
+        }
+    }
+
     @Override
     public Integer call() {
         main.setUp();
@@ -47,6 +89,10 @@ final class FlopsCommand implements Callable<Integer> {
         }
         long v = visual == null ? Flops.defaultVisualTokens(c) : visual;
         if (v < 0 || v > MAX_TOKENS) throw new IllegalArgumentException("argument '--visual-tokens' must be in [0, " + MAX_TOKENS + "], got " + v);
+        if (method.equals("ivtp")) return ivtp(c, v);
+        if (!method.equals("before-lm")) {
+            throw new IllegalArgumentException("argument '--method' must be before-lm or ivtp, got '" + method + "'");
+        }
         if (probeLayers < 0 || probeLayers > c.language().layers()) {
             throw new IllegalArgumentException("argument '--probe-layers' must be in [0, " + c.language().layers() + "] (the decoder "
                     + "layers of " + c.name() + "), got " + probeLayers);
@@ -76,6 +122,39 @@ final class FlopsCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("argument '" + option + "': " + e.getMessage(), e);
         }
+    }
+
+    private int ivtp(ModelConfig c, long v) {
+        long tiles = Flops.tilesFor(c, v), perTile = c.vision().tokensPerTile();
+        if (v != tiles * perTile) {
+            throw new IllegalArgumentException("argument '--visual-tokens' must be a multiple of " + perTile
+                    + " (whole tiles) with --method ivtp, got " + v);
+        }
+        long k = keep == null ? Math.max(1, Math.round(perTile * 64.0 / 576)) : keep;  // the paper's 64 of 576
+        if (k < 1 || k > perTile) {
+            throw new IllegalArgumentException("argument '--keep' must be in [1, " + perTile + "] (tokens per tile) with --method ivtp, got " + k);
+        }
+        if (groupSize < 1) throw new IllegalArgumentException("argument '--group-size' must be >= 1, got " + groupSize);
+        if (lmLayers < 0) throw new IllegalArgumentException("argument '--lm-layers' must be >= 0, got " + lmLayers);
+        Ivtp r = Ivtp.of(c, tiles, text, IvtpPruner.Config.PAPER.withGroupSize(groupSize).withLmLayers(lmLayers).withFinalKeep(k));
+        Flops.Breakdown f = r.flops();
+        main.spec.commandLine().getOut().println(new JsonOut()
+                .put("model", c.name())
+                .put("method", "ivtp")
+                .put("visual_tokens", v)
+                .put("kept_tokens", tiles * k)
+                .put("text_tokens", text)
+                .put("schedule", r.schedule())
+                .put("vit_patches_per_layer", r.vitPatches())
+                .put("lm_tokens_per_layer", r.lmLengths())
+                .put("total_tflops", round(f.total()))
+                .put("vision_tflops", round(f.vision()))
+                .put("projector_tflops", round(f.projector()))
+                .put("llm_tflops", round(f.llm()))
+                .put("decoder_tflops", round(f.decoder()))
+                .put("lm_head_tflops", round(f.lmHead()))
+                .put("extra_tflops", round(f.extra())));
+        return 0;
     }
 
     /** TFLOPs to 4 decimals: beyond that the convention, not the arithmetic, decides. */

@@ -31,15 +31,19 @@ final class RolloutCommand implements Callable<Integer> {
     @Option(names = "--mode", defaultValue = "ivtp", description = "ivtp (first layer without the residual) or abnar. Default: ${DEFAULT-VALUE}.")
     String mode;
 
+    /** The --mode option of rollout and gtp. */
+    static Rollout.Mode mode(String mode) {
+        switch (mode.toLowerCase(Locale.ROOT)) {
+            case "ivtp": return Rollout.Mode.IVTP;
+            case "abnar": return Rollout.Mode.ABNAR;
+            default: throw new IllegalArgumentException("argument '--mode' must be ivtp or abnar, got '" + mode + "'");
+        }
+    }
+
     @Override
     public Integer call() {
         main.setUp();
-        Rollout.Mode m;
-        switch (mode.toLowerCase(Locale.ROOT)) {
-            case "ivtp": m = Rollout.Mode.IVTP; break;
-            case "abnar": m = Rollout.Mode.ABNAR; break;
-            default: throw new IllegalArgumentException("argument '--mode' must be ivtp or abnar, got '" + mode + "'");
-        }
+        Rollout.Mode m = mode(mode);
         try (PointerScope scope = new PointerScope(); InputFile in = InputFile.open(input)) {
             int count = 0;
             while (in.has("attn_" + count)) count++;

@@ -23,14 +23,44 @@ public final class Flops {
     /**
      * FLOPs by part. {@code llm()} is the decoder layers plus the LM head (IVTP's "LLM" column).
      */
-    public record Breakdown(double vision, double projector, double decoder, double lmHead) {
+    public record Breakdown(double vision, double projector, double decoder, double lmHead, double extra) {
+        /** No extra structures. */
+        public Breakdown(double vision, double projector, double decoder, double lmHead) {
+            this(vision, projector, decoder, lmHead, 0);
+        }
+
         public double llm() {
             return decoder + lmHead;
         }
 
+        /**
+         * Everything; {@code extra} is what a method adds outside the LVLM (IVTP's CLIP text
+         * encoder: IVTP Table 9's "extra" column).
+         */
         public double total() {
-            return vision + projector + decoder + lmHead;
+            return vision + projector + decoder + lmHead + extra;
         }
+    }
+
+    /**
+     * A CLIP text tower (CLIPTextModel + text projection): pre-norm causal layers of width w and
+     * MLP width m over at most {@code context} tokens (CLIP truncates longer text), then the
+     * projection of the features to the joint space.
+     */
+    public record TextEncoder(int layers, int width, int mlp, int context, int projection) {
+        /** The text tower of openai/clip-vit-large-patch14(-336): 12 layers, 768 wide, 77 positions, 768-d joint space. */
+        public static final TextEncoder CLIP_L14 = new TextEncoder(12, 768, 3072, 77, 768);
+    }
+
+    /**
+     * The text encoder on {@code min(tokens, context)} tokens: per layer
+     * {@code 2 (4 n w^2 + 2 n^2 w + 2 n w m)} (the ViT layer's form), plus {@code 2 n w p} for the
+     * projection of every token's feature (IVTP eq. 6 compares every text token with the CLS).
+     */
+    public static double textEncoder(TextEncoder t, long tokens) {
+        Args.atLeast(tokens, "tokens", 0);
+        double n = Math.min(tokens, t.context()), w = t.width();
+        return t.layers() * 2.0 * (4.0 * n * w * w + 2.0 * n * n * w + 2.0 * n * w * t.mlp()) + 2.0 * n * w * t.projection();
     }
 
     public static double decoderLayer(ModelConfig.Language lm, long n) {
@@ -42,12 +72,35 @@ public final class Flops {
         return 2.0 * n * lm.hidden() * (double) lm.vocab();
     }
 
+    /** One ViT layer over n tokens (CLS included) of one tile. */
+    public static double visionLayer(ModelConfig.Vision v, long n) {
+        double dim = v.hidden(), mlp = v.mlp();
+        return 2.0 * (4.0 * n * dim * dim + 2.0 * (double) n * n * dim + 2.0 * n * dim * mlp);
+    }
+
     /** The vision encoder over `tiles` tiles (each a full ViT pass). */
     public static double vision(ModelConfig.Vision v, long tiles) {
-        double n = 1 + v.patches(), dim = v.hidden(), mlp = v.mlp();
-        double layer = 2.0 * (4.0 * n * dim * dim + 2.0 * n * n * dim + 2.0 * n * dim * mlp);
-        double patchEmbed = 2.0 * v.patches() * (3.0 * v.patchSize() * v.patchSize()) * dim;
-        return tiles * (v.layers() * layer + patchEmbed);
+        long[] all = new long[v.layers()];
+        java.util.Arrays.fill(all, v.patches());
+        return vision(v, tiles, all);
+    }
+
+    /**
+     * The vision encoder over `tiles` tiles where layer l runs on {@code patches[l]} patch
+     * tokens (+ the CLS) in every tile: pruning inside the ViT (IVTP's GTP), plus the patch
+     * embedding of every patch.
+     */
+    public static double vision(ModelConfig.Vision v, long tiles, long[] patches) {
+        if (patches.length != v.layers()) {
+            throw Args.error("patches", "have one entry per ViT layer (" + v.layers() + ")", patches.length);
+        }
+        double layers = 0;
+        for (long n : patches) {
+            if (n < 0 || n > v.patches()) throw Args.error("patches", "hold counts in [0, " + v.patches() + "]", n);
+            layers += visionLayer(v, 1 + n);
+        }
+        double patchEmbed = 2.0 * v.patches() * (3.0 * v.patchSize() * v.patchSize()) * v.hidden();
+        return tiles * (layers + patchEmbed);
     }
 
     public static double projector(ModelConfig.Projector p, long visualTokens) {
@@ -97,7 +150,26 @@ public final class Flops {
         double decoder = extraDecoder;
         for (long n : lengths) decoder += decoderLayer(c.language(), n);
         return new Breakdown(vision(c.vision(), tilesFor(c, visual)), projector(c.projector(), visual), decoder,
-                lmHead(c.language(), lengths[lengths.length - 1]));
+                lmHead(c.language(), lengths[lengths.length - 1]), 0);
+    }
+
+    /**
+     * A prefill pruned inside the ViT and inside the LM (IVTP): ViT layer l on
+     * {@code vitPatches[l]} patches per tile of `tiles`, the projector over `projected` tokens,
+     * decoder layer l on {@code lengths[l]} tokens, the LM head over the last layer's, plus
+     * `extra` (structures outside the LVLM).
+     */
+    public static Breakdown layered(ModelConfig c, long tiles, long[] vitPatches, long projected, long[] lengths,
+                                    double extra) {
+        Args.atLeast(tiles, "tiles", 1);
+        Args.atLeast(projected, "projected", 0);
+        if (lengths.length != c.language().layers()) {
+            throw Args.error("lengths", "have one entry per decoder layer (" + c.language().layers() + ")", lengths.length);
+        }
+        double decoder = 0;
+        for (long n : lengths) decoder += decoderLayer(c.language(), n);
+        return new Breakdown(vision(c.vision(), tiles, vitPatches), projector(c.projector(), projected), decoder,
+                lmHead(c.language(), lengths[lengths.length - 1]), extra);
     }
 
     /** Default visual tokens of a preset: every tile of its largest grid plus the thumbnail. */

@@ -76,6 +76,52 @@ public final class Projector implements AutoCloseable {
     }
 
     /**
+     * The visual tokens of the patches a group-wise pruned ViT kept ({@link VitPruning}): for
+     * LLaVA each kept patch is projected; for InternVL the kept patches form whole m x m blocks,
+     * so they are put back on the patch grid (zeros elsewhere), pixel-shuffled exactly as in
+     * {@link #forward}, and only the merged tokens of kept blocks go on (a merged token reads its
+     * own block only, so the zeros never reach a kept token).
+     *
+     * @param patches     [T, n, visionHidden] kept patch states ({@link VisionOutput#patches()})
+     * @param keptPatches int64 [T, n] their original patch ids ({@link VisionOutput#keptPatches()})
+     * @param tokens      [T][n / m^2] the merged-token ids of the kept blocks, ascending
+     *                    ({@link VitPruning.Trace#tokens()})
+     * @return [T, n / m^2, lmHidden] in the order of {@code tokens}
+     */
+    public Tensor forwardKept(Tensor patches, Tensor keptPatches, long[][] tokens) {
+        ModelConfig.Vision v = config.vision();
+        Args.rank(patches, "patches", 3, "[tiles, kept patches, hidden]");
+        long tiles = patches.size(0), n = patches.size(1);
+        Args.atLeast(tiles, "patches.size(0) (tiles)", 1);
+        Checks.shape(patches, "patches", "[tiles, kept patches, hidden]", tiles, n, v.hidden());
+        Args.rank(keptPatches, "keptPatches", 2, "[tiles, kept patches]");
+        Args.size(keptPatches, "keptPatches", 1, n, "kept patches");
+        Args.notNull(tokens, "tokens");
+        long units = n / ((long) v.merge() * v.merge());
+        if (tokens.length != tiles || tokens[0].length != units) {
+            throw Args.error("tokens", "hold " + units + " merged-token ids for each of " + tiles + " tiles",
+                    tokens.length + " rows");
+        }
+        Tensor w = mlp.fc1().weight();
+        try (Scope scope = Scope.noGrad()) {
+            Tensor x = patches.to(w.device(), Tensors.scalarType(w));
+            if (v.merge() > 1) {
+                Tensor idx = keptPatches.to(w.device(), org.bytedeco.pytorch.global.torch.ScalarType.Long);
+                Tensor grid = Tensors.zeros(Tensors.scalarType(w), w.device(), tiles, v.patches(), v.hidden());
+                grid.scatter_(1, idx.unsqueeze(2).expand(tiles, n, v.hidden()), x);
+                Tensor merged = pixelShuffle(grid, v.merge());
+                long[] flat = new long[(int) (tiles * units)];
+                for (int t = 0; t < tiles; t++) System.arraycopy(tokens[t], 0, flat, (int) (t * units), (int) units);
+                Tensor ti = Tensor.create(flat, tiles, units).to(w.device(),
+                        org.bytedeco.pytorch.global.torch.ScalarType.Long);
+                x = merged.gather(1, ti.unsqueeze(2).expand(tiles, units, merged.size(2)));
+            }
+            if (norm != null) x = norm.apply(x);
+            return scope.keep(mlp.apply(x));
+        }
+    }
+
+    /**
      * InternVL's {@code pixel_shuffle(x, scale_factor = 1/m)} with ps_version v2, on patch states
      * in row-major grid order: with x viewed as [T, g, g, C] ({@code x[t, i, j]} = patch at row i,
      * column j), {@code view(T, g, g/m, mC)}, {@code permute(0, 2, 1, 3)},

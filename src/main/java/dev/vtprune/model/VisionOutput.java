@@ -10,14 +10,24 @@ import org.bytedeco.pytorch.Tensor;
  * {@code ClsSaliency.fromQk(probeQCls, probeK, merge)} gives PTP's token saliency without an
  * attention matrix. All tensors are contiguous and in the model's dtype.
  *
- * @param patches   [T, P, hidden] final-layer patch states, CLS removed (what the projector takes)
+ * @param patches   [T, P, hidden] final-layer patch states, CLS removed (what the projector takes);
+ *                  [T, n, hidden] with n < P kept patches after group-wise pruning
  * @param cls       [T, hidden] final-layer CLS state (no post-norm: InternVL and LLaVA use none)
  * @param probeQCls [T, heads, headDim] CLS query of the probed layer, null without a probe
  * @param probeK    [T, heads, 1 + P, headDim] keys of the probed layer (CLS first), null without a probe
+ * @param keptPatches int64 [T, n] after group-wise pruning ({@link VitPruning}): the original
+ *                  patch id of each row of {@code patches} (ascending), null when unpruned
+ * @param trace     the pruning points' scores and decisions, null when unpruned
  */
-public record VisionOutput(Tensor patches, Tensor cls, Tensor probeQCls, Tensor probeK) implements AutoCloseable {
+public record VisionOutput(Tensor patches, Tensor cls, Tensor probeQCls, Tensor probeK, Tensor keptPatches,
+                           VitPruning.Trace trace) implements AutoCloseable {
+    /** An unpruned output. */
+    public VisionOutput(Tensor patches, Tensor cls, Tensor probeQCls, Tensor probeK) {
+        this(patches, cls, probeQCls, probeK, null, null);
+    }
+
     @Override
     public void close() {
-        Tensors.closeAll(patches, cls, probeQCls, probeK);
+        Tensors.closeAll(patches, cls, probeQCls, probeK, keptPatches);
     }
 }

@@ -5,6 +5,7 @@ import dev.vtprune.model.ModelConfig;
 import dev.vtprune.model.Prefill;
 import dev.vtprune.model.Probe;
 import dev.vtprune.model.VisionOutput;
+import dev.vtprune.model.VitPruning;
 import dev.vtprune.ops.Args;
 import dev.vtprune.ops.TextLayout;
 import dev.vtprune.ops.TileLayout;
@@ -13,6 +14,7 @@ import dev.vtprune.pipeline.image.DynamicTiler;
 import dev.vtprune.pipeline.image.Preprocessor;
 import dev.vtprune.pipeline.image.Tiling;
 import dev.vtprune.prune.FastVPruner;
+import dev.vtprune.prune.IvtpPruner;
 import dev.vtprune.prune.PruneInputs;
 import dev.vtprune.prune.PyramidTokenPruner;
 import dev.vtprune.prune.Selection;
@@ -181,6 +183,7 @@ public final class LvlmPipeline {
         timer.lap("preprocess");
 
         TokenPruner pruner = o.pruner();
+        if (pruner instanceof IvtpPruner ivtp) return forwardIvtp(ivtp, tilings, tilesPerImage, pixels, instructions, timer);
         boolean ptp = pruner instanceof PyramidTokenPruner;
         boolean fastV = pruner instanceof FastVPruner;
         boolean needsVitProbe = ptp || (pruner != null && pruner.name().equals("cls-topk"));
@@ -283,6 +286,62 @@ public final class LvlmPipeline {
             }
         }
         return l;
+    }
+
+    /**
+     * IVTP's ViT stage: the encoder prunes group by group inside its forward, the projector
+     * makes the visual tokens of the kept patches only (for InternVL: the kept 2 x 2 blocks,
+     * pixel-shuffled, see {@link dev.vtprune.model.VitPruning}), and the LM prefill runs on
+     * them. The LM stage (pseudo-CLS, pruning inside the first W LM layers) is not implemented
+     * yet, so a config with lmLayers > 0 is refused rather than run partly.
+     */
+    private Result forwardIvtp(IvtpPruner ivtp, List<Tiling> tilings, long[] tilesPerImage, Tensor pixels,
+                               List<String> instructions, Timer timer) {
+        if (ivtp.config().lmLayers() > 0) {
+            throw new IllegalArgumentException("IVTP's LM stage (lmLayers = " + ivtp.config().lmLayers()
+                    + ": pseudo-CLS pruning inside the LM) is not implemented yet; use lmLayers = 0 (the ViT stage "
+                    + "only, the paper's IVTP-V), which reaches the final count inside the ViT");
+        }
+        ModelConfig c = model.config();
+        int images = tilings.size(), perTile = c.vision().tokensPerTile();
+        IvtpPruner.Config ic = ivtp.config();
+        VitPruning plan = new VitPruning(ic.groupSize(), ivtp.vitKeepCounts(c.vision().layers(), perTile), c.vision().merge(),
+                ic.valueWeighting(), ic.mode(), ic.backend());
+        VisionOutput vision = model.vision().forward(pixels, plan);
+        timer.lap("vision");
+        long[][] tokens = vision.trace().tokens();
+        Tensor visual = model.projector().forwardKept(vision.patches(), vision.keptPatches(), tokens);  // [T, k, d]
+        int tiles = (int) visual.size(0), k = (int) visual.size(1);
+        Tensor visualFlat = visual.reshape((long) tiles * k, visual.size(2));
+        timer.lap("projector");
+
+        long[] full = new long[tiles], keptPerTile = new long[tiles], kept = new long[tiles * k];
+        Arrays.fill(full, perTile);
+        Arrays.fill(keptPerTile, k);
+        for (int t = 0; t < tiles; t++) for (int j = 0; j < k; j++) kept[t * k + j] = (long) t * perTile + tokens[t][j];
+        TileLayout layout = TileLayout.of(tilesPerImage, full);
+        Device device = Tensors.deviceOf(visual);
+        Selection selection = new Selection(layout, Tensors.longs(device, kept), Tensors.longs(device, keptPerTile), null,
+                null, null, null);
+        List<PromptTemplate.Layout> seqs = new ArrayList<>(), pruned = new ArrayList<>();
+        List<Tensor> parts = new ArrayList<>();
+        long[] before = new long[images], after = new long[images];
+        for (int b = 0, first = 0; b < images; b++) {
+            int n = (int) tilesPerImage[b];
+            before[b] = (long) n * perTile;
+            after[b] = (long) n * k;
+            seqs.add(template.layout(tokenizer, (int) before[b], instructions.get(b)));
+            pruned.add(template.layout(tokenizer, (int) after[b], instructions.get(b)));
+            parts.add(visualFlat.narrow(0, (long) first * k, after[b]));
+            first += n;
+        }
+        Batch shorter = Batch.assemble(model, pruned, parts);
+        timer.lap("embed");
+        Prefill prefill = model.language().prefill(shorter.embeds, shorter.lengths);
+        timer.lap("prefill");
+        Result result = new Result(tilings, layout, selection, prefill, before, after, shorter.lengths, timer.done(), seqs);
+        result.vitTrace(vision.trace());
+        return result;
     }
 
     /**

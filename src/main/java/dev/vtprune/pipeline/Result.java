@@ -22,6 +22,7 @@ public final class Result implements AutoCloseable {
     private final Timings timings;
     private final List<PromptTemplate.Layout> sequences;
     private java.util.Map<String, Tensor> pruneInputs = java.util.Map.of();
+    private dev.vtprune.model.VitPruning.Trace vitTrace;
 
     Result(List<Tiling> tilings, TileLayout layout, Selection selection, Prefill prefill, long[] visualBefore,
            long[] visualAfter, long[] sequenceLengths, Timings timings, List<PromptTemplate.Layout> sequences) {
@@ -46,6 +47,18 @@ public final class Result implements AutoCloseable {
      */
     public java.util.Map<String, Tensor> pruneInputs() {
         return pruneInputs;
+    }
+
+    void vitTrace(dev.vtprune.model.VitPruning.Trace trace) {
+        this.vitTrace = trace;
+    }
+
+    /**
+     * IVTP's ViT stage: every pruning point's layer, importance and kept patches, and the merged
+     * tokens kept per tile (host arrays); null for other methods.
+     */
+    public dev.vtprune.model.VitPruning.Trace vitTrace() {
+        return vitTrace;
     }
 
     /** Keeps the tensors alive past the PointerScope they were made in (until close()). */

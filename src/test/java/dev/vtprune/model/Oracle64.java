@@ -170,10 +170,25 @@ final class Oracle64 {
      */
     static VitResult vit(ModelConfig c, Map<String, Tensor> ck, String p, double[] pixels, int probe) {
         ModelConfig.Vision v = c.vision();
+        int n = 1 + v.patches(), heads = v.heads();
+        double[] x = vitEmbed(c, ck, p, pixels);
+        double[] clsRows = null;
+        for (int i = 0; i < v.layers(); i++) {
+            VitLayer out = vitLayer(c, ck, p, i, x, n);
+            if (i == probe) {
+                clsRows = new double[heads * n];
+                for (int hh = 0; hh < heads; hh++) System.arraycopy(out.probs(), hh * n * n, clsRows, hh * n, n);
+            }
+            x = out.states();
+        }
+        return new VitResult(x, clsRows);
+    }
+
+    /** Patch embedding, CLS, positions and CLIP's pre-norm of one tile: [1 + P, h]. */
+    static double[] vitEmbed(ModelConfig c, Map<String, Tensor> ck, String p, double[] pixels) {
+        ModelConfig.Vision v = c.vision();
         boolean clip = c.family() == ModelConfig.Family.LLAVA;
         int h = v.hidden(), ps = v.patchSize(), g = v.grid(), n = 1 + v.patches(), size = v.imageSize();
-        int heads = v.heads(), hd = v.headDim();
-        double eps = clip ? 1e-5 : 1e-6;
         double[] conv = d(ck.get(p + "embeddings.patch_embedding.weight"));
         double[] convB = clip ? null : d(ck.get(p + "embeddings.patch_embedding.bias"));
         double[] cls = d(ck.get(p + "embeddings.class_embedding"));
@@ -197,42 +212,45 @@ final class Oracle64 {
                 }
             }
         }
-        if (clip) x = layerNorm(ck, p + "pre_layrnorm", x, n, h, eps);
-        double[] clsRows = null;
-        for (int i = 0; i < v.layers(); i++) {
-            String l = p + "encoder.layers." + i + ".";
-            double[] a = layerNorm(ck, l + (clip ? "layer_norm1" : "norm1"), x, n, h, eps);
-            double[] q, k, vv;
-            if (clip) {
-                q = linear(ck, l + "self_attn.q_proj", true, a, n, h, h);
-                k = linear(ck, l + "self_attn.k_proj", true, a, n, h, h);
-                vv = linear(ck, l + "self_attn.v_proj", true, a, n, h, h);
-            } else {
-                double[] qkv = linear(ck, l + "attn.qkv", true, a, n, h, 3 * h);
-                q = new double[n * h];
-                k = new double[n * h];
-                vv = new double[n * h];
-                for (int t = 0; t < n; t++) {
-                    System.arraycopy(qkv, t * 3 * h, q, t * h, h);
-                    System.arraycopy(qkv, t * 3 * h + h, k, t * h, h);
-                    System.arraycopy(qkv, t * 3 * h + 2 * h, vv, t * h, h);
-                }
+        return clip ? layerNorm(ck, p + "pre_layrnorm", x, n, h, 1e-5) : x;
+    }
+
+    /** One ViT layer's output states [n, h], attention probabilities [heads, n, n] and values [n, h]. */
+    record VitLayer(double[] states, double[] probs, double[] values) {}
+
+    /** ViT layer i on x [n, h] (any n: the layer does not care which tokens these are). */
+    static VitLayer vitLayer(ModelConfig c, Map<String, Tensor> ck, String p, int i, double[] x, int n) {
+        ModelConfig.Vision v = c.vision();
+        boolean clip = c.family() == ModelConfig.Family.LLAVA;
+        int h = v.hidden(), heads = v.heads(), hd = v.headDim();
+        double eps = clip ? 1e-5 : 1e-6;
+        String l = p + "encoder.layers." + i + ".";
+        double[] a = layerNorm(ck, l + (clip ? "layer_norm1" : "norm1"), x, n, h, eps);
+        double[] q, k, vv;
+        if (clip) {
+            q = linear(ck, l + "self_attn.q_proj", true, a, n, h, h);
+            k = linear(ck, l + "self_attn.k_proj", true, a, n, h, h);
+            vv = linear(ck, l + "self_attn.v_proj", true, a, n, h, h);
+        } else {
+            double[] qkv = linear(ck, l + "attn.qkv", true, a, n, h, 3 * h);
+            q = new double[n * h];
+            k = new double[n * h];
+            vv = new double[n * h];
+            for (int t = 0; t < n; t++) {
+                System.arraycopy(qkv, t * 3 * h, q, t * h, h);
+                System.arraycopy(qkv, t * 3 * h + h, k, t * h, h);
+                System.arraycopy(qkv, t * 3 * h + 2 * h, vv, t * h, h);
             }
-            double[] pr = probs(q, k, n, heads, heads, hd, false);
-            if (i == probe) {
-                clsRows = new double[heads * n];
-                for (int hh = 0; hh < heads; hh++) System.arraycopy(pr, hh * n * n, clsRows, hh * n, n);
-            }
-            double[] o = linear(ck, l + (clip ? "self_attn.out_proj" : "attn.proj"), true,
-                    attend(pr, vv, n, heads, heads, hd), n, h, h);
-            x = add(x, clip ? o : scale(o, d(ck.get(l + "ls1"))));
-            double[] m = layerNorm(ck, l + (clip ? "layer_norm2" : "norm2"), x, n, h, eps);
-            m = linear(ck, l + "mlp.fc1", true, m, n, h, v.mlp());
-            for (int j = 0; j < m.length; j++) m[j] = clip ? quickGelu(m[j]) : gelu(m[j]);
-            m = linear(ck, l + "mlp.fc2", true, m, n, v.mlp(), h);
-            x = add(x, clip ? m : scale(m, d(ck.get(l + "ls2"))));
         }
-        return new VitResult(x, clsRows);
+        double[] pr = probs(q, k, n, heads, heads, hd, false);
+        double[] o = linear(ck, l + (clip ? "self_attn.out_proj" : "attn.proj"), true,
+                attend(pr, vv, n, heads, heads, hd), n, h, h);
+        double[] y = add(x, clip ? o : scale(o, d(ck.get(l + "ls1"))));
+        double[] m = layerNorm(ck, l + (clip ? "layer_norm2" : "norm2"), y, n, h, eps);
+        m = linear(ck, l + "mlp.fc1", true, m, n, h, v.mlp());
+        for (int j = 0; j < m.length; j++) m[j] = clip ? quickGelu(m[j]) : gelu(m[j]);
+        m = linear(ck, l + "mlp.fc2", true, m, n, v.mlp(), h);
+        return new VitLayer(add(y, clip ? m : scale(m, d(ck.get(l + "ls2")))), pr, vv);
     }
 
     // ----------------------------------------------------------------------------- decoder layer

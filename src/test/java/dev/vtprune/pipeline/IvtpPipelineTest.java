@@ -1,0 +1,103 @@
+package dev.vtprune.pipeline;
+
+import static dev.vtprune.pipeline.LvlmPipelineTest.image;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vtprune.model.Lvlm;
+import dev.vtprune.model.ModelConfig;
+import dev.vtprune.model.RandomWeights;
+import dev.vtprune.ops.Tensors;
+import dev.vtprune.prune.IvtpPruner;
+import dev.vtprune.testing.Approx;
+import java.util.Arrays;
+import java.util.List;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** IVTP's ViT stage through the pipeline (the stage itself is checked against an oracle in VitPruningTest). */
+class IvtpPipelineTest {
+    static Lvlm model;
+    static LvlmPipeline pipeline;
+
+    @BeforeAll
+    static void setUp() {
+        // 6 ViT layers (2 groups of 3), 112 px tiles of 8 x 8 patches -> 16 tokens per tile.
+        ModelConfig c = new ModelConfig("ivtp-test", ModelConfig.Family.INTERNVL_INTERNLM2,
+                new ModelConfig.Vision(112, 14, 6, 32, 2, 64, 2, true, false, false), new ModelConfig.Projector(128, 48, 48, true),
+                new ModelConfig.Language(3, 48, 4, 2, 96, 300, false, 10000, 1e-5), new ModelConfig.Tiling(1, 4, true));
+        model = RandomWeights.create(c, 5, ScalarType.Float);
+        pipeline = new LvlmPipeline(model, new ByteTokenizer(300), PromptTemplate.INTERNVL);
+    }
+
+    @AfterAll
+    static void tearDown() {
+        model.close();
+    }
+
+    static LvlmPipeline.Options ivtp(IvtpPruner.Config c) {
+        return LvlmPipeline.Options.of(new IvtpPruner(c.withLmLayers(0)));
+    }
+
+    @Test
+    void theViTStageShortensTheSequenceAndReportsEachPoint() {
+        IvtpPruner.Config c = IvtpPruner.Config.PAPER.withFinalKeep(5);
+        try (Result r = pipeline.run(List.of(image(224, 112, 2)), List.of("find the red ball"), ivtp(c))) {
+            assertArrayEquals(new long[] {48}, r.visualBefore(), "(2 + thumbnail) tiles x 16");
+            assertArrayEquals(new long[] {15}, r.visualAfter(), "3 tiles x 5");
+            assertEquals(r.sequences().get(0).length() - 33, r.kvLengths()[0]);
+            var steps = r.vitTrace().steps();
+            assertEquals(2, steps.size());
+            // Geometric 16 -> 5 over 2 points: round(16 sqrt(5/16)) = 9 merged tokens = 36 patches, then 5.
+            assertEquals(36, steps.get(0).kept()[0].length);
+            assertEquals(20, steps.get(1).kept()[0].length);
+            long[] kept = r.selection().keptIndices();
+            for (int t = 0; t < 3; t++) {
+                long[] want = r.vitTrace().tokens()[t];
+                for (int j = 0; j < 5; j++) assertEquals(16L * t + want[j], kept[t * 5 + j], "tile " + t + " kept token " + j);
+            }
+            assertTrue(r.logits().isfinite().all().item_bool());
+        }
+    }
+
+    @Test
+    void keepingEverythingIsTheUnprunedRun() {
+        List<java.awt.image.BufferedImage> im = List.of(image(224, 112, 3));
+        try (Result full = pipeline.run(im, List.of("x y"), LvlmPipeline.Options.unpruned());
+             Result all = pipeline.run(im, List.of("x y"), ivtp(IvtpPruner.Config.PAPER.withFinalRatio(1.0)))) {
+            assertArrayEquals(full.visualBefore(), all.visualAfter());
+            Approx.assertClose(Tensors.toDoubles(full.logits()), Tensors.toDoubles(all.logits()), 1e-4, 1e-4, "logits");
+        }
+    }
+
+    @Test
+    void aBatchOfImagesWithDifferentPromptsIsSeparateRuns() {
+        var a = image(224, 112, 4);
+        var b = image(112, 112, 5);
+        IvtpPruner.Config c = IvtpPruner.Config.PAPER.withFinalKeep(6);
+        try (Result both = pipeline.run(List.of(a, b), List.of("where is it?", "count the dots please"), ivtp(c));
+             Result ra = pipeline.run(List.of(a), List.of("where is it?"), ivtp(c));
+             Result rb = pipeline.run(List.of(b), List.of("count the dots please"), ivtp(c))) {
+            assertArrayEquals(new long[] {ra.visualAfter()[0], rb.visualAfter()[0]}, both.visualAfter());
+            double[] logits = Tensors.toDoubles(both.logits());
+            int v = 300;
+            Approx.assertClose(Tensors.toDoubles(ra.logits()), Arrays.copyOfRange(logits, 0, v), 1e-4, 1e-4, "image 0");
+            Approx.assertClose(Tensors.toDoubles(rb.logits()), Arrays.copyOfRange(logits, v, 2 * v), 1e-4, 1e-4, "image 1");
+            long[] kept = both.selection().keptIndices(), ka = ra.selection().keptIndices(), kb = rb.selection().keptIndices();
+            assertArrayEquals(ka, Arrays.copyOf(kept, ka.length));
+            long offset = both.layout().tokenOffset(both.layout().firstTile(1));
+            for (int j = 0; j < kb.length; j++) assertEquals(kb[j] + offset, kept[ka.length + j]);
+        }
+    }
+
+    @Test
+    void theLmStageIsRefusedNotRunPartly() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pipeline.run(
+                List.of(image(56, 56, 1)), List.of("x"), LvlmPipeline.Options.of(new IvtpPruner(IvtpPruner.Config.PAPER.withFinalKeep(4)))));
+        assertTrue(e.getMessage().contains("LM stage (lmLayers = 12"), e.getMessage());
+    }
+}
