@@ -88,7 +88,7 @@ final class ForwardCommand implements Callable<Integer> {
         PrintWriter progress = main.spec.commandLine().getErr();
         try (PointerScope scope = new PointerScope(); InputFile in = InputFile.open(input)) {
             Tensor pixels = in.floating("pixel_values", 4, "[T, 3, S, S]");
-            Tensor ids = in.integers("input_ids", 1, "[L]");
+            long[] ids = in.integers("input_ids", 1, "[L]");
             try (Lvlm model = DemoCommand.loadCheckpoint(modelDir, type, progress)) {
                 int layers = model.config().language().layers();
                 int[] states = hidden.stream().mapToInt(Integer::intValue).toArray();
@@ -99,7 +99,7 @@ final class ForwardCommand implements Callable<Integer> {
                     }
                 }
                 long token = imageToken(dir, model.config());
-                Map<String, Tensor> outputs = FullForward.run(model, pixels, Tensors.toLongs(ids), token, states, pruner);
+                Map<String, Tensor> outputs = FullForward.run(model, pixels, ids, token, states, pruner);
                 Safetensors.write(out, outputs, Map.of("model", model.config().name(),
                         "image_token_id", Long.toString(token), "dtype", Tensors.dtypeName(model.dtype())));
                 JsonOut json = new JsonOut().put("out", out.toString()).put("image_token_id", token)

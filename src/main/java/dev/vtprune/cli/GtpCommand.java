@@ -113,12 +113,12 @@ final class GtpCommand implements Callable<Integer> {
             if (tokens < 2) throw new IllegalArgumentException("the inputs hold M = " + tokens + " tokens; need at least 2");
             long row = 0;
             if (in.has("row")) {
-                row = in.integers("row", 0, "(a scalar)").item_long();
+                row = in.integers("row", 0, "(a scalar)")[0];
                 if (row < 0 || row >= tokens) throw in.error("row", "must be in [0, " + (tokens - 1) + "]", row + "");
             }
             long[] candidates;
             if (in.has("candidates")) {
-                candidates = Tensors.toLongs(in.integers("candidates", 1, "[C]"));
+                candidates = in.integers("candidates", 1, "[C]");
                 boolean[] seen = new boolean[(int) tokens];
                 for (int i = 0; i < candidates.length; i++) {
                     long c = candidates[i];

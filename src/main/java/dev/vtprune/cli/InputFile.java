@@ -91,6 +91,11 @@ final class InputFile implements AutoCloseable {
         return Tensors.toLongs(file.load(name));
     }
 
+    /** A loaded tensor's shape, for messages. */
+    String shapeOf(Tensor t) {
+        return java.util.Arrays.toString(t.shape());
+    }
+
     private TensorInfo info(String name) {
         if (!has(name)) {
             String[] names = file.names().stream().sorted().toArray(String[]::new);

@@ -34,11 +34,11 @@ class VitPruningTest {
     /** CLIP-shaped: 6 x 6 patches, every patch a visual token. */
     static final ModelConfig LLAVA = new ModelConfig("gtp-llava", Family.LLAVA,
             new ModelConfig.Vision(84, 14, 5, 32, 2, 64, 1, false, true, true), new ModelConfig.Projector(32, 48, 48, false),
-            new ModelConfig.Language(3, 48, 4, 4, 96, 300, false, 10000, 1e-5), ModelConfig.Tiling.SINGLE);
+            new ModelConfig.Language(3, 48, 4, 4, 96, 300, false, 10000, 1e-5, false, 2048), ModelConfig.Tiling.SINGLE);
     /** InternViT-shaped: 8 x 8 patches, 2 x 2 pixel shuffle, 16 visual tokens per tile. */
     static final ModelConfig INTERNVL = new ModelConfig("gtp-internvl", Family.INTERNVL_INTERNLM2,
             new ModelConfig.Vision(112, 14, 5, 32, 2, 64, 2, true, false, false), new ModelConfig.Projector(128, 48, 48, true),
-            new ModelConfig.Language(3, 48, 4, 2, 96, 300, false, 10000, 1e-5), new ModelConfig.Tiling(1, 4, true));
+            new ModelConfig.Language(3, 48, 4, 2, 96, 300, false, 10000, 1e-5, false, 2048), new ModelConfig.Tiling(1, 4, true));
 
     static Stream<Arguments> cases() {
         return Stream.of(
