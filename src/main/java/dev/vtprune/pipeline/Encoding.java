@@ -2,6 +2,7 @@ package dev.vtprune.pipeline;
 
 import dev.vtprune.ops.Args;
 import java.util.Arrays;
+import java.util.stream.IntStream;
 
 /**
  * Token ids with the character span of each token in the text that was encoded: token {@code i}
@@ -33,7 +34,7 @@ public record Encoding(long[] ids, int[] start, int[] end) {
      */
     public int[] tokensOverlapping(int from, int to) {
         if (from < 0 || to < from) throw Args.error("from/to", "0 <= from <= to", from + ".." + to);
-        return java.util.stream.IntStream.range(0, ids.length)
+        return IntStream.range(0, ids.length)
                 .filter(i -> Math.max(start[i], from) < Math.min(end[i], to)).toArray();
     }
 
@@ -42,19 +43,6 @@ public record Encoding(long[] ids, int[] start, int[] end) {
         int[][] out = new int[ids.length][];
         for (int i = 0; i < ids.length; i++) out[i] = other.tokensOverlapping(start[i], end[i]);
         return out;
-    }
-
-    /** This encoding with other's tokens appended, its spans shifted by `shift` chars. */
-    Encoding concat(Encoding other, int shift) {
-        int n = ids.length, m = other.ids.length;
-        long[] i = Arrays.copyOf(ids, n + m);
-        int[] s = Arrays.copyOf(start, n + m), e = Arrays.copyOf(end, n + m);
-        System.arraycopy(other.ids, 0, i, n, m);
-        for (int k = 0; k < m; k++) {
-            s[n + k] = other.start[k] + shift;
-            e[n + k] = other.end[k] + shift;
-        }
-        return new Encoding(i, s, e);
     }
 
     @Override

@@ -50,10 +50,10 @@ public final class HfTokenizer implements Tokenizer {
         CharSpan[] spans = e.getCharTokenSpans();
         int[] charAt = charOffsets(text);
         int[] start = new int[ids.length], end = new int[ids.length];
-        int last = 0;  // tokens without a span (added special tokens) sit where the previous one ended
+        int last = 0;  // a token without a span (a special token the post-processor added) sits where the previous one ended
         for (int i = 0; i < ids.length; i++) {
             CharSpan s = spans[i];
-            if (s == null || s.getEnd() <= s.getStart() && isSpecial(e, i)) {
+            if (s == null) {
                 start[i] = end[i] = last;
             } else {
                 start[i] = charAt[s.getStart()];
@@ -62,10 +62,6 @@ public final class HfTokenizer implements Tokenizer {
             }
         }
         return new Encoding(ids, start, end);
-    }
-
-    private static boolean isSpecial(ai.djl.huggingface.tokenizers.Encoding e, int i) {
-        return e.getSpecialTokenMask()[i] != 0;
     }
 
     /** Java char index of each code point index of `text` (and of its end). */

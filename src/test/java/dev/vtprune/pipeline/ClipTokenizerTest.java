@@ -5,9 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import org.junit.jupiter.api.AfterAll;
@@ -31,8 +28,7 @@ class ClipTokenizerTest {
         Path f = TokenizerFiles.unpack(TokenizerFiles.CLIP, dir, "clip.json");
         clip = HfTokenizer.load(f);
         lm = HfTokenizer.load(TokenizerFiles.unpack(TokenizerFiles.LLAMA_JSON, dir, "llama.json"));
-        clipVocab = JsonParser.parseString(Files.readString(f, StandardCharsets.UTF_8)).getAsJsonObject()
-                .getAsJsonObject("model").getAsJsonObject("vocab");
+        clipVocab = TokenizerFiles.vocab(f);
     }
 
     @AfterAll

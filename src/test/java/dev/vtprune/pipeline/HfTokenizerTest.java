@@ -6,8 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParser;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -40,8 +38,7 @@ class HfTokenizerTest {
         Path json = TokenizerFiles.unpack(TokenizerFiles.LLAMA_JSON, dir.resolve("llama"), "tokenizer.json");
         llama = HfTokenizer.load(json);
         llamaSp = SentencePieceTokenizer.load(TokenizerFiles.unpack(TokenizerFiles.LLAMA_MODEL, dir.resolve("llama-sp"), "tokenizer.model"));
-        llamaVocab = JsonParser.parseString(Files.readString(json, StandardCharsets.UTF_8)).getAsJsonObject()
-                .getAsJsonObject("model").getAsJsonObject("vocab");
+        llamaVocab = TokenizerFiles.vocab(json);
     }
 
     @AfterAll

@@ -59,4 +59,14 @@ final class TokenizerFiles {
             throw new UncheckedIOException(e);
         }
     }
+
+    /** The model.vocab object of a tokenizer.json: token string to id, read independently of the library. */
+    static JsonObject vocab(Path json) {
+        try {
+            return JsonParser.parseString(Files.readString(json, StandardCharsets.UTF_8)).getAsJsonObject().getAsJsonObject("model")
+                    .getAsJsonObject("vocab");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
 }
