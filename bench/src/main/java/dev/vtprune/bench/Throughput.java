@@ -72,7 +72,9 @@ public final class Throughput {
         }
         List<String> rows = new ArrayList<>();
         try (Lvlm model = RandomWeights.create(ModelConfig.preset("demo"), 1, ScalarType.Float)) {
-            LvlmPipeline p = new LvlmPipeline(model, new ByteTokenizer(model.config().language().vocab()), PromptTemplate.INTERNVL);
+            PromptTemplate template = PromptTemplate.INTERNVL;
+            LvlmPipeline p = new LvlmPipeline(model, new ByteTokenizer(model.config().language().vocab(), template.specials()),
+                    template);
             for (boolean pruned : new boolean[] {false, true}) {
                 LvlmPipeline.Options options = pruned
                         ? LvlmPipeline.Options.of(new PyramidTokenPruner(PyramidTokenPruner.Config.PAPER)).withReuseProbe(true)
