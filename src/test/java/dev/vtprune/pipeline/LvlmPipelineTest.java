@@ -153,14 +153,13 @@ class LvlmPipelineTest {
                 () -> pipeline.run(im, List.of("x".repeat(context)), LvlmPipeline.Options.unpruned()));
         assertTrue(longer.getMessage().startsWith("argument 'instructions[0]' must fit the model's context of " + context
                 + " positions"), longer.getMessage());
-        // One position short of the context still runs: the bound is the model's, not a guess.
-        long visual = 3L * model.config().vision().tokensPerTile();  // 2 tiles + thumbnail
+        // The bound is exact: one token past the context is refused, and says so.
+        int oneToken;
         try (Result r = pipeline.run(im, List.of("x"), LvlmPipeline.Options.unpruned())) {
-            long overhead = r.sequences().get(0).length() - visual - 1;
-            String fits = "x".repeat((int) (context - visual - overhead));
-            try (Result full = pipeline.run(im, List.of(fits), LvlmPipeline.Options.unpruned())) {
-                assertEquals(context, full.sequences().get(0).length());
-            }
+            oneToken = r.sequences().get(0).length();
         }
+        IllegalArgumentException justOver = assertThrows(IllegalArgumentException.class,
+                () -> pipeline.run(im, List.of("x".repeat(context - oneToken + 2)), LvlmPipeline.Options.unpruned()));
+        assertTrue(justOver.getMessage().contains("a sequence of " + (context + 1) + " tokens"), justOver.getMessage());
     }
 }
