@@ -195,12 +195,12 @@ int32_t saliency_qk_1d(float q, float k0, float k1, float* out) {
 TEST(k5_qk_overflowing_logits_are_rejected) {
     float out[1] = {-1.0f};
     // 1e30 * 1e30 overflows float32: +Inf (then Inf - Inf = NaN inside the softmax).
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(1e30f, 1e30f, 0.0f, out),
+    EXPECT_STATUS(VT_ERR_NONFINITE, saliency_qk_1d(1e30f, 1e30f, 0.0f, out),
                   "argument 'q_cls/k' gives non-finite attention logits");
     // Only -Inf: used to pass as probability 0.
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(1e30f, 0.0f, -1e30f, out), "non-finite attention logits");
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(NAN, 1.0f, 1.0f, out), "non-finite attention logits");
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk_1d(1.0f, INFINITY, 1.0f, out), "non-finite attention logits");
+    EXPECT_STATUS(VT_ERR_NONFINITE, saliency_qk_1d(1e30f, 0.0f, -1e30f, out), "non-finite attention logits");
+    EXPECT_STATUS(VT_ERR_NONFINITE, saliency_qk_1d(NAN, 1.0f, 1.0f, out), "non-finite attention logits");
+    EXPECT_STATUS(VT_ERR_NONFINITE, saliency_qk_1d(1.0f, INFINITY, 1.0f, out), "non-finite attention logits");
 }
 
 TEST(k5_qk_large_finite_logits_stay_exact) {
@@ -216,11 +216,11 @@ TEST(k4_qk_overflowing_logits_are_rejected) {
     TextQk t;
     t.q[0] = 1e30f;
     t.k[0] = 1e30f;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'q/k' gives non-finite attention logits");
+    EXPECT_STATUS(VT_ERR_NONFINITE, t.run(), "argument 'q/k' gives non-finite attention logits");
     TextQk u;
     u.scale = 3e38f;  // finite q, k, scale; q . k * scale overflows
     u.q[0] = 4.0f;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, u.run(), "non-finite attention logits");
+    EXPECT_STATUS(VT_ERR_NONFINITE, u.run(), "non-finite attention logits");
 }
 
 TEST(k3_qk_overflowing_logits_are_rejected) {
@@ -229,7 +229,7 @@ TEST(k3_qk_overflowing_logits_are_rejected) {
     const void* ql[1] = {q};
     const void* kl[1] = {k};
     float cls_row[2] = {-1.0f, -1.0f}, importance[1] = {-1.0f};
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+    EXPECT_STATUS(VT_ERR_NONFINITE,
                   vt_rollout_qk(-1, nullptr, ql, kl, VT_FLOAT32, 1, 1, 1, 2, 1, 2, 2, 1, 1.0f, VT_ROLLOUT_IVTP,
                                 nullptr, 0, nullptr, 0, cls_row, importance),
                   "argument 'q_layers/k_layers' gives non-finite attention logits");

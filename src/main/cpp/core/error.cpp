@@ -26,6 +26,10 @@ void invalid_argument(const char* op, const char* arg, const std::string& detail
     throw Error(VT_ERR_INVALID_ARGUMENT, format("%s: argument '%s' %s", op, arg, detail.c_str()));
 }
 
+void non_finite(const char* op, const char* arg, const std::string& detail) {
+    throw Error(VT_ERR_NONFINITE, format("%s: argument '%s' %s", op, arg, detail.c_str()));
+}
+
 void set_last_error(const std::string& message) { last_error = message; }
 void clear_last_error() { last_error.clear(); }
 

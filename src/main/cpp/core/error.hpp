@@ -31,6 +31,10 @@ std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 // Throws VT_ERR_INVALID_ARGUMENT with "<op>: argument '<arg>' <detail>".
 [[noreturn]] void invalid_argument(const char* op, const char* arg, const std::string& detail);
 
+// Throws VT_ERR_NONFINITE with the same message form: the arguments were in contract, but what
+// they compute overflowed (the caller treats it as bad input, like an invalid argument).
+[[noreturn]] void non_finite(const char* op, const char* arg, const std::string& detail);
+
 void set_last_error(const std::string& message);
 void clear_last_error();
 

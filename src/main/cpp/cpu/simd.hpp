@@ -34,9 +34,9 @@ float max(const float* x, int64_t n);
 inline float softmax_exp(float* x, int64_t n, const char* op, const char* arg) {
     const float sum = exp_sum(x, n, max(x, n));
     if (!(sum > 0.0f && sum <= float(n))) {
-        invalid_argument(op, arg,
-                         "gives non-finite attention logits scale * q . k (they hold Inf / NaN, or the dot "
-                         "products overflow float32)");
+        non_finite(op, arg,
+                   "gives non-finite attention logits scale * q . k (they hold Inf / NaN, or the dot "
+                   "products overflow float32)");
     }
     return sum;
 }

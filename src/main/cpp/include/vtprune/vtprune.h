@@ -22,7 +22,7 @@
  *    are VT_ERR_INVALID_ARGUMENT; the *_workspace_bytes() queries answer SIZE_MAX for them.
  *  - The Q/K forms (K3, K4, K5) compute attention logits scale * q . k: a logit that is not
  *    finite (Inf / NaN in q or k, or a dot product that overflows float32) is
- *    VT_ERR_INVALID_ARGUMENT on the CPU path and makes the affected outputs NaN on the CUDA
+ *    VT_ERR_NONFINITE on the CPU path and makes the affected outputs NaN on the CUDA
  *    path (cls_row for K3, the image's out for K4, the tile's out for K5).
  *  - Ops that need scratch memory on the CUDA path take a caller-allocated `workspace` whose
  *    size comes from the matching *_workspace_bytes() query (0 on the CPU path, device < 0).
@@ -54,7 +54,8 @@ typedef enum vt_status {
     VT_ERR_CUDA_UNAVAILABLE = 3, /* CUDA path asked for, but no CUDA build / driver / device */
     VT_ERR_CUDA = 4,             /* a CUDA runtime call or kernel launch failed              */
     VT_ERR_OUT_OF_MEMORY = 5,    /* host allocation failed                                   */
-    VT_ERR_INTERNAL = 6          /* a bug: an invariant of the implementation did not hold   */
+    VT_ERR_INTERNAL = 6,         /* a bug: an invariant of the implementation did not hold   */
+    VT_ERR_NONFINITE = 7         /* finite inputs whose intermediates overflowed (bad input) */
 } vt_status;
 
 typedef enum vt_dtype { VT_FLOAT32 = 0, VT_FLOAT16 = 1, VT_BFLOAT16 = 2 } vt_dtype;

@@ -30,6 +30,7 @@ public final class VtNative {
     public static final int VT_ERR_CUDA = 4;
     public static final int VT_ERR_OUT_OF_MEMORY = 5;
     public static final int VT_ERR_INTERNAL = 6;
+    public static final int VT_ERR_NONFINITE = 7;
 
     public static final int VT_FLOAT32 = 0;
     public static final int VT_FLOAT16 = 1;

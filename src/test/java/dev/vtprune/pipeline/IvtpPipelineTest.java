@@ -31,7 +31,7 @@ class IvtpPipelineTest {
                 new ModelConfig.Vision(112, 14, 6, 32, 2, 64, 2, true, false, false), new ModelConfig.Projector(128, 48, 48, true),
                 new ModelConfig.Language(3, 48, 4, 2, 96, 300, false, 10000, 1e-5, false, 2048), new ModelConfig.Tiling(1, 4, true));
         model = RandomWeights.create(c, 5, ScalarType.Float);
-        pipeline = new LvlmPipeline(model, new ByteTokenizer(300), PromptTemplate.INTERNVL);
+        pipeline = new LvlmPipeline(model, new ByteTokenizer(300, PromptTemplate.INTERNVL.specials()), PromptTemplate.INTERNVL);
     }
 
     @AfterAll
