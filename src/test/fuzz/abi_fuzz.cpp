@@ -1,4 +1,5 @@
-// libFuzzer harness for the C ABI (issue 13). The first byte picks an entry point; the next
+// libFuzzer harness for the C ABI (issue 13): K1, K2, K3 (rollout), K4 (both forms), K5 (both
+// forms). The first byte picks an entry point; the next
 // bytes give its sizes and arguments; the rest fills the data. Buffers are allocated to exactly
 // the footprint the arguments imply (so ASan flags any read or write past it), and on VT_OK the
 // outputs are checked against the header's contract. "Wild" inputs replace sizes with extreme
@@ -277,6 +278,73 @@ void fuzz_region_budget(Reader& r) {
     }
 }
 
+void fuzz_text_relevance(Reader& r) {
+    constexpr const char* op = "vt_text_relevance";
+    const int64_t images = r.small(1, 3), heads = r.small(1, 3);
+    std::vector<int64_t> qo = r.offsets(images, 4), vo = r.offsets(images, 5);
+    bool valid = qo[0] == 0 && vo[0] == 0;
+    int64_t elements = 0;
+    for (int64_t b = 0; b < images; ++b) valid &= qo[b + 1] >= qo[b] && vo[b + 1] >= vo[b];
+    if (valid && (qo[images] > 64 || vo[images] > 64)) return;  // valid but too big to allocate here
+    for (int64_t b = 0; valid && b < images; ++b) elements += heads * (qo[b + 1] - qo[b]) * (vo[b + 1] - vo[b]);
+    std::vector<float> attn(valid ? size_t(elements) : 1), out(valid ? static_cast<size_t>(vo[images]) : 1, -7.0f);
+    // Probabilities in [0, 1] (bytes below 200 give multiples of 1/200), sometimes raw values.
+    const bool probabilities = r.u8() < 200;
+    for (float& x : attn) x = probabilities ? float(r.u8() % 201) / 200.0f : r.value();
+    const int32_t st = vt_text_relevance(-1, nullptr, attn.empty() ? nullptr : attn.data(), VT_FLOAT32, heads,
+                                         qo.data(), vo.data(), images, r.u8() % 2, r.u8() % 2,
+                                         out.empty() ? nullptr : out.data());
+    if (!valid) {
+        INVARIANT(op, st != VT_OK);
+        return;
+    }
+    INVARIANT(op, st == VT_OK);
+    if (probabilities) {
+        for (float x : out) INVARIANT(op, x >= 0.0f && x <= 1.0f + 1e-5f);
+    }
+}
+
+void fuzz_rollout(Reader& r) {
+    constexpr const char* op = "vt_rollout";
+    const int64_t layers = r.small(1, 3), seqs = r.small(1, 2), heads = r.small(1, 2), m = r.small(2, 9);
+    const int32_t mode = r.u8() % 2;
+    std::vector<std::vector<float>> data(static_cast<size_t>(layers));
+    std::vector<const void*> ptrs;
+    for (auto& layer : data) {
+        layer.resize(size_t(seqs * heads * m * m));
+        // Rows of non-negative weights normalised to sum 1, as attention probabilities are.
+        for (int64_t row = 0; row < seqs * heads * m; ++row) {
+            float sum = 0.0f;
+            for (int64_t j = 0; j < m; ++j) sum += layer[row * m + j] = float(1 + r.u8() % 16);
+            for (int64_t j = 0; j < m; ++j) layer[row * m + j] /= sum;
+        }
+        ptrs.push_back(layer.data());
+    }
+    const bool with_values = r.u8() % 2;
+    const int64_t dv = r.small(1, 4);
+    std::vector<float> values(with_values ? size_t(seqs * m * dv) : 0);
+    r.fill(values);
+    std::vector<float> cls_row(size_t(seqs * m), -7.0f), importance(size_t(seqs * (m - 1)), -7.0f);
+    const int32_t st = vt_rollout(-1, nullptr, ptrs.data(), VT_FLOAT32, layers, seqs, heads, m, mode,
+                                  with_values ? values.data() : nullptr, dv, nullptr, 0, cls_row.data(),
+                                  importance.data());
+    if (with_values && !finite_all(values)) {
+        INVARIANT(op, st == VT_ERR_INVALID_ARGUMENT);
+        return;
+    }
+    INVARIANT(op, st == VT_OK);
+    // Products of row-stochastic matrices: the CLS row is a distribution.
+    for (int64_t s = 0; s < seqs; ++s) {
+        float sum = 0.0f;
+        for (int64_t j = 0; j < m; ++j) {
+            INVARIANT(op, cls_row[s * m + j] >= 0.0f);
+            sum += cls_row[s * m + j];
+        }
+        INVARIANT(op, std::fabs(sum - 1.0f) < 1e-4f);
+    }
+    for (float x : importance) INVARIANT(op, !std::isnan(x) && x >= 0.0f && x <= 1.0f + 1e-5f);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -286,12 +354,14 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Reader r{data, size};
-    switch (r.u8() % 5) {
+    switch (r.u8() % 7) {
         case 0: fuzz_cls_saliency(r); break;
         case 1: fuzz_cls_saliency_qk(r); break;
         case 2: fuzz_text_relevance_qk(r); break;
         case 3: fuzz_fused_topk(r); break;
-        default: fuzz_region_budget(r); break;
+        case 4: fuzz_region_budget(r); break;
+        case 5: fuzz_text_relevance(r); break;
+        default: fuzz_rollout(r); break;
     }
     return 0;
 }
