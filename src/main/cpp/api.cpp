@@ -340,7 +340,7 @@ VT_API int32_t vt_text_relevance(int32_t device, void* stream, const void* attn,
             }
             checked_elements({attn_elements}, op, "attn");
             if (visual_offsets[num_images] > 0) require_ptr(out, op, "out");
-            if (query_offsets[num_images] > 0 && visual_offsets[num_images] > 0) require_ptr(attn, op, "attn");
+            if (attn_elements > 0) require_ptr(attn, op, "attn");  // (an empty attn may be NULL)
             cpu::text_relevance(a);
         },
         [&](const cuda::Launch& at) {

@@ -73,24 +73,25 @@ __global__ void __launch_bounds__(kThreads)
     finish_kernel(const float* v, const T* values, int64_t m, int64_t dv, float* cls_row, float* importance) {
     const int64_t s = blockIdx.x;
     const float* r = v + s * m;
+    // In double, as on the CPU: the norms of finite float values can overflow float.
     auto norm = [&](int64_t i) {
-        if (!values) return 1.0f;
+        if (!values) return 1.0;
         const T* row = values + (s * m + i) * dv;
-        float sq = 0.0f;
+        double sq = 0.0;
         for (int64_t e = 0; e < dv; ++e) {
-            const float x = ld(row + e);
+            const double x = ld(row + e);
             sq += x * x;
         }
-        return sqrtf(sq);
+        return sqrt(sq);
     };
-    float part = 0.0f;
+    double part = 0.0;
     for (int64_t i = threadIdx.x; i < m; i += kThreads) {
         cls_row[s * m + i] = r[i];
         if (i >= 1) part += r[i] * norm(i);
     }
-    const float total = block_reduce(part, SumOp{}, 0.0f);
+    const double total = block_reduce(part, SumOp{}, 0.0);
     for (int64_t i = 1 + threadIdx.x; i < m; i += kThreads) {
-        importance[s * (m - 1) + i - 1] = total > 0.0f ? r[i] * norm(i) / total : 0.0f;
+        importance[s * (m - 1) + i - 1] = total > 0.0 ? static_cast<float>(r[i] * norm(i) / total) : 0.0f;
     }
 }
 

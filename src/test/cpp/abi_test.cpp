@@ -370,4 +370,19 @@ TEST(k3_layer_size_overflow_is_rejected) {
                   "argument 'q_layers[l]/k_layers[l]' is too large");
 }
 
+TEST(k3_importance_of_huge_finite_values_is_exact) {
+    // |V_i| of 1e38 entries overflows float: the importance was NaN with OK.
+    const float a[4] = {0.5f, 0.5f, 0.25f, 0.75f};  // 1 sequence, 1 head, 2 tokens
+    const void* layers[1] = {a};
+    float values[4] = {1e38f, 1e38f, 3e38f, 3e38f}, cls_row[2], importance[1] = {-1.0f};
+    EXPECT_OK(vt_rollout(-1, nullptr, layers, VT_FLOAT32, 1, 1, 1, 2, VT_ROLLOUT_IVTP, values, 2, nullptr, 0, cls_row,
+                         importance));
+    EXPECT_TRUE(importance[0] == 1.0f);  // the only patch
+    values[3] = INFINITY;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
+                  vt_rollout(-1, nullptr, layers, VT_FLOAT32, 1, 1, 1, 2, VT_ROLLOUT_IVTP, values, 2, nullptr, 0,
+                             cls_row, importance),
+                  "argument 'values' holds a non-finite value");
+}
+
 int main(int argc, char** argv) { return vtt::run_all(argc > 1 ? argv[1] : nullptr); }

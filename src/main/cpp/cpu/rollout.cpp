@@ -75,20 +75,27 @@ void chain_step(int64_t seqs, int64_t m, std::vector<float>& v, RowFn&& row_fn) 
     }
 }
 
-// S_i = r_i |V_i| / sum_j r_j |V_j| over patches i >= 1 (r_i / sum r without values).
+// S_i = r_i |V_i| / sum_j r_j |V_j| over patches i >= 1 (r_i / sum r without values). In
+// double: the norms of finite float values can overflow float (|V| of 1e38 entries), which made
+// the importance NaN with OK. Non-finite values are bad input.
 void importance(const float* cls_row, const void* values, int32_t dtype, int64_t value_dim, int64_t seqs, int64_t m,
                 float* out) {
-    std::vector<float> norms(static_cast<size_t>(m), 1.0f);
+    std::vector<double> norms(static_cast<size_t>(m), 1.0);
     for (int64_t s = 0; s < seqs; ++s) {
         if (values) {
             dispatch_dtype("vt_rollout", dtype, [&](auto tag) {
                 using T = decltype(tag);
                 const T* vs = static_cast<const T*>(values) + s * m * value_dim;
                 for (int64_t i = 0; i < m; ++i) {
-                    float sq = 0.0f;
+                    double sq = 0.0;
                     for (int64_t e = 0; e < value_dim; ++e) {
-                        const float x = to_float(vs[i * value_dim + e]);
+                        const double x = to_float(vs[i * value_dim + e]);
                         sq += x * x;
+                    }
+                    if (!std::isfinite(sq)) {
+                        invalid_argument("vt_rollout", "values",
+                                         format("holds a non-finite value (sequence %lld, token %lld)",
+                                                static_cast<long long>(s), static_cast<long long>(i)));
                     }
                     norms[i] = std::sqrt(sq);
                 }
@@ -96,9 +103,9 @@ void importance(const float* cls_row, const void* values, int32_t dtype, int64_t
         }
         const float* r = cls_row + s * m;
         float* o = out + s * (m - 1);
-        float total = 0.0f;
+        double total = 0.0;
         for (int64_t i = 1; i < m; ++i) total += r[i] * norms[i];
-        for (int64_t i = 1; i < m; ++i) o[i - 1] = total > 0.0f ? r[i] * norms[i] / total : 0.0f;
+        for (int64_t i = 1; i < m; ++i) o[i - 1] = total > 0.0 ? static_cast<float>(r[i] * norms[i] / total) : 0.0f;
     }
 }
 

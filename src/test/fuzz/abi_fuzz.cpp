@@ -1,0 +1,374 @@
+// libFuzzer harness for the C ABI (issue 13): K1, K2, K3 (rollout), K4 (both forms), K5 (both
+// forms). The first byte picks an entry point; the next
+// bytes give its sizes and arguments; the rest fills the data. Buffers are allocated to exactly
+// the footprint the arguments imply (so ASan flags any read or write past it), and on VT_OK the
+// outputs are checked against the header's contract. "Wild" inputs replace sizes with extreme
+// values: when their footprint overflows int64 the call must fail (with tiny buffers, any
+// access is an ASan report), and when it merely exceeds kMaxElements the case is skipped.
+// Built with -DVTPRUNE_FUZZ=ON and clang (see .ci/fuzz.sh).
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "vtprune/vtprune.h"
+
+namespace {
+
+constexpr int64_t kMaxElements = 1 << 16;
+
+[[noreturn]] void broken(const char* op, const char* what) {
+    std::fprintf(stderr, "INVARIANT BROKEN in %s: %s (last error: %s)\n", op, what, vt_last_error());
+    std::abort();
+}
+#define INVARIANT(op, cond) \
+    do {                    \
+        if (!(cond)) broken(op, #cond); \
+    } while (0)
+
+struct Reader {
+    const uint8_t* p;
+    size_t n;
+    uint8_t u8() {
+        if (n == 0) return 0;
+        --n;
+        return *p++;
+    }
+    uint64_t u64() {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; ++i) v = v << 8 | u8();
+        return v;
+    }
+    int64_t small(int64_t lo, int64_t hi) { return lo + u8() % (hi - lo + 1); }
+    // Sizes that break naive arithmetic.
+    int64_t wild() {
+        static const int64_t table[] = {0,           1,         -1,          2,          INT64_MAX, INT64_MIN,
+                                        int64_t(1) << 31, int64_t(1) << 32, 3037000500, int64_t(1) << 62,
+                                        INT64_MAX - 1, 65536};
+        const uint8_t k = u8();
+        return k < 12 ? table[k] : k < 200 ? int64_t(k % 9) : int64_t(u64());
+    }
+    float value() {
+        const uint8_t k = u8();
+        if (k < 200) return float(int(k) - 100) / 16.0f;
+        uint32_t bits = uint32_t(u64());
+        float f;
+        std::memcpy(&f, &bits, sizeof f);
+        return f;
+    }
+    void fill(std::vector<float>& v) {
+        for (float& x : v) x = value();
+    }
+    // Non-decreasing offsets from 0 with segments of 0..max_seg, occasionally broken.
+    std::vector<int64_t> offsets(int64_t count, int64_t max_seg) {
+        std::vector<int64_t> off(count + 1, 0);
+        for (int64_t i = 0; i < count; ++i) off[i + 1] = off[i] + small(0, max_seg);
+        if (u8() == 255 && count > 0) off[small(0, count)] = wild();
+        return off;
+    }
+};
+
+// Element count of a dense tensor, or -1 when it overflows int64, or -2 when above kMaxElements.
+int64_t footprint(std::initializer_list<__int128> dims) {
+    __int128 n = 1;
+    for (__int128 d : dims) {
+        if (d < 0) return -1;
+        n *= d;
+        if (n > (__int128(INT64_MAX) / 4)) return -1;
+    }
+    return n > kMaxElements ? -2 : int64_t(n);
+}
+
+bool finite_all(const std::vector<float>& v) {
+    for (float x : v) {
+        if (!std::isfinite(x)) return false;
+    }
+    return true;
+}
+
+// A refusal of generated input: an argument out of contract, or in-contract inputs whose
+// attention logits overflow (VT_ERR_NONFINITE, which names them).
+bool rejected_as_bad_input(int32_t st) {
+    return st == VT_ERR_INVALID_ARGUMENT ||
+           (st == VT_ERR_NONFINITE && std::strstr(vt_last_error(), "non-finite attention logits") != nullptr);
+}
+
+void fuzz_cls_saliency(Reader& r) {
+    constexpr const char* op = "vt_cls_saliency";
+    const bool wild = r.u8() >= 224;
+    int64_t tiles = r.small(1, 3), heads = r.small(1, 3), grid = r.small(1, 6), merge = r.small(1, 3);
+    int64_t first = r.small(0, 2);
+    int64_t row_len = first + grid * grid;
+    if (wild) {
+        switch (r.u8() % 5) {
+            case 0: grid = r.wild(); break;
+            case 1: merge = r.wild(); grid = merge; break;
+            case 2: row_len = r.wild(); break;
+            case 3: first = r.wild(); break;
+            default: tiles = r.wild(); heads = r.wild(); break;
+        }
+    }
+    const int32_t reduce = r.u8() % 2;
+    const __int128 g2 = __int128(grid) * grid;
+    const bool consistent = grid >= 1 && merge >= 1 && grid % merge == 0 && first >= 0 && __int128(row_len) == first + g2;
+    const int64_t in = footprint({tiles, heads, row_len});
+    if (consistent && in == -2) return;  // valid but too big to allocate here
+    const int64_t tokens = consistent ? int64_t((grid / merge) * (grid / merge)) : 1;
+    const int64_t out_n = consistent && in >= 0 ? footprint({tiles, tokens}) : 1;
+    std::vector<float> attn(in > 0 ? size_t(in) : 1), out(out_n > 0 ? size_t(out_n) : 1, -7.0f);
+    r.fill(attn);
+    const int32_t st = vt_cls_saliency(-1, nullptr, attn.data(), VT_FLOAT32, tiles, heads, row_len, first, grid, merge,
+                                       reduce, out.data());
+    if (!consistent || in == -1 || tiles < 1 || heads < 1) {
+        INVARIANT(op, st != VT_OK);
+        return;
+    }
+    INVARIANT(op, st == VT_OK);
+    if (finite_all(attn)) {
+        for (float x : out) INVARIANT(op, !std::isnan(x));
+    }
+}
+
+void fuzz_cls_saliency_qk(Reader& r) {
+    constexpr const char* op = "vt_cls_saliency_qk";
+    const int64_t tiles = r.small(1, 3), heads = r.small(1, 3), d = r.small(1, 8), grid = r.small(1, 4);
+    const int64_t merge = grid % 2 == 0 && r.u8() % 2 ? 2 : 1, first = r.small(0, 1);
+    const int64_t keys = first + grid * grid + r.small(0, 2);
+    const float scale = r.u8() < 250 ? 0.125f * float(r.small(1, 16)) : 1e30f;
+    std::vector<float> q(size_t(tiles * heads * d)), k(size_t(tiles * heads * keys * d));
+    const int64_t tokens = (grid / merge) * (grid / merge);
+    std::vector<float> out(size_t(tiles * tokens), -7.0f);
+    r.fill(q);
+    r.fill(k);
+    const int32_t reduce = r.u8() % 2;
+    const int32_t st = vt_cls_saliency_qk(-1, nullptr, q.data(), k.data(), VT_FLOAT32, tiles, heads, keys, d, heads * d,
+                                          d, heads * keys * d, keys * d, d, first, grid, merge, scale, reduce,
+                                          out.data());
+    if (st != VT_OK) {
+        INVARIANT(op, st == VT_ERR_NONFINITE && std::strstr(vt_last_error(), "non-finite attention logits"));
+        return;
+    }
+    // Pooled probabilities: a head mean sums to at most 1; a head max of merge^2 patches to merge^2.
+    const float bound = reduce == VT_REDUCE_MAX ? float(merge * merge) : 1.0f;
+    for (float x : out) INVARIANT(op, x >= 0.0f && x <= bound + 1e-4f);
+}
+
+void fuzz_text_relevance_qk(Reader& r) {
+    constexpr const char* op = "vt_text_relevance_qk";
+    const int64_t images = r.small(1, 3), kv = r.small(1, 2), group = r.small(1, 2), d = r.small(1, 8);
+    const int64_t qh = kv * group;
+    std::vector<int64_t> qo = r.offsets(images, 4), ko = r.offsets(images, 6), vo = r.offsets(images, 4);
+    bool valid = true;
+    for (int64_t b = 0; b < images; ++b) {
+        valid &= qo[b + 1] >= qo[b] && ko[b + 1] >= ko[b] && vo[b + 1] >= vo[b] && qo[b] >= 0 && ko[b] >= 0 && vo[b] >= 0;
+    }
+    valid &= qo[0] == 0 && ko[0] == 0 && vo[0] == 0;
+    if (!valid) {
+        // Broken offsets must be rejected before anything is read through them.
+        float dummy[1] = {0.0f};
+        int64_t pos[1] = {0};
+        const int32_t st = vt_text_relevance_qk(-1, nullptr, dummy, dummy, VT_FLOAT32, qh, kv, d, 0, d, 0, d,
+                                                qo.data(), ko.data(), pos, vo.data(), pos, images, qo[images], 1.0f, 0,
+                                                1, nullptr, 0, dummy);
+        INVARIANT(op, st != VT_OK);
+        return;
+    }
+    const int64_t nq = qo[images], nk = ko[images], nv = vo[images];
+    if (nq > 64 || nk > 64 || nv > 64) return;  // valid but too big to allocate here
+    std::vector<int64_t> qpos(static_cast<size_t>(nq)), vpos(static_cast<size_t>(nv));
+    for (int64_t b = 0; b < images; ++b) {
+        const int64_t keys = ko[b + 1] - ko[b];
+        for (int64_t i = qo[b]; i < qo[b + 1]; ++i) qpos[i] = keys > 0 ? r.small(0, keys - 1) : 0;
+        for (int64_t i = vo[b]; i < vo[b + 1]; ++i) vpos[i] = keys > 0 ? r.small(0, keys - 1) : 0;
+    }
+    if (r.u8() == 255 && nq > 0) qpos[0] = r.wild();
+    std::vector<float> q(size_t(qh * nq * d)), k(size_t(kv * nk * d)), out(size_t(nv), -7.0f);
+    r.fill(q);
+    r.fill(k);
+    // Layouts [heads, tokens, d]: head stride tokens * d, token stride d.
+    const int32_t st = vt_text_relevance_qk(-1, nullptr, q.empty() ? nullptr : q.data(),
+                                            k.empty() ? nullptr : k.data(), VT_FLOAT32, qh, kv, d, nq * d, d, nk * d,
+                                            d, qo.data(), ko.data(), qpos.empty() ? nullptr : qpos.data(), vo.data(),
+                                            vpos.empty() ? nullptr : vpos.data(), images, nq, 1.0f, r.u8() % 2,
+                                            r.u8() % 2, nullptr, 0, out.empty() ? nullptr : out.data());
+    if (st != VT_OK) {
+        INVARIANT(op, rejected_as_bad_input(st));
+        return;
+    }
+    for (float x : out) INVARIANT(op, x >= 0.0f && x <= 1.0f + 1e-4f);
+}
+
+void fuzz_fused_topk(Reader& r) {
+    constexpr const char* op = "vt_fused_topk";
+    const int64_t tiles = r.small(1, 4);
+    std::vector<int64_t> off = r.offsets(tiles, 8);
+    bool valid = off[0] == 0;
+    for (int64_t t = 0; t < tiles; ++t) valid &= off[t + 1] >= off[t];
+    if (valid && off[tiles] > 64) return;  // valid but too big to allocate here
+    std::vector<int64_t> budgets(static_cast<size_t>(tiles));
+    for (int64_t& b : budgets) b = r.u8() == 255 ? r.wild() : r.small(0, 9);
+    const int64_t n = valid ? off[tiles] : 1;
+    std::vector<float> b(size_t(std::max<int64_t>(n, 1))), c(b.size()), fused(b.size(), -7.0f);
+    r.fill(b);
+    r.fill(c);
+    std::vector<int64_t> kept(b.size(), -7), per_tile(size_t(tiles), -7);
+    const float alpha = float(r.small(0, 4)) / 4.0f;
+    const int32_t norm = r.u8() % 2;
+    const int32_t st = vt_fused_topk(-1, nullptr, b.data(), c.data(), VT_FLOAT32, off.data(), tiles, budgets.data(),
+                                     alpha, norm, fused.data(), kept.data(), per_tile.data());
+    if (!valid) {
+        INVARIANT(op, st != VT_OK);
+        return;
+    }
+    if (st != VT_OK) {
+        INVARIANT(op, rejected_as_bad_input(st));
+        return;
+    }
+    int64_t w = 0;
+    for (int64_t t = 0; t < tiles; ++t) {
+        const int64_t nt = off[t + 1] - off[t];
+        INVARIANT(op, per_tile[t] == std::min(budgets[t], nt));
+        for (int64_t i = 0; i < per_tile[t]; ++i, ++w) {
+            INVARIANT(op, kept[w] >= off[t] && kept[w] < off[t + 1]);
+            INVARIANT(op, i == 0 || kept[w] > kept[w - 1]);
+        }
+    }
+    for (int64_t i = w; i < n; ++i) INVARIANT(op, kept[i] == -1);
+    for (int64_t i = 0; i < n; ++i) INVARIANT(op, !std::isnan(fused[i]));
+}
+
+void fuzz_region_budget(Reader& r) {
+    constexpr const char* op = "vt_region_budget";
+    const int64_t images = r.small(1, 2), dim = r.small(1, 4);
+    std::vector<int64_t> tile_off{0};
+    for (int64_t b = 0; b < images; ++b) tile_off.push_back(tile_off.back() + r.small(1, 4));
+    const int64_t tiles = tile_off.back();
+    std::vector<int64_t> tok_off{0};
+    for (int64_t t = 0; t < tiles; ++t) {
+        const uint8_t k = r.u8();
+        const int64_t n = k < 240 ? k % 50 : int64_t(r.u64() >> (2 + k % 16));
+        if (tok_off.back() > INT64_MAX - n) return;
+        tok_off.push_back(tok_off.back() + n);
+    }
+    std::vector<float> cls(size_t(tiles * dim)), scores(static_cast<size_t>(tiles)), weights(static_cast<size_t>(tiles));
+    r.fill(cls);
+    std::vector<int64_t> budgets(size_t(tiles), -7);
+    const double keep = double(r.u8()) / 255.0;
+    const uint8_t tk = r.u8();
+    const double temperature = tk < 250 ? 0.05 * (1 + tk % 40) : tk == 250 ? 1e-310 : tk == 251 ? 2.3e-308 : 1e300;
+    const int64_t min_per_tile = r.small(0, 8);
+    const int32_t st = vt_region_budget(-1, nullptr, cls.data(), VT_FLOAT32, tiles, dim, tile_off.data(), images,
+                                        tok_off.data(), keep, temperature, min_per_tile, scores.data(), weights.data(),
+                                        budgets.data());
+    if (st != VT_OK) {
+        INVARIANT(op, rejected_as_bad_input(st));
+        return;
+    }
+    for (int64_t b = 0; b < images; ++b) {
+        int64_t sum = 0, tokens = 0;
+        for (int64_t t = tile_off[b]; t + 1 < tile_off[b + 1]; ++t) {
+            const int64_t n = tok_off[t + 1] - tok_off[t];
+            INVARIANT(op, budgets[t] >= 0 && budgets[t] <= n);
+            INVARIANT(op, weights[t] >= 0.0f && weights[t] <= 1.0f);
+            sum += budgets[t];
+            tokens += n;
+        }
+        if (tile_off[b + 1] - tile_off[b] > 1) {
+            const double k = std::floor(keep * double(tokens) + 0.5);
+            const int64_t want = k >= double(tokens) ? tokens : int64_t(k);
+            INVARIANT(op, sum == want);
+        }
+        const int64_t thumb = tile_off[b + 1] - 1, ng = tok_off[thumb + 1] - tok_off[thumb];
+        INVARIANT(op, budgets[thumb] >= 0 && budgets[thumb] <= ng);
+    }
+}
+
+void fuzz_text_relevance(Reader& r) {
+    constexpr const char* op = "vt_text_relevance";
+    const int64_t images = r.small(1, 3), heads = r.small(1, 3);
+    std::vector<int64_t> qo = r.offsets(images, 4), vo = r.offsets(images, 5);
+    bool valid = qo[0] == 0 && vo[0] == 0;
+    int64_t elements = 0;
+    for (int64_t b = 0; b < images; ++b) valid &= qo[b + 1] >= qo[b] && vo[b + 1] >= vo[b];
+    if (valid && (qo[images] > 64 || vo[images] > 64)) return;  // valid but too big to allocate here
+    for (int64_t b = 0; valid && b < images; ++b) elements += heads * (qo[b + 1] - qo[b]) * (vo[b + 1] - vo[b]);
+    std::vector<float> attn(valid ? size_t(elements) : 1), out(valid ? static_cast<size_t>(vo[images]) : 1, -7.0f);
+    // Probabilities in [0, 1] (bytes below 200 give multiples of 1/200), sometimes raw values.
+    const bool probabilities = r.u8() < 200;
+    for (float& x : attn) x = probabilities ? float(r.u8() % 201) / 200.0f : r.value();
+    const int32_t st = vt_text_relevance(-1, nullptr, attn.empty() ? nullptr : attn.data(), VT_FLOAT32, heads,
+                                         qo.data(), vo.data(), images, r.u8() % 2, r.u8() % 2,
+                                         out.empty() ? nullptr : out.data());
+    if (!valid) {
+        INVARIANT(op, st != VT_OK);
+        return;
+    }
+    INVARIANT(op, st == VT_OK);
+    if (probabilities) {
+        for (float x : out) INVARIANT(op, x >= 0.0f && x <= 1.0f + 1e-5f);
+    }
+}
+
+void fuzz_rollout(Reader& r) {
+    constexpr const char* op = "vt_rollout";
+    const int64_t layers = r.small(1, 3), seqs = r.small(1, 2), heads = r.small(1, 2), m = r.small(2, 9);
+    const int32_t mode = r.u8() % 2;
+    std::vector<std::vector<float>> data(static_cast<size_t>(layers));
+    std::vector<const void*> ptrs;
+    for (auto& layer : data) {
+        layer.resize(size_t(seqs * heads * m * m));
+        // Rows of non-negative weights normalised to sum 1, as attention probabilities are.
+        for (int64_t row = 0; row < seqs * heads * m; ++row) {
+            float sum = 0.0f;
+            for (int64_t j = 0; j < m; ++j) sum += layer[row * m + j] = float(1 + r.u8() % 16);
+            for (int64_t j = 0; j < m; ++j) layer[row * m + j] /= sum;
+        }
+        ptrs.push_back(layer.data());
+    }
+    const bool with_values = r.u8() % 2;
+    const int64_t dv = r.small(1, 4);
+    std::vector<float> values(with_values ? size_t(seqs * m * dv) : 0);
+    r.fill(values);
+    std::vector<float> cls_row(size_t(seqs * m), -7.0f), importance(size_t(seqs * (m - 1)), -7.0f);
+    const int32_t st = vt_rollout(-1, nullptr, ptrs.data(), VT_FLOAT32, layers, seqs, heads, m, mode,
+                                  with_values ? values.data() : nullptr, dv, nullptr, 0, cls_row.data(),
+                                  importance.data());
+    if (with_values && !finite_all(values)) {
+        INVARIANT(op, rejected_as_bad_input(st));
+        return;
+    }
+    INVARIANT(op, st == VT_OK);
+    // Products of row-stochastic matrices: the CLS row is a distribution.
+    for (int64_t s = 0; s < seqs; ++s) {
+        float sum = 0.0f;
+        for (int64_t j = 0; j < m; ++j) {
+            INVARIANT(op, cls_row[s * m + j] >= 0.0f);
+            sum += cls_row[s * m + j];
+        }
+        INVARIANT(op, std::fabs(sum - 1.0f) < 1e-4f);
+    }
+    for (float x : importance) INVARIANT(op, !std::isnan(x) && x >= 0.0f && x <= 1.0f + 1e-5f);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+    vt_set_num_threads(1);  // deterministic and fast; the pool has its own stress test
+    return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    Reader r{data, size};
+    switch (r.u8() % 7) {
+        case 0: fuzz_cls_saliency(r); break;
+        case 1: fuzz_cls_saliency_qk(r); break;
+        case 2: fuzz_text_relevance_qk(r); break;
+        case 3: fuzz_fused_topk(r); break;
+        case 4: fuzz_region_budget(r); break;
+        case 5: fuzz_text_relevance(r); break;
+        default: fuzz_rollout(r); break;
+    }
+    return 0;
+}
