@@ -171,7 +171,11 @@ final class DemoCommand implements Callable<Integer> {
     private Tokenizer tokenizer(ModelConfig c, PrintWriter progress) {
         if (modelDir != null) {
             Path dir = Files.isDirectory(modelDir) ? modelDir : modelDir.getParent();
-            if (Files.exists(dir.resolve("tokenizer.json"))) return HfTokenizer.load(dir);
+            Path json = dir.resolve("tokenizer.json");
+            if (Files.exists(json)) {
+                return dev.vtprune.task.WordTokenizer.isWordLevel(json) ? dev.vtprune.task.WordTokenizer.load(json)
+                        : HfTokenizer.load(dir);
+            }
             progress.println("vtprune demo: warning: no tokenizer.json in " + dir + " (a sentencepiece tokenizer.model is "
                     + "not supported): the prompt is encoded as UTF-8 bytes, so the instruction relevance does not follow its words");
         }
@@ -269,7 +273,7 @@ final class DemoCommand implements Callable<Integer> {
         long text = rf.sequences().get(0).length() - v;
         int probeLayers = method.equals("ptp") && alpha > 0 ? config.lmLayer() + 1 : method.equals("fastv") ? config.lmLayer() + 1 : 0;
         Flops.Breakdown ff = Flops.prefill(c, v, text);
-        Flops.Breakdown fp = method.equals("fastv") || reuseProbe ? reuseFlops(c, v, k, text, probeLayers)
+        Flops.Breakdown fp = method.equals("fastv") || reuseProbe ? Flops.reused(c, v, k, text, probeLayers)
                 : Flops.pruned(c, v, k, text, probeLayers);
         double fullTtft = median(full, Timings::ttft), cutTtft = median(cut, Timings::ttft);
         double fullPrefill = median(full, t -> t.ms("prefill"));
@@ -298,13 +302,6 @@ final class DemoCommand implements Callable<Integer> {
             say.println("note: the weights are random, so which tokens are kept reflects the structure of the computation,");
             say.println("      not what is in the image; load a real checkpoint with --model-dir for semantic choices.");
         }
-    }
-
-    /** FLOPs when the probe's layers are reused: those layers at full length, the rest pruned. */
-    private static Flops.Breakdown reuseFlops(ModelConfig c, long v, long k, long text, int probeLayers) {
-        long[] lengths = new long[c.language().layers()];
-        for (int l = 0; l < lengths.length; l++) lengths[l] = (l < probeLayers ? v : k) + text;
-        return Flops.schedule(c, v, lengths, 0);
     }
 
     private static String gflops(double f) {

@@ -14,7 +14,7 @@ import picocli.CommandLine.ScopeType;
  */
 @Command(name = "vtprune", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Training-free visual-token pruning (PTP, IVTP) for vision-language models.",
-        subcommands = {DemoCommand.class, PruneCommand.class, RolloutCommand.class, FlopsCommand.class, TrainCommand.class})
+        subcommands = {DemoCommand.class, PruneCommand.class, RolloutCommand.class, FlopsCommand.class, TrainCommand.class, EvalCommand.class})
 public final class Main implements Runnable {
 
     @Option(names = "--verbose", scope = ScopeType.INHERIT, description = "Print stack traces with errors.")
@@ -29,7 +29,7 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required: prune, rollout, flops, demo or train");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required: prune, rollout, flops, demo, train or eval");
     }
 
     /** Applies the global options; called by every command first. */

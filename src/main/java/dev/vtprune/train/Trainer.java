@@ -190,7 +190,7 @@ public final class Trainer {
         for (int at = 0; at < images; at += 16) {
             try (PointerScope scope = new PointerScope()) {
                 TaskBatch b = TaskBatch.of(TaskBatch.samples(seed, at, Math.min(16, images - at), 1), config, tok);
-                long[] guess = Tensors.toLongs(answerLogits(model, b).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
+                long[] guess = Tensors.toLongs(answerLogits(model, b).narrow(1, 0, tok.size()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
                 for (int i = 0; i < guess.length; i++) {
                     if (guess[i] == b.answers()[i]) right++;
                     n++;
