@@ -80,6 +80,7 @@ final class EvalCommand implements Callable<Integer> {
         PrintWriter out = main.spec.commandLine().getOut();
         if (json) out.println(json(c, chance, rows));
         else out.print(markdown(c, chance, rows));
+        out.flush();
         return 0;
     }
 
