@@ -347,7 +347,7 @@ final class DemoCommand implements Callable<Integer> {
         long text = rf.sequences().get(0).length() - v;
         int probeLayers = method.equals("ptp") && alpha > 0 ? config.lmLayer() + 1 : method.equals("fastv") ? config.lmLayer() + 1 : 0;
         Flops.Breakdown ff = Flops.prefill(c, v, text);
-        Flops.Breakdown fp = method.equals("fastv") || reuseProbe ? reuseFlops(c, v, k, text, probeLayers)
+        Flops.Breakdown fp = method.equals("fastv") || reuseProbe ? Flops.reused(c, v, k, text, probeLayers)
                 : Flops.pruned(c, v, k, text, probeLayers);
         double fullTtft = median(full, Timings::ttft), cutTtft = median(cut, Timings::ttft);
         double fullPrefill = median(full, t -> t.ms("prefill"));
@@ -376,13 +376,6 @@ final class DemoCommand implements Callable<Integer> {
             say.println("note: the weights are random, so which tokens are kept reflects the structure of the computation,");
             say.println("      not what is in the image; load a real checkpoint with --model-dir for semantic choices.");
         }
-    }
-
-    /** FLOPs when the probe's layers are reused: those layers at full length, the rest pruned. */
-    private static Flops.Breakdown reuseFlops(ModelConfig c, long v, long k, long text, int probeLayers) {
-        long[] lengths = new long[c.language().layers()];
-        for (int l = 0; l < lengths.length; l++) lengths[l] = (l < probeLayers ? v : k) + text;
-        return Flops.schedule(c, v, lengths, 0);
     }
 
     private static String gflops(double f) {

@@ -15,7 +15,8 @@ import picocli.CommandLine.ScopeType;
  */
 @Command(name = "vtprune", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Training-free visual-token pruning (PTP, IVTP) for vision-language models.",
-        subcommands = {DemoCommand.class, ForwardCommand.class, PruneCommand.class, RolloutCommand.class, GtpCommand.class, FlopsCommand.class})
+        subcommands = {DemoCommand.class, ForwardCommand.class, PruneCommand.class, RolloutCommand.class, GtpCommand.class, FlopsCommand.class,
+                TrainCommand.class, EvalCommand.class})
 public final class Main implements Runnable {
 
     @Option(names = "--verbose", scope = ScopeType.INHERIT, description = "Print stack traces with errors.")
@@ -30,7 +31,7 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required: demo, forward, prune, rollout, gtp or flops");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a command is required: demo, forward, prune, rollout, gtp, flops, train or eval");
     }
 
     /** Applies the global options; called by every command first. */

@@ -172,6 +172,16 @@ public final class Flops {
                 lmHead(c.language(), lengths[lengths.length - 1]), extra);
     }
 
+    /**
+     * A prefill pruned inside the LM with the probe's layers reused (FastV, PTP's reuse form):
+     * the first `probeLayers` layers on all visual + text tokens, the rest on kept + text.
+     */
+    public static Breakdown reused(ModelConfig c, long visual, long kept, long text, int probeLayers) {
+        long[] lengths = new long[c.language().layers()];
+        for (int l = 0; l < lengths.length; l++) lengths[l] = (l < probeLayers ? visual : kept) + text;
+        return schedule(c, visual, lengths, 0);
+    }
+
     /** Default visual tokens of a preset: every tile of its largest grid plus the thumbnail. */
     public static long defaultVisualTokens(ModelConfig c) {
         return c.visualTokens(c.tiling().maxTiles());

@@ -134,6 +134,13 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
         add(new ModelConfig("demo-8b", Family.INTERNVL_INTERNLM2,
                 new Vision(448, 14, 6, 192, 3, 768, 2, true, false, false), new Projector(768, 512, 512, true),
                 new Language(24, 512, 8, 2, 1792, 4096, false, 1000000, 1e-5, false, 8192), new Tiling(1, 6, true)));
+        // The model trained on the synthetic VQA task (dev.vtprune.task, `vtprune train`): 112 px
+        // tiles of 8 x 8 patches of 14 px, pixel shuffle 2 -> 16 tokens per tile; the task's
+        // 448 x 224 images give 4 x 2 tiles + thumbnail = 144 visual tokens. Small enough to train
+        // from scratch on 2 CPU cores; a 64-word vocabulary (the task's word-level tokenizer).
+        add(new ModelConfig("vqa-tiny", Family.INTERNVL_INTERNLM2,
+                new Vision(112, 14, 4, 64, 2, 256, 2, true, false, false), new Projector(256, 128, 128, true),
+                new Language(3, 128, 4, 2, 384, 64, false, 10000, 1e-5, false, 2048), new Tiling(1, 8, true)));
         // For tests: every dimension tiny, both families.
         add(new ModelConfig("tiny", Family.INTERNVL_INTERNLM2,
                 new Vision(56, 14, 2, 32, 2, 64, 2, true, false, false), new Projector(128, 48, 48, true),

@@ -30,9 +30,12 @@ final class Scope implements AutoCloseable {
         scope = new OpScope();
     }
 
-    /** A scope that also disables autograd until it closes: the outer scope of a forward pass. */
+    /**
+     * A scope that also disables autograd until it closes: the outer scope of a forward pass.
+     * Under {@link Training#enable()} it leaves autograd as it is, so a trainer can backpropagate.
+     */
     static Scope noGrad() {
-        return new Scope(true);
+        return new Scope(!Training.active());
     }
 
     /** Marks a pointer allocated inside this scope as a result that outlives it. */

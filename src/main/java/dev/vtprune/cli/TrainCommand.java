@@ -1,0 +1,72 @@
+package dev.vtprune.cli;
+
+import dev.vtprune.model.ModelConfig;
+import dev.vtprune.train.Trainer;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParentCommand;
+
+/**
+ * {@code vtprune train} — trains the synthetic-VQA model from scratch (CLIP stage, then
+ * instruction tuning) and writes a checkpoint directory that {@code demo --model-dir} and
+ * {@code eval} load. Progress on stderr; a JSON summary on stdout.
+ */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Train the small LVLM of the synthetic VQA task from scratch (CLIP stage + instruction tuning).")
+final class TrainCommand implements Callable<Integer> {
+    @ParentCommand
+    Main main;
+
+    @Option(names = "--out", defaultValue = "models/vqa-tiny", paramLabel = "DIR", description = "Checkpoint directory. Default: ${DEFAULT-VALUE}.")
+    Path out;
+
+    @Option(names = "--model", defaultValue = "vqa-tiny", description = "Model preset (an InternVL2 + InternLM2 shape). Default: ${DEFAULT-VALUE}.")
+    String preset;
+
+    @Option(names = "--seed", defaultValue = "1", description = "Seed of the initial weights. Default: ${DEFAULT-VALUE}.")
+    long seed;
+
+    @Option(names = "--clip-steps", defaultValue = "150", description = "CLIP (stage 1) steps. Default: ${DEFAULT-VALUE}.")
+    int clipSteps;
+
+    @Option(names = "--steps", defaultValue = "1500", description = "Instruction-tuning (stage 2) steps. Default: ${DEFAULT-VALUE}.")
+    int steps;
+
+    @Option(names = "--batch", defaultValue = "8", description = "Images per step. Default: ${DEFAULT-VALUE}.")
+    int batch;
+
+    @Option(names = "--questions", defaultValue = "4", description = "Questions per image in stage 2. Default: ${DEFAULT-VALUE}.")
+    int questions;
+
+    @Option(names = "--lr", defaultValue = "2e-3", description = "Peak AdamW learning rate. Default: ${DEFAULT-VALUE}.")
+    double lr;
+
+    @Option(names = "--val", defaultValue = "400", description = "Validation-split images scored at the end. Default: ${DEFAULT-VALUE}.")
+    int val;
+
+    @Option(names = "--max-minutes", defaultValue = "55", description = "Wall-clock budget; stage 2 stops early when spent. Default: ${DEFAULT-VALUE}.")
+    double maxMinutes;
+
+    @Option(names = "--log-every", defaultValue = "10", description = "Steps between progress lines. Default: ${DEFAULT-VALUE}.")
+    int logEvery;
+
+    @Override
+    public Integer call() {
+        main.setUp();
+        PrintWriter err = main.spec.commandLine().getErr();
+        Trainer.Options o = new Trainer.Options(seed, clipSteps, steps, batch, questions, lr, logEvery, val, maxMinutes);
+        Trainer.Report r = new Trainer(ModelConfig.preset(preset), err).train(o, out);
+        JsonOut json = new JsonOut().put("model", preset).put("out", out.toString()).put("seed", seed)
+                .put("clip_steps", clipSteps).put("steps", steps).put("steps_done", r.steps()).put("batch", batch).put("questions_per_image", questions)
+                .put("parameters", r.parameters()).put("loss", r.loss()).put("seconds", Math.round(r.seconds()));
+        if (clipSteps > 0) json.put("clip_loss", r.clipLoss());
+        if (val > 0) json.put("val_accuracy", r.valAccuracy()).put("val_questions", r.valQuestions());
+        main.spec.commandLine().getOut().println(json);
+        err.printf(Locale.ROOT, "done in %.1f min%n", r.seconds() / 60);
+        return 0;
+    }
+}

@@ -1,0 +1,295 @@
+package dev.vtprune.train;
+
+import dev.vtprune.model.CheckpointWriter;
+import dev.vtprune.model.Lvlm;
+import dev.vtprune.model.ModelConfig;
+import dev.vtprune.model.Prefill;
+import dev.vtprune.model.RandomWeights;
+import dev.vtprune.model.Training;
+import dev.vtprune.model.VisionOutput;
+import dev.vtprune.ops.Tensors;
+import dev.vtprune.pipeline.PromptTemplate;
+import dev.vtprune.task.VqaTask;
+import dev.vtprune.task.WordTokenizer;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.AdamW;
+import org.bytedeco.pytorch.AdamWOptions;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * Trains the task's LVLM from scratch with LibTorch's autograd and AdamW, through the project's
+ * own modules (their forwards under {@link Training#enable()}):
+ * <ol>
+ * <li>CLIP: the ViT and a {@link ClipHead} text tower, contrastive loss between every view's
+ *     CLS state and the caption of what that view shows;</li>
+ * <li>instruction tuning: ViT, pixel shuffle + MLP projector and decoder LM end to end, the LM
+ *     loss on the answer token after the chat template's assistant prefix, questions laid out
+ *     exactly as {@link dev.vtprune.pipeline.LvlmPipeline} lays them out.</li>
+ * </ol>
+ * Training images are samples 0, 1, 2... of the train split, each seen once; the seed draws
+ * the initial weights. Linear warm-up then cosine decay to a tenth of the peak rate; gradients
+ * clipped to norm 1.
+ */
+public final class Trainer {
+    /**
+     * @param clipSteps  stage 1 steps
+     * @param steps      stage 2 steps
+     * @param images     images per step
+     * @param perImage   questions per image in stage 2 (the ViT runs once per image)
+     * @param maxMinutes wall-clock budget: stage 2 stops early (and the model is written) once
+     *                   it is spent
+     */
+    public record Options(long seed, int clipSteps, int steps, int images, int perImage, double lr, int logEvery,
+                          int valImages, double maxMinutes) {
+        public Options {
+            check(maxMinutes > 0, "--max-minutes", "> 0", maxMinutes);
+            check(clipSteps >= 0, "--clip-steps", ">= 0", clipSteps);
+            check(steps >= 1, "--steps", ">= 1", steps);
+            check(images >= 1, "--batch", ">= 1", images);
+            check(perImage >= 1 && perImage <= 5, "--questions", "in [1, 5]", perImage);
+            check(lr > 0, "--lr", "> 0", lr);
+            check(logEvery >= 1, "--log-every", ">= 1", logEvery);
+            check(valImages >= 0, "--val", ">= 0", valImages);
+        }
+
+        private static void check(boolean ok, String arg, String expected, Object got) {
+            if (!ok) throw new IllegalArgumentException("argument '" + arg + "' must be " + expected + ", got " + got);
+        }
+    }
+
+    /** What a run reached. */
+    public record Report(double clipLoss, double loss, int steps, double valAccuracy, int valQuestions, double seconds,
+                         long parameters) {}
+
+    private final ModelConfig config;
+    private final WordTokenizer tok = WordTokenizer.task();
+    private final PrintWriter log;
+
+    public Trainer(ModelConfig config, PrintWriter log) {
+        if (config.language().vocab() < tok.size()) {
+            throw new IllegalArgumentException("model '" + config.name() + "' has a vocabulary of " + config.language().vocab()
+                    + " rows; the task's tokenizer needs " + tok.size());
+        }
+        this.config = config;
+        this.log = log;
+    }
+
+    public WordTokenizer tokenizer() {
+        return tok;
+    }
+
+    /** Trains, writes the checkpoint (config.json, model.safetensors with the CLIP head, tokenizer.json) to `out`. */
+    public Report train(Options o, Path out) {
+        long t0 = System.nanoTime();
+        torch.manual_seed(o.seed());
+        try (Lvlm model = RandomWeights.create(config, o.seed(), ScalarType.Float);
+             ClipHead clip = new ClipHead(tok.size(), config.vision().hidden(), 64, 64, o.seed() + 1)) {
+            for (Tensor w : model.weights().values()) w.requires_grad_(true);
+            log.printf(Locale.ROOT, "vtprune train: model %s, %,d parameters (+ %,d in the CLIP text tower); %d CPU threads%n",
+                    config.name(), model.parameterCount(), count(clip.weights()), torch.get_num_threads());
+            long next = 0;  // next training image
+            double clipLoss = Double.NaN;
+            if (o.clipSteps() > 0) {
+                List<Tensor> params = new ArrayList<>(model.vision().weights().values());
+                params.addAll(clip.weights().values());
+                Stage s = new Stage("clip", params, o.lr(), o.clipSteps());
+                for (int step = 0; step < o.clipSteps(); step++) {
+                    List<VqaTask.Sample> samples = TaskBatch.samples(VqaTask.Split.TRAIN.seed, next, o.images(), 1);
+                    next += o.images();
+                    s.step(step, () -> {
+                        TaskBatch b = TaskBatch.of(samples, config, tok);
+                        VisionOutput v = model.vision().forward(b.pixels());
+                        return new Loss(clip.loss(clip.image(v.cls()), clip.text(b.captions(), tok), b.captions()),
+                                b.captions().size());
+                    }, o.logEvery());
+                }
+                clipLoss = s.recent();
+                s.close();
+            }
+            List<Tensor> all = new ArrayList<>(model.weights().values());
+            Stage s = new Stage("vqa", all, o.lr(), o.steps());
+            int done = 0;
+            for (int step = 0; step < o.steps(); step++, done++) {
+                if ((System.nanoTime() - t0) / 6e10 > o.maxMinutes()) {
+                    log.printf(Locale.ROOT, "time budget of %.1f min spent: stopping after %d of %d steps%n", o.maxMinutes(), step,
+                            o.steps());
+                    break;
+                }
+                List<VqaTask.Sample> samples = TaskBatch.samples(VqaTask.Split.TRAIN.seed, next, o.images(), o.perImage());
+                next += o.images();
+                s.step(step, () -> {
+                    TaskBatch b = TaskBatch.of(samples, config, tok);
+                    Tensor logits = answerLogits(model, b);
+                    Tensor loss = torch.nll_loss(torch.log_softmax(logits, 1), Tensor.create(b.answers()));
+                    return new Loss(loss, b.answers().length);
+                }, o.logEvery());
+            }
+            double loss = s.recent();
+            s.close();
+            for (Tensor w : model.weights().values()) w.requires_grad_(false);
+            double[] val = o.valImages() > 0 ? accuracy(model, VqaTask.Split.VAL.seed, o.valImages()) : new double[] {Double.NaN, 0};
+            if (o.valImages() > 0) log.printf(Locale.ROOT, "validation: %.1f%% of %d questions%n", 100 * val[0], (int) val[1]);
+            CheckpointWriter.write(model, out, clip.weights());
+            tok.write(out.resolve("tokenizer.json"));
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            log.printf(Locale.ROOT, "wrote %s (config.json, model.safetensors, tokenizer.json) after %.1f min%n", out, seconds / 60);
+            return new Report(clipLoss, loss, done, val[0], (int) val[1], seconds, model.parameterCount());
+        }
+    }
+
+    private static long count(Map<String, Tensor> w) {
+        long n = 0;
+        for (Tensor t : w.values()) n += t.numel();
+        return n;
+    }
+
+    /**
+     * [questions, vocab] logits of the token after each question's prompt: the projected visual
+     * tokens of its image in the template's visual slots, the LM prefill's last position.
+     */
+    Tensor answerLogits(Lvlm model, TaskBatch b) {
+        VisionOutput v = model.vision().forward(b.pixels());
+        Tensor visual = model.projector().forward(v.patches());                       // [images * views, t, d]
+        long images = b.tilings().size(), d = visual.size(2);
+        visual = visual.reshape(images, visual.size(0) / images * visual.size(1), d);  // [images, V, d]
+        int n = b.layouts().size(), max = 0;
+        long[] lengths = new long[n];
+        for (int i = 0; i < n; i++) {
+            lengths[i] = b.layouts().get(i).length();
+            max = (int) Math.max(max, lengths[i]);
+        }
+        long[] ids = new long[n * max];
+        for (int i = 0; i < n; i++) System.arraycopy(b.layouts().get(i).ids(), 0, ids, i * max, (int) lengths[i]);
+        Tensor embeds = model.language().embed(Tensor.create(ids, n, max));
+        PromptTemplate.Layout first = b.layouts().get(0);
+        int vs = first.visualStart(), vc = first.visualCount();
+        for (PromptTemplate.Layout l : b.layouts()) {
+            if (l.visualStart() != vs || l.visualCount() != vc) throw new IllegalStateException("visual slots differ between questions");
+        }
+        if (vc != visual.size(1)) throw new IllegalStateException("template has " + vc + " visual slots, the image " + visual.size(1));
+        Tensor perQuestion = visual.index_select(0, Tensor.create(b.imageOf()));
+        embeds = torch.cat(new TensorVector(embeds.narrow(1, 0, vs), perQuestion, embeds.narrow(1, vs + vc, max - vs - vc)), 1);
+        Prefill p = model.language().prefill(embeds, lengths);
+        p.cache().close();  // no decoding here; the logits stay (in the caller's scope)
+        return p.lastLogits();
+    }
+
+    /** {accuracy, questions} of the model's argmax answer over `images` images of `seed`, one question each. */
+    double[] accuracy(Lvlm model, long seed, int images) {
+        int right = 0, n = 0;
+        for (int at = 0; at < images; at += 16) {
+            try (PointerScope scope = new PointerScope()) {
+                TaskBatch b = TaskBatch.of(TaskBatch.samples(seed, at, Math.min(16, images - at), 1), config, tok);
+                long[] guess = Tensors.toLongs(answerLogits(model, b).narrow(1, 0, tok.size()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
+                for (int i = 0; i < guess.length; i++) {
+                    if (guess[i] == b.answers()[i]) right++;
+                    n++;
+                }
+            }
+        }
+        return new double[] {(double) right / n, n};
+    }
+
+    /** A loss and how many examples it averages. */
+    private record Loss(Tensor value, int examples) {}
+
+    private interface StepBody {
+        Loss run();
+    }
+
+    /** One optimiser over a parameter set, its schedule and its progress lines. */
+    private final class Stage implements AutoCloseable {
+        private final String name;
+        private final TensorVector params;
+        private final AdamW opt;
+        private final double lr;
+        private final int steps, warmup;
+        private final long start = System.nanoTime();
+        private double sum, recent = Double.NaN;
+        private int count;
+        private long examples;
+        private long windowStart = System.nanoTime();
+
+        Stage(String name, List<Tensor> params, double lr, int steps) {
+            this.name = name;
+            this.params = new TensorVector(params.toArray(new Tensor[0]));
+            AdamWOptions options = new AdamWOptions(lr);
+            options.weight_decay().put(0.01);
+            this.opt = new AdamW(this.params, options);
+            this.lr = lr;
+            this.steps = steps;
+            this.warmup = Math.max(1, Math.min(50, steps / 10));
+        }
+
+        double rate(int step) {
+            if (step < warmup) return lr * (step + 1) / warmup;
+            double t = (double) (step - warmup) / Math.max(1, steps - warmup);
+            return lr * (0.1 + 0.9 * 0.5 * (1 + Math.cos(Math.PI * t)));
+        }
+
+        void step(int step, StepBody body, int every) {
+            double value;
+            int n;
+            try (PointerScope scope = new PointerScope(); Training.Mode mode = Training.enable()) {
+                for (long g = 0; g < opt.param_groups().size(); g++) opt.param_groups().get(g).options().set_lr(rate(step));
+                opt.zero_grad();
+                Loss loss = body.run();
+                loss.value().backward();
+                clip(1.0);
+                opt.step();
+                value = loss.value().item_double();
+                n = loss.examples();
+            }
+            if (!Double.isFinite(value)) throw new IllegalStateException(name + " loss became " + value + " at step " + step);
+            sum += value;
+            count++;
+            examples += n;
+            if ((step + 1) % every == 0 || step + 1 == steps) {
+                double now = System.nanoTime(), window = (now - windowStart) / 1e9;
+                recent = sum / count;
+                log.printf(Locale.ROOT, "%s step %d/%d  loss %.4f  lr %.2e  %.1f examples/s  %.1f s elapsed%n", name, step + 1,
+                        steps, recent, rate(step), examples / window, (now - start) / 1e9);
+                log.flush();
+                sum = 0;
+                count = 0;
+                examples = 0;
+                windowStart = System.nanoTime();
+            }
+        }
+
+        /** Scales all gradients so that their global L2 norm is at most `max`. */
+        private void clip(double max) {
+            double total = 0;
+            for (long i = 0; i < params.size(); i++) {
+                Tensor g = params.get(i).grad();
+                if (g.defined()) total += g.pow(new Scalar(2.0)).sum().item_double();
+            }
+            double norm = Math.sqrt(total);
+            if (norm > max) {
+                for (long i = 0; i < params.size(); i++) {
+                    Tensor g = params.get(i).grad();
+                    if (g.defined()) g.mul_(new Scalar(max / norm));
+                }
+            }
+        }
+
+        double recent() {
+            return recent;
+        }
+
+        @Override
+        public void close() {
+            opt.close();
+        }
+    }
+}
