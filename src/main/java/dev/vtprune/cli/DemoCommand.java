@@ -111,6 +111,10 @@ final class DemoCommand implements Callable<Integer> {
                     + ", got '" + method + "'");
         }
         if (keep != null && !method.equals("ivtp")) throw new IllegalArgumentException("argument '--keep' applies to --method ivtp only");
+        if (dump != null && method.equals("ivtp")) {
+            throw new IllegalArgumentException("argument '--dump' writes the inputs of `vtprune prune` (PTP and the baselines); "
+                    + "IVTP's per-point dumps for `vtprune gtp` (--dump-ivtp) are not implemented yet");
+        }
         if (keep != null && keep < 1) throw new IllegalArgumentException("argument '--keep' must be >= 1, got " + keep);
         ScalarType type = switch (dtype.toLowerCase(Locale.ROOT)) {
             case "float32" -> ScalarType.Float;

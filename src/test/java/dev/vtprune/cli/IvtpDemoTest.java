@@ -27,6 +27,8 @@ class IvtpDemoTest {
         assertTrue(r.out().matches("(?s).*visual tokens\\s+20\\s+10.*"), r.out());
         assertTrue(Files.exists(out.resolve("overlay.png")));
         assertOneLineError(run("demo", "--model", "tiny", "--method", "ptp", "--keep", "2"), "argument '--keep' applies to --method ivtp only");
+        assertOneLineError(run("demo", "--model", "tiny", "--method", "ivtp", "--dump", dir.resolve("d.safetensors").toString()),
+                "--dump-ivtp) are not implemented yet");
         CliTest.Run big = run("demo", "--model", "tiny", "--method", "ivtp", "--keep", "5");  // after the progress lines
         assertEquals(2, big.code());
         assertTrue(big.err().contains("argument '--keep' must be <= 4 (the visual tokens per tile), got 5"), big.err());
