@@ -7,6 +7,7 @@ import dev.vtprune.model.Lvlm;
 import dev.vtprune.model.ModelConfig;
 import dev.vtprune.model.ModelLoader;
 import dev.vtprune.model.RandomWeights;
+import dev.vtprune.model.VitPruning;
 import dev.vtprune.ops.TileLayout;
 import dev.vtprune.ops.Tensors;
 import dev.vtprune.pipeline.ByteTokenizer;
@@ -19,6 +20,7 @@ import dev.vtprune.pipeline.image.ImageLoader;
 import dev.vtprune.pipeline.image.Overlay;
 import dev.vtprune.pipeline.image.SampleImage;
 import dev.vtprune.pipeline.image.Tiling;
+import dev.vtprune.prune.IvtpPruner;
 import dev.vtprune.prune.Pruners;
 import dev.vtprune.prune.PyramidTokenPruner;
 import dev.vtprune.prune.TokenPruner;
@@ -59,8 +61,11 @@ final class DemoCommand implements Callable<Integer> {
             description = "The instruction. Default: \"${DEFAULT-VALUE}\".")
     String prompt;
 
-    @Option(names = "--method", defaultValue = "ptp", description = "ptp, cls-topk, random, spatial, fastv. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--method", defaultValue = "ptp", description = "ptp, ivtp, cls-topk, random, spatial, fastv. Default: ${DEFAULT-VALUE}.")
     String method;
+
+    @Option(names = "--keep", paramLabel = "N", description = "ivtp: visual tokens kept per tile at the end (default: 1 - ratio of them).")
+    Long keep;
 
     @Option(names = "--ratio", defaultValue = "0.5", description = "Fraction of visual tokens dropped, in [0, 1). Default: ${DEFAULT-VALUE}.")
     double ratio;
@@ -102,10 +107,16 @@ final class DemoCommand implements Callable<Integer> {
         if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("argument '--alpha' must be in [0, 1], got " + alpha);
         if (repeat < 1) throw new IllegalArgumentException("argument '--repeat' must be >= 1, got " + repeat);
         if (prompt.isEmpty()) throw new IllegalArgumentException("argument '--prompt' must not be empty (the instruction is what PTP reads)");
-        if (!Pruners.NAMES.contains(method)) {
-            throw new IllegalArgumentException("argument '--method' must be one of " + String.join(", ", Pruners.NAMES) + ", got '"
-                    + method + "'");
+        if (!Pruners.NAMES.contains(method) && !method.equals("ivtp")) {
+            throw new IllegalArgumentException("argument '--method' must be one of ivtp, " + String.join(", ", Pruners.NAMES)
+                    + ", got '" + method + "'");
         }
+        if (keep != null && !method.equals("ivtp")) throw new IllegalArgumentException("argument '--keep' applies to --method ivtp only");
+        if (dump != null && method.equals("ivtp")) {
+            throw new IllegalArgumentException("argument '--dump' writes the inputs of `vtprune prune` (PTP and the baselines); "
+                    + "IVTP's per-point dumps for `vtprune gtp` (--dump-ivtp) are not implemented yet");
+        }
+        if (keep != null && keep < 1) throw new IllegalArgumentException("argument '--keep' must be >= 1, got " + keep);
         ScalarType type = switch (dtype.toLowerCase(Locale.ROOT)) {
             case "float32" -> ScalarType.Float;
             case "bfloat16" -> ScalarType.BFloat16;
@@ -143,7 +154,11 @@ final class DemoCommand implements Callable<Integer> {
             ModelConfig c = model.config();
             double loadMs = (System.nanoTime() - t0) / 1e6;
             PyramidTokenPruner.Config config = PyramidTokenPruner.Config.PAPER.withRatio(ratio).withAlpha(alpha);
-            TokenPruner pruner = Pruners.byName(method, config, seed);
+            if (keep != null && keep > c.vision().tokensPerTile()) {
+                throw new IllegalArgumentException("argument '--keep' must be <= " + c.vision().tokensPerTile()
+                        + " (the visual tokens per tile), got " + keep);
+            }
+            TokenPruner pruner = method.equals("ivtp") ? new IvtpPruner(ivtpConfig()) : Pruners.byName(method, config, seed);
             PromptTemplate template = PromptTemplate.forFamily(c.family());
             try (Tokenizer tokenizer = tokenizer(c, template, progress)) {
                 LvlmPipeline pipeline = new LvlmPipeline(model, tokenizer, template);
@@ -182,6 +197,15 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /**
+     * IVTP's ViT stage alone (the paper's IVTP-V, Table 7): lmLayers = 0 puts every pruning
+     * point in the ViT; the LM stage and the CLIP-text pseudo-CLS are not implemented yet.
+     */
+    private IvtpPruner.Config ivtpConfig() {
+        IvtpPruner.Config c = IvtpPruner.Config.PAPER.withLmLayers(0);
+        return keep != null ? c.withFinalKeep(keep) : c.withFinalRatio(Math.max(1e-9, 1 - ratio));
     }
 
     private static BufferedImage image(Path path) {
@@ -323,6 +347,7 @@ final class DemoCommand implements Callable<Integer> {
         String how = method.equals("ptp") ? String.format(Locale.ROOT, "PTP r=%.2f alpha=%.2f, ViT layer %d of %d (paper: 11 of 24), LM layer %d%s",
                 ratio, alpha, pipeline.scaledVitLayer(config.vitLayer()), c.vision().layers(), config.lmLayer(),
                 reuseProbe ? ", probe layers reused" : "")
+                : method.equals("ivtp") ? ivtpHow(c, rp)
                 : method + String.format(Locale.ROOT, " r=%.2f", ratio);
         say.println("method: " + how);
         say.println();
@@ -347,11 +372,14 @@ final class DemoCommand implements Callable<Integer> {
         long text = rf.sequences().get(0).length() - v;
         int probeLayers = method.equals("ptp") && alpha > 0 ? config.lmLayer() + 1 : method.equals("fastv") ? config.lmLayer() + 1 : 0;
         Flops.Breakdown ff = Flops.prefill(c, v, text);
-        Flops.Breakdown fp = method.equals("fastv") || reuseProbe ? Flops.reused(c, v, k, text, probeLayers)
+        Flops.Breakdown fp = method.equals("ivtp")
+                ? FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, ivtpConfig()).flops()
+                : method.equals("fastv") || reuseProbe ? Flops.reused(c, v, k, text, probeLayers)
                 : Flops.pruned(c, v, k, text, probeLayers);
         double fullTtft = median(full, Timings::ttft), cutTtft = median(cut, Timings::ttft);
         double fullPrefill = median(full, t -> t.ms("prefill"));
-        double overhead = median(cut, t -> t.ms("select") + t.ms("gather"));
+        double overhead = method.equals("ivtp") ? rp.vitTrace().steps().stream().mapToDouble(VitPruning.Step::ms).sum()
+                : median(cut, t -> t.ms("select") + t.ms("gather"));
         double probe = median(cut, t -> t.ms("probe"));
         String row = "  %-34s %16s %16s%n";
         say.printf(Locale.ROOT, row, "", "unpruned", "pruned (" + method + ")");
@@ -365,7 +393,9 @@ final class DemoCommand implements Callable<Integer> {
             if (a == 0 && b == 0) continue;
             say.printf(Locale.ROOT, row, "  " + stage, a == 0 ? "-" : ms(a), b == 0 ? "-" : ms(b));
         }
-        say.printf(Locale.ROOT, "  pruning overhead: selection + gather %.2f ms = %.2f%% of the unpruned prefill (%.1f ms)%s%n",
+        say.printf(Locale.ROOT, method.equals("ivtp") ? "  pruning overhead: the GTP decisions inside the ViT (rollout, top-k, gather; "
+                + "last run) %.2f ms = %.2f%% of the unpruned prefill (%.1f ms)%s%n"
+                : "  pruning overhead: selection + gather %.2f ms = %.2f%% of the unpruned prefill (%.1f ms)%s%n",
                 overhead, 100 * overhead / fullPrefill, fullPrefill,
                 probe > 0 ? String.format(Locale.ROOT, "; the probe adds %.1f ms (%.1f%%)", probe, 100 * probe / fullPrefill) : "");
         say.printf(Locale.ROOT, "  next token (argmax of the last logits): unpruned %d, pruned %d; top-5 overlap %d/5%n",
@@ -376,6 +406,21 @@ final class DemoCommand implements Callable<Integer> {
             say.println("note: the weights are random, so which tokens are kept reflects the structure of the computation,");
             say.println("      not what is in the image; load a real checkpoint with --model-dir for semantic choices.");
         }
+    }
+
+    /** IVTP's line: the schedule and, per pruning point, its layer and the tokens per tile before and after. */
+    private static String ivtpHow(ModelConfig c, Result rp) {
+        StringBuilder b = new StringBuilder(String.format(Locale.ROOT,
+                "IVTP, ViT stage only (groups of 3 over the %d ViT layers; the LM stage and the CLIP-text pseudo-CLS are not "
+                        + "implemented yet)%n  pruning points (visual tokens per tile):", c.vision().layers()));
+        int block = c.vision().merge() * c.vision().merge();
+        for (VitPruning.Step s : rp.vitTrace().steps()) {
+            b.append(String.format(Locale.ROOT, " after layer %d: %d -> %d (%.2f ms);", s.layer(), s.patches()[0].length / block,
+                    s.kept()[0].length / block, s.ms()));
+        }
+        if (block > 1) b.append(String.format(Locale.ROOT, "%n  (InternVL: scored and dropped as %d x %d patch blocks, so the pixel "
+                + "shuffle still merges the kept ones)", c.vision().merge(), c.vision().merge()));
+        return b.toString();
     }
 
     private static String gflops(double f) {

@@ -247,6 +247,7 @@ public final class VisionEncoder implements AutoCloseable {
          * layer's v), keeps the `keep` best blocks of each tile, returns x [T, 1 + n', h].
          */
         Tensor prune(int layer, Tensor x, List<Tensor> q, List<Tensor> k, Tensor v, long keep) {
+            long t0 = System.nanoTime();
             int n = (int) x.size(1) - 1, units = n / (merge * merge);  // only whole blocks are present
             Tensor values = plan.valueWeighting()
                     ? v.transpose(1, 2).reshape(tiles, n + 1, v.size(1) * v.size(3)).contiguous() : null;
@@ -288,10 +289,11 @@ public final class VisionEncoder implements AutoCloseable {
                 }
                 scored[t] = Arrays.copyOfRange(importance, t * n, (t + 1) * n);
             }
-            steps.add(new VitPruning.Step(layer, patches, scored, kept));
-            patches = kept;
             Tensor idx = Tensor.create(index, tiles, 1 + keptN).to(device, ScalarType.Long);
-            return x.gather(1, idx.unsqueeze(2).expand(tiles, 1 + keptN, x.size(2)));
+            Tensor out = x.gather(1, idx.unsqueeze(2).expand(tiles, 1 + keptN, x.size(2)));
+            steps.add(new VitPruning.Step(layer, patches, scored, kept, (System.nanoTime() - t0) / 1e6));
+            patches = kept;
+            return out;
         }
 
         long[] flatPatches() {

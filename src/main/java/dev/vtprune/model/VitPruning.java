@@ -72,8 +72,9 @@ public record VitPruning(int groupSize, long[] keep, int merge, boolean valueWei
      *                   in the sequence after the CLS)
      * @param importance [tiles][n] eq. 4 importance of those patches (sums to 1 per tile)
      * @param kept       [tiles][n'] the patches that stay, ascending
+     * @param ms         wall time of the decision (rollout, top-k, gather), milliseconds
      */
-    public record Step(int layer, long[][] patches, double[][] importance, long[][] kept) {}
+    public record Step(int layer, long[][] patches, double[][] importance, long[][] kept, double ms) {}
 
     /**
      * The result of a pruned encoder forward beyond {@link VisionOutput}'s states.
