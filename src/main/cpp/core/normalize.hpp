@@ -5,11 +5,7 @@
 
 #include <cmath>
 
-#if defined(__CUDACC__)
-#define VT_HD __host__ __device__
-#else
-#define VT_HD
-#endif
+#include "host_device.hpp"
 
 namespace vt {
 
