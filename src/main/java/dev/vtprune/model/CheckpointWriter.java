@@ -141,6 +141,7 @@ public final class CheckpointWriter {
         vc.addProperty("hidden_size", v.hidden());
         vc.addProperty("num_attention_heads", v.heads());
         vc.addProperty("intermediate_size", v.mlp());
+        vc.addProperty("qkv_bias", true);  // explicit: upstream InternVisionConfig's defaults are InternViT-6B's
         vc.addProperty("qk_normalization", false);
         vc.addProperty("norm_type", "layer_norm");
         vc.addProperty("hidden_act", "gelu");
@@ -161,6 +162,8 @@ public final class CheckpointWriter {
         lc.addProperty("rope_theta", l.ropeTheta());
         lc.addProperty("rms_norm_eps", l.rmsEps());
         lc.addProperty("hidden_act", "silu");
+        lc.addProperty("tie_word_embeddings", l.tiedHead());
+        lc.addProperty("max_position_embeddings", l.maxPositions());
         root.add("llm_config", lc);
         return new GsonBuilder().setPrettyPrinting().create().toJson(root) + "\n";
     }

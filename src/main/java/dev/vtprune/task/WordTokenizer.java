@@ -32,8 +32,15 @@ import java.util.regex.Pattern;
 public final class WordTokenizer implements Tokenizer {
     public static final String PAD = "<pad>", UNK = "<unk>";
     /** Added tokens: the pad and unknown tokens and the InternVL chat template's markers. */
-    static final List<String> SPECIAL = List.of(PAD, UNK, "<|im_start|>", "<|im_end|>", "<img>", "</img>");
+    /** The padding and unknown tokens, then the chat template's markers (kept whole, as in the real tokenizers). */
+    static final List<String> SPECIAL = specials();
     private static final Pattern WORD = Pattern.compile("\\w+|[^\\w\\s]+");
+
+    private static List<String> specials() {
+        List<String> s = new ArrayList<>(List.of(PAD, UNK));
+        s.addAll(dev.vtprune.pipeline.PromptTemplate.INTERNVL.specials());
+        return List.copyOf(s);
+    }
 
     private final Map<String, Integer> vocab;
     private final List<String> words;
