@@ -2,8 +2,6 @@ package dev.vtprune.model;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import dev.vtprune.io.TensorSource;
 import dev.vtprune.model.ParamSpec.Init;
 import dev.vtprune.ops.Args;
@@ -91,14 +89,7 @@ public final class ClipTextModel implements AutoCloseable {
         }
 
         static Config parse(String json, String where) {
-            JsonObject root;
-            try {
-                JsonElement e = JsonParser.parseString(json);
-                if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": not a JSON object");
-                root = e.getAsJsonObject();
-            } catch (JsonParseException e) {
-                throw new IllegalArgumentException(where + ": not valid JSON (" + e.getMessage() + ")", e);
-            }
+            JsonObject root = HfConfig.object(json, where);
             JsonElement tc = root.get("text_config");
             if (tc == null || !tc.isJsonObject()) {
                 throw new IllegalArgumentException(where + ": 'text_config' must be a JSON object (a CLIPModel config), got "
