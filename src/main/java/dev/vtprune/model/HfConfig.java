@@ -48,15 +48,7 @@ final class HfConfig {
      * @param where        for messages
      */
     static ModelConfig parse(String json, String fallbackName, String where) {
-        JsonObject root;
-        try {
-            JsonElement e = JsonParser.parseString(json);
-            if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": not a JSON object");
-            root = e.getAsJsonObject();
-        } catch (JsonParseException e) {
-            throw new IllegalArgumentException(where + ": not valid JSON (" + e.getMessage() + ")", e);
-        }
-        Json r = new Json(root, where);
+        Json r = new Json(object(json, where), where);
         String name = name(r.string("_name_or_path", null), fallbackName);
         String type = r.string("model_type", "");
         String arch = r.firstArchitecture();
@@ -65,6 +57,17 @@ final class HfConfig {
         throw new IllegalArgumentException(where + ": unsupported architecture (model_type '" + type
                 + "', architectures [" + arch + "]); supported: InternVL2 chat models (internvl_chat with InternLM2 "
                 + "or Qwen2) and llava-hf LLaVA-1.5 (llava)");
+    }
+
+    /** The JSON object of a config file's text; `where` names the file in the messages. */
+    static JsonObject object(String json, String where) {
+        try {
+            JsonElement e = JsonParser.parseString(json);
+            if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": not a JSON object");
+            return e.getAsJsonObject();
+        } catch (JsonParseException e) {
+            throw new IllegalArgumentException(where + ": not valid JSON (" + e.getMessage() + ")", e);
+        }
     }
 
     private static String name(String nameOrPath, String fallback) {

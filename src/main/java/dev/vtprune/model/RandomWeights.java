@@ -53,7 +53,8 @@ public final class RandomWeights {
         throw Args.error("dtype", "be Float, BFloat16 or Half", dtype.value);
     }
 
-    private static Tensor draw(ParamSpec spec, Generator generator, ScalarType dtype) {
+    /** One weight of `spec` from `generator` (shared with the CLIP text tower, {@link ClipTextModel#random}). */
+    static Tensor draw(ParamSpec spec, Generator generator, ScalarType dtype) {
         long[] shape = spec.shape();
         Device cpu = new Device(torch.DeviceType.CPU);
         switch (spec.init()) {
