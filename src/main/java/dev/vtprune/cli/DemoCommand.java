@@ -9,7 +9,7 @@ import dev.vtprune.model.ModelLoader;
 import dev.vtprune.model.RandomWeights;
 import dev.vtprune.model.VitPruning;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.pipeline.ByteTokenizer;
 import dev.vtprune.pipeline.Tokenizer;
 import dev.vtprune.pipeline.LvlmPipeline;

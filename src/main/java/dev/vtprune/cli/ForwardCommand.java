@@ -7,7 +7,7 @@ import dev.vtprune.io.Safetensors;
 import dev.vtprune.model.Lvlm;
 import dev.vtprune.model.ModelConfig;
 import dev.vtprune.model.ModelConfig.Family;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.pipeline.FullForward;
 import dev.vtprune.prune.Pruners;
 import dev.vtprune.prune.PyramidTokenPruner;

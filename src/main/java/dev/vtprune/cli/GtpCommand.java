@@ -1,7 +1,7 @@
 package dev.vtprune.cli;
 
 import dev.vtprune.ops.Rollout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;

@@ -2,7 +2,7 @@ package dev.vtprune.cli;
 
 import dev.vtprune.io.SafetensorsFile;
 import dev.vtprune.io.TensorInfo;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

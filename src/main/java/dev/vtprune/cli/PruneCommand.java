@@ -5,7 +5,7 @@ import dev.vtprune.ops.Reduce;
 import dev.vtprune.ops.RegionBudget;
 import dev.vtprune.ops.TextLayout;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.prune.PruneInputs;
 import dev.vtprune.prune.Pruners;
 import dev.vtprune.prune.PyramidTokenPruner;

@@ -1,7 +1,7 @@
 package dev.vtprune.io;
 
-import dev.vtprune.ops.Args;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Args;
+import dev.vtprune.internal.Tensors;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;

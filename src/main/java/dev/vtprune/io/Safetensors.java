@@ -3,8 +3,8 @@ package dev.vtprune.io;
 import static dev.vtprune.io.IoErrors.invalid;
 
 import com.google.gson.stream.JsonWriter;
-import dev.vtprune.ops.Args;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Args;
+import dev.vtprune.internal.Tensors;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;

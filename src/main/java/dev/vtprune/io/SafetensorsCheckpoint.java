@@ -4,7 +4,7 @@ import static dev.vtprune.io.IoErrors.invalid;
 
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

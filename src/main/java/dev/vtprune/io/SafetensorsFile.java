@@ -2,8 +2,8 @@ package dev.vtprune.io;
 
 import static dev.vtprune.io.IoErrors.invalid;
 
-import dev.vtprune.ops.Args;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Args;
+import dev.vtprune.internal.Tensors;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

@@ -1,11 +1,11 @@
 package dev.vtprune.model;
 
-import dev.vtprune.ops.Args;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Args;
+import dev.vtprune.internal.Tensors;
 import java.util.Arrays;
 import org.bytedeco.pytorch.Tensor;
 
-/** Argument checks of the module entry points, phrased like dev.vtprune.ops.Args. */
+/** Argument checks of the module entry points, phrased like dev.vtprune.internal.Args. */
 final class Checks {
     private Checks() {}
 

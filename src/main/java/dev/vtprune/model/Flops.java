@@ -1,6 +1,6 @@
 package dev.vtprune.model;
 
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 
 /**
  * FLOPs of an LVLM prefill (design §5), in the convention that reproduces IVTP's Table 3:

@@ -1,7 +1,7 @@
 package dev.vtprune.model;
 
-import dev.vtprune.ops.Args;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Args;
+import dev.vtprune.internal.Tensors;
 import java.util.Arrays;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;

@@ -1,8 +1,8 @@
 package dev.vtprune.model;
 
 import dev.vtprune.model.ParamSpec.Init;
-import dev.vtprune.ops.Args;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Args;
+import dev.vtprune.internal.Tensors;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;

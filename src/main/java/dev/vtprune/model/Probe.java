@@ -1,6 +1,6 @@
 package dev.vtprune.model;
 
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import org.bytedeco.pytorch.Tensor;
 
 /**

@@ -1,7 +1,7 @@
 package dev.vtprune.model;
 
-import dev.vtprune.ops.Args;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Args;
+import dev.vtprune.internal.Tensors;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.GeneratorOptional;

@@ -1,6 +1,6 @@
 package dev.vtprune.model;
 
-import dev.vtprune.ops.OpScope;
+import dev.vtprune.internal.OpScope;
 import java.util.function.Supplier;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.NoGradGuard;

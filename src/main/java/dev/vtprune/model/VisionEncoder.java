@@ -1,11 +1,11 @@
 package dev.vtprune.model;
 
 import dev.vtprune.model.ParamSpec.Init;
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import dev.vtprune.ops.Rollout;
 import dev.vtprune.ops.SegmentedTopK;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;

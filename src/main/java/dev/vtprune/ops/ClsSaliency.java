@@ -1,5 +1,8 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.OpScope;
+import dev.vtprune.internal.Tensors;
+import dev.vtprune.internal.Args;
 import dev.vtprune.nativelib.VtNative;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
@@ -73,7 +76,7 @@ public final class ClsSaliency {
         Args.innerContiguous(k, "k");
         long grid = grid(k.size(2) - 1, merge, "k", "1 + g*g keys (CLS first) on axis 2");
         double sc = Rollout.scale(scale, qCls.size(2));
-        return Args.finiteAttention(() -> {
+        return FiniteAttention.check(() -> {
             if (backend == Backend.NATIVE) return nativeQk(qCls, k, grid, merge, sc, headReduce);
             try (OpScope scope = new OpScope()) {
                 Tensor logits = qCls.to(ScalarType.Float).unsqueeze(2).matmul(k.to(ScalarType.Float).transpose(2, 3)).squeeze(2);

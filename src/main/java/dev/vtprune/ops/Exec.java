@@ -1,5 +1,7 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.Tensors;
+import dev.vtprune.internal.Args;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch_cuda;
 

@@ -1,5 +1,7 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.OpScope;
+import dev.vtprune.internal.Tensors;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import org.bytedeco.pytorch.Device;

@@ -1,5 +1,8 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.OpScope;
+import dev.vtprune.internal.Tensors;
+import dev.vtprune.internal.Args;
 import dev.vtprune.nativelib.VtNative;
 import java.util.List;
 import org.bytedeco.pytorch.Device;

@@ -1,5 +1,6 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.Args;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;

@@ -1,5 +1,8 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.OpScope;
+import dev.vtprune.internal.Tensors;
+import dev.vtprune.internal.Args;
 import dev.vtprune.nativelib.VtNative;
 import java.util.List;
 import org.bytedeco.pytorch.Device;
@@ -102,7 +105,7 @@ public final class TextRelevance {
         Args.innerContiguous(k, "k");
         double sc = Rollout.scale(scale, q.size(2));
         if (layout.totalQueries() == 0) return Tensors.zeros(ScalarType.Float, Tensors.deviceOf(q), layout.totalVisual());
-        return Args.finiteAttention(() -> backend == Backend.NATIVE ? nativeQk(q, k, layout, sc, headReduce, textReduce)
+        return FiniteAttention.check(() -> backend == Backend.NATIVE ? nativeQk(q, k, layout, sc, headReduce, textReduce)
                 : compositionQk(q, k, layout, sc, headReduce, textReduce), "q", "k");
     }
 

@@ -1,5 +1,6 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.Args;
 import java.util.Arrays;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;

@@ -1,6 +1,6 @@
 package dev.vtprune.pipeline;
 
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;

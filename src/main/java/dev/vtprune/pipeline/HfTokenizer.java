@@ -2,7 +2,7 @@ package dev.vtprune.pipeline;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.huggingface.tokenizers.jni.CharSpan;
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;

@@ -1,7 +1,7 @@
 package dev.vtprune.pipeline;
 
 import dev.vtprune.model.ModelConfig;
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import java.util.List;
 
 /**

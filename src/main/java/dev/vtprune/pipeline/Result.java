@@ -2,7 +2,7 @@ package dev.vtprune.pipeline;
 
 import dev.vtprune.model.Prefill;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.pipeline.image.Tiling;
 import dev.vtprune.prune.Selection;
 import java.util.List;

@@ -5,7 +5,7 @@ import ai.djl.sentencepiece.SpTokenizer;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

@@ -1,6 +1,6 @@
 package dev.vtprune.prune;
 
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.Reduce;
 

@@ -1,11 +1,11 @@
 package dev.vtprune.prune;
 
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.Reduce;
 import dev.vtprune.ops.TextLayout;
 import dev.vtprune.ops.TextRelevance;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import org.bytedeco.pytorch.Tensor;
 
 /**

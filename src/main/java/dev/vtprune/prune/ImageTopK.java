@@ -1,10 +1,10 @@
 package dev.vtprune.prune;
 
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.SegmentedTopK;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import java.util.Arrays;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;

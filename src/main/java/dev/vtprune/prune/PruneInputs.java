@@ -1,13 +1,13 @@
 package dev.vtprune.prune;
 
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.ClsSaliency;
 import dev.vtprune.ops.Reduce;
 import dev.vtprune.ops.TextLayout;
 import dev.vtprune.ops.TextRelevance;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
 

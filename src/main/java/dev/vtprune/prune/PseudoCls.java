@@ -1,7 +1,7 @@
 package dev.vtprune.prune;
 
-import dev.vtprune.ops.Args;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Args;
+import dev.vtprune.internal.Tensors;
 import java.util.Arrays;
 import java.util.stream.IntStream;
 import org.bytedeco.pytorch.Tensor;

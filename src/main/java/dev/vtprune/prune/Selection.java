@@ -1,9 +1,9 @@
 package dev.vtprune.prune;
 
-import dev.vtprune.ops.Args;
-import dev.vtprune.ops.OpScope;
+import dev.vtprune.internal.Args;
+import dev.vtprune.internal.OpScope;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import java.util.function.Supplier;
 import org.bytedeco.pytorch.Tensor;
 

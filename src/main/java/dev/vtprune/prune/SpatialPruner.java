@@ -1,8 +1,8 @@
 package dev.vtprune.prune;
 
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import org.bytedeco.pytorch.Tensor;
 
 /**

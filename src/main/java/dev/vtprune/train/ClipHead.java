@@ -1,6 +1,6 @@
 package dev.vtprune.train;
 
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.task.WordTokenizer;
 import java.util.LinkedHashMap;
 import java.util.List;

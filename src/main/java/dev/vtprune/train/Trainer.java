@@ -7,7 +7,7 @@ import dev.vtprune.model.Prefill;
 import dev.vtprune.model.RandomWeights;
 import dev.vtprune.model.Training;
 import dev.vtprune.model.VisionOutput;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.pipeline.PromptTemplate;
 import dev.vtprune.task.VqaTask;
 import dev.vtprune.task.WordTokenizer;

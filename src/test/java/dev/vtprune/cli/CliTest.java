@@ -12,7 +12,7 @@ import dev.vtprune.io.Safetensors;
 import dev.vtprune.ops.Rollout;
 import dev.vtprune.ops.TextLayout;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.prune.PruneInputs;
 import dev.vtprune.prune.PyramidTokenPruner;
 import dev.vtprune.prune.Selection;

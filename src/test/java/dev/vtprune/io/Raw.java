@@ -1,6 +1,6 @@
 package dev.vtprune.io;
 
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;

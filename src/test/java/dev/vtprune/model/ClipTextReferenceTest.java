@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.vtprune.io.Safetensors;
 import dev.vtprune.io.SafetensorsCheckpoint;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.testing.Approx;
 import dev.vtprune.testing.Python;
 import java.nio.charset.StandardCharsets;

@@ -128,7 +128,7 @@ class ForwardCommandTest {
                 .toString(), "--out", out.toString(), "--method", "ptp", "--ratio", "0.5", "--hidden", "0");
         assertEquals(0, r.code(), r.err());
         try (SafetensorsFile f = SafetensorsFile.open(out)) {
-            long[] kept = dev.vtprune.ops.Tensors.toLongs(f.load("kept"));
+            long[] kept = dev.vtprune.internal.Tensors.toLongs(f.load("kept"));
             assertEquals(4, kept.length);
             assertArrayEquals(new long[] {ids.length - 4, 300}, f.load("logits").shape());
             Tensor visual = f.load("visual_embeds"), h0 = f.load("hidden_0");
@@ -140,8 +140,8 @@ class ForwardCommandTest {
 
     private static void close(Tensor expected, Tensor actual, double atol, double rtol, String what) {
         assertArrayEquals(expected.shape(), actual.shape(), what + ": shape");
-        Approx.assertClose(dev.vtprune.ops.Tensors.toDoubles(expected.contiguous()),
-                dev.vtprune.ops.Tensors.toDoubles(actual.contiguous()), atol, rtol, what);
+        Approx.assertClose(dev.vtprune.internal.Tensors.toDoubles(expected.contiguous()),
+                dev.vtprune.internal.Tensors.toDoubles(actual.contiguous()), atol, rtol, what);
     }
 
     private static long[] withId(long[] ids, int at, long id) {

@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.Reduce;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.ops.TextLayout;
 import dev.vtprune.ops.TextRelevance;
 import dev.vtprune.testing.Approx;

@@ -4,7 +4,7 @@ import static dev.vtprune.model.ModelTesting.assertMessage;
 import static dev.vtprune.model.ModelTesting.assertShape;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.testing.Approx;
 import java.util.Map;
 import org.bytedeco.pytorch.Tensor;

@@ -9,7 +9,7 @@ import dev.vtprune.model.ModelConfig.Family;
 import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.ClsSaliency;
 import dev.vtprune.ops.Reduce;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.testing.Approx;
 import java.util.Arrays;
 import org.bytedeco.pytorch.Tensor;

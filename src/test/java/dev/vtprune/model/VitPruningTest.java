@@ -9,7 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.vtprune.model.ModelConfig.Family;
 import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.Rollout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.testing.Approx;
 import java.util.ArrayList;
 import java.util.Arrays;

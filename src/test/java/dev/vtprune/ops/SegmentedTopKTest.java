@@ -1,5 +1,6 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.Tensors;
 import static dev.vtprune.ops.RegionBudgetTest.assertMessage;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -9,7 +9,7 @@ import dev.vtprune.model.Lvlm;
 import dev.vtprune.model.ModelConfig;
 import dev.vtprune.model.RandomWeights;
 import dev.vtprune.ops.Backend;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.prune.FastVPruner;
 import dev.vtprune.prune.PyramidTokenPruner;
 import dev.vtprune.prune.RandomPruner;

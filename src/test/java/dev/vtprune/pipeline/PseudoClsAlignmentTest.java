@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.prune.PseudoCls;
 import dev.vtprune.testing.Approx;
 import dev.vtprune.testing.Data;

@@ -9,7 +9,7 @@ import dev.vtprune.ops.Backend;
 import dev.vtprune.ops.Reduce;
 import dev.vtprune.ops.TextLayout;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.testing.Data;
 import dev.vtprune.testing.Oracle;
 import java.util.Arrays;

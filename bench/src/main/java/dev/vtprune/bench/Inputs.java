@@ -3,7 +3,7 @@ package dev.vtprune.bench;
 import dev.vtprune.ops.RegionBudget;
 import dev.vtprune.ops.TextLayout;
 import dev.vtprune.ops.TileLayout;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;

@@ -7,7 +7,7 @@ import dev.vtprune.ops.RegionBudget;
 import dev.vtprune.ops.Rollout;
 import dev.vtprune.ops.SegmentedTopK;
 import dev.vtprune.ops.TextRelevance;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.prune.PruneInputs;
 import dev.vtprune.prune.PyramidTokenPruner;
 import dev.vtprune.prune.Selection;

@@ -3,7 +3,7 @@ package dev.vtprune.bench;
 import dev.vtprune.model.Lvlm;
 import dev.vtprune.model.ModelConfig;
 import dev.vtprune.model.RandomWeights;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import dev.vtprune.pipeline.ByteTokenizer;
 import dev.vtprune.pipeline.LvlmPipeline;
 import dev.vtprune.pipeline.PromptTemplate;

@@ -1,6 +1,6 @@
 package dev.vtprune.pipeline.image;
 
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import java.awt.Color;
 import java.awt.Font;
 import java.awt.Graphics2D;

@@ -1,7 +1,7 @@
 package dev.vtprune.pipeline.image;
 
 import dev.vtprune.model.ModelConfig;
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import java.awt.image.BufferedImage;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;

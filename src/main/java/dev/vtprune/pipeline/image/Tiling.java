@@ -1,6 +1,6 @@
 package dev.vtprune.pipeline.image;
 
-import dev.vtprune.ops.Args;
+import dev.vtprune.internal.Args;
 import java.awt.image.BufferedImage;
 import java.util.List;
 

@@ -6,7 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.vtprune.model.ModelConfig;
-import dev.vtprune.ops.Tensors;
+import dev.vtprune.internal.Tensors;
 import java.awt.image.BufferedImage;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;

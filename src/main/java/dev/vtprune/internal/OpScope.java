@@ -1,4 +1,4 @@
-package dev.vtprune.ops;
+package dev.vtprune.internal;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.vtprune.ops;
+package dev.vtprune.internal;
 
 import java.util.Arrays;
 import org.bytedeco.pytorch.Tensor;
@@ -86,33 +86,6 @@ public final class Args {
         }
     }
 
-    /**
-     * Runs a Q/K op and refuses a non-finite result: finite q and k whose logits q.k * scale
-     * overflow float32 are bad input, with this one message on both backends (the native
-     * kernel's VT_ERR_NONFINITE, and a check of the result that also covers the LibTorch
-     * composition). The check reads the result once (a device sync on CUDA).
-     */
-    static Tensor finiteAttention(java.util.function.Supplier<Tensor> op, String q, String k) {
-        Tensor out;
-        try {
-            out = op.get();
-        } catch (VtpruneException e) {
-            if (e.status() != VtpruneException.Status.NONFINITE) throw e;
-            throw overflow(q, k);
-        }
-        boolean finite;
-        try (OpScope scope = new OpScope()) {
-            finite = out.numel() == 0 || out.isfinite().all().item_bool();
-        }
-        if (!finite) throw overflow(q, k);
-        return out;
-    }
-
-    private static IllegalArgumentException overflow(String q, String k) {
-        return new IllegalArgumentException("arguments '" + q + "' and '" + k + "' must give finite attention logits "
-                + q + "." + k + " * scale, got values past float32's range (the softmax is not finite); scale them down");
-    }
-
     public static double inRange(double v, String name, double lo, double hi, boolean hiInclusive) {
         if (!(v >= lo && (hiInclusive ? v <= hi : v < hi))) {
             throw error(name, "be in [" + lo + ", " + hi + (hiInclusive ? "]" : ")"), v);
@@ -130,7 +103,7 @@ public final class Args {
         return v;
     }
 
-    static long[] strides(Tensor t) {
+    public static long[] strides(Tensor t) {
         long[] s = new long[(int) t.dim()];
         for (int i = 0; i < s.length; i++) s[i] = t.stride(i);
         return s;

@@ -1,4 +1,4 @@
-package dev.vtprune.ops;
+package dev.vtprune.internal;
 
 import dev.vtprune.nativelib.VtNative;
 import java.nio.DoubleBuffer;
@@ -59,14 +59,14 @@ public final class Tensors {
         }
     }
 
-    static String deviceName(Tensor t) {
+    public static String deviceName(Tensor t) {
         if (t.is_cpu()) return "cpu";
         if (t.is_cuda()) return "cuda:" + t.device().index();
         return "a device of type " + t.device().type().value;
     }
 
     /** The vt_dtype code of a floating tensor, or -1 for other types. */
-    static int vtDtype(ScalarType type) {
+    public static int vtDtype(ScalarType type) {
         switch (type) {
             case Float: return VtNative.VT_FLOAT32;
             case Half: return VtNative.VT_FLOAT16;
@@ -76,13 +76,13 @@ public final class Tensors {
     }
 
     /** Address of the first element (storage offset included). */
-    static long address(Tensor t) {
+    public static long address(Tensor t) {
         org.bytedeco.javacpp.Pointer p = t.data_ptr();  // null for a tensor without storage (0 elements)
         return p == null ? 0L : p.address();
     }
 
     /** Address of an optional tensor, 0 for null. */
-    static long addressOrNull(Tensor t) {
+    public static long addressOrNull(Tensor t) {
         return t == null ? 0L : address(t);
     }
 
@@ -124,10 +124,10 @@ public final class Tensors {
      * allocates for a kernel is first filled with NaN (floating types) or Long.MIN_VALUE
      * (integers), so that tests can prove the kernel wrote every element.
      */
-    static final boolean POISON_OUTPUTS = Boolean.getBoolean("vtprune.poisonOutputs");
+    public static final boolean POISON_OUTPUTS = Boolean.getBoolean("vtprune.poisonOutputs");
 
     /** An output buffer for a kernel to fill: uninitialised, or poisoned under test. */
-    static Tensor output(ScalarType type, Device device, long... shape) {
+    public static Tensor output(ScalarType type, Device device, long... shape) {
         Tensor t = empty(type, device, shape);
         if (POISON_OUTPUTS) {
             t.fill_(new org.bytedeco.pytorch.Scalar(type == ScalarType.Long ? (double) Long.MIN_VALUE : Double.NaN));
