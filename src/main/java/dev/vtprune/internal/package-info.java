@@ -5,6 +5,6 @@
  * the native calls; {@link dev.vtprune.internal.OpScope} frees the native temporaries of one call.
  * They may change in any release.
  *
- * <p>Uses only LibTorch (JavaCPP) and the JDK.
+ * <p>Uses only LibTorch (JavaCPP), the JDK and {@code nativelib} (for its dtype codes).
  */
 package dev.vtprune.internal;
