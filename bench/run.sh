@@ -15,7 +15,10 @@ mkdir -p "$out"
 echo "== building vtprune and the benchmarks" >&2
 (cd "$root" && mvn -B -q -ntp -DskipTests install) >&2
 (cd "$here" && mvn -B -q -ntp compile dependency:build-classpath -Dmdep.outputFile=target/classpath.txt) >&2
-cp="$here/target/classes:$(cat "$here/target/classpath.txt")"
+# vtprune itself from this checkout's target/classes, not the copy `install` put in ~/.m2: another
+# checkout's install can replace that jar (and JavaCPP's cache of its natives, keyed by the jar's
+# name) while this run is timing, and the benchmark would silently time another build.
+cp="$here/target/classes:$root/target/classes:$(tr ':' '\n' <"$here/target/classpath.txt" | grep -v '/dev/vtprune/vtprune/' | paste -sd:)"
 java_opts=(-Dorg.bytedeco.javacpp.maxPhysicalBytes=0)
 # as ./vtprune: LibTorch's OpenMP threads wait passively (both backends run under the same setting)
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
