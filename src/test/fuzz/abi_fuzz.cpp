@@ -1,5 +1,5 @@
-// libFuzzer harness for the C ABI (issue 13): K1, K2, K3 (rollout), K4 (both forms), K5 (both
-// forms). The first byte picks an entry point; the next
+// libFuzzer harness for the C ABI (issue 13): K1, K2, K3 (all three forms: from probabilities,
+// from Q/K, the full matrix), K4 (both forms), K5 (both forms). The first byte picks an entry point; the next
 // bytes give its sizes and arguments; the rest fills the data. Buffers are allocated to exactly
 // the footprint the arguments imply (so ASan flags any read or write past it), and on VT_OK the
 // outputs are checked against the header's contract. "Wild" inputs replace sizes with extreme
@@ -311,22 +311,28 @@ void fuzz_text_relevance(Reader& r) {
     }
 }
 
-void fuzz_rollout(Reader& r) {
-    constexpr const char* op = "vt_rollout";
-    const int64_t layers = r.small(1, 3), seqs = r.small(1, 2), heads = r.small(1, 2), m = r.small(2, 9);
-    const int32_t mode = r.u8() % 2;
+// Rollout inputs shared by the probability and matrix forms: row-stochastic layers from the bytes.
+std::vector<std::vector<float>> stochastic_layers(Reader& r, int64_t layers, int64_t rows, int64_t m) {
     std::vector<std::vector<float>> data(static_cast<size_t>(layers));
-    std::vector<const void*> ptrs;
     for (auto& layer : data) {
-        layer.resize(size_t(seqs * heads * m * m));
-        // Rows of non-negative weights normalised to sum 1, as attention probabilities are.
-        for (int64_t row = 0; row < seqs * heads * m; ++row) {
+        layer.resize(size_t(rows * m));
+        for (int64_t row = 0; row < rows; ++row) {
             float sum = 0.0f;
             for (int64_t j = 0; j < m; ++j) sum += layer[row * m + j] = float(1 + r.u8() % 16);
             for (int64_t j = 0; j < m; ++j) layer[row * m + j] /= sum;
         }
-        ptrs.push_back(layer.data());
     }
+    return data;
+}
+
+void fuzz_rollout(Reader& r) {
+    constexpr const char* op = "vt_rollout";
+    const int64_t layers = r.small(1, 3), seqs = r.small(1, 2), heads = r.small(1, 2), m = r.small(2, 9);
+    const int32_t mode = r.u8() % 2;
+    // Rows of non-negative weights normalised to sum 1, as attention probabilities are.
+    auto data = stochastic_layers(r, layers, seqs * heads * m, m);
+    std::vector<const void*> ptrs;
+    for (auto& layer : data) ptrs.push_back(layer.data());
     const bool with_values = r.u8() % 2;
     const int64_t dv = r.small(1, 4);
     std::vector<float> values(with_values ? size_t(seqs * m * dv) : 0);
@@ -352,6 +358,156 @@ void fuzz_rollout(Reader& r) {
     for (float x : importance) INVARIANT(op, !std::isnan(x) && x >= 0.0f && x <= 1.0f + 1e-5f);
 }
 
+
+// K3 from Q/K must agree with K3 from the probabilities softmax(scale q k^T) it implies, which
+// the harness computes in float64: the flash form is checked against the plain one on every
+// input, in the strided [seqs, M, heads, d] layout of a packed projection.
+void fuzz_rollout_qk(Reader& r) {
+    constexpr const char* op = "vt_rollout_qk";
+    const int64_t layers = r.small(1, 3), seqs = r.small(1, 2), heads = r.small(1, 2), d = r.small(1, 6);
+    int64_t m = r.small(2, 9);
+    int64_t token_stride = heads * d, head_stride = d, seq_stride = m * heads * d;
+    if (r.u8() >= 224) {
+        switch (r.u8() % 4) {
+            case 0: m = r.wild(); break;
+            case 1: seq_stride = r.wild(); break;
+            case 2: head_stride = r.wild(); break;
+            default: token_stride = r.wild(); break;
+        }
+    }
+    const int32_t mode = r.u8() % 2;
+    const float scale = r.u8() < 250 ? 0.125f * float(r.small(1, 16)) : 1e30f;
+    // The elements a strided layer spans, as the header defines them, or -1 when the arguments
+    // are out of contract or it overflows.
+    __int128 extent = -1;
+    if (m >= 2 && seq_stride >= 0 && head_stride >= 0 && token_stride >= d) {
+        extent = __int128(seqs - 1) * seq_stride + __int128(heads - 1) * head_stride + __int128(m - 1) * token_stride + d;
+        if (extent > INT64_MAX || __int128(seqs) * heads * m > INT64_MAX / 4) extent = -1;
+    }
+    if (extent < 0) {
+        // Must be refused before anything is read through the 1-element buffers.
+        float dummy[1] = {0.0f}, out[1] = {-7.0f};
+        const void* ptrs[3] = {dummy, dummy, dummy};
+        const int32_t st = vt_rollout_qk(-1, nullptr, ptrs, ptrs, VT_FLOAT32, layers, seqs, heads, m, d, seq_stride,
+                                         head_stride, token_stride, scale, mode, nullptr, 0, nullptr, 0, out, out);
+        INVARIANT(op, st != VT_OK);
+        return;
+    }
+    if (extent > kMaxElements || m > 64) return;  // valid but too big to allocate here
+    const size_t n = size_t(extent);
+    std::vector<std::vector<float>> q(static_cast<size_t>(layers), std::vector<float>(n)), k = q;
+    std::vector<const void*> qp, kp;
+    for (int64_t l = 0; l < layers; ++l) {
+        r.fill(q[l]);
+        r.fill(k[l]);
+        qp.push_back(q[l].data());
+        kp.push_back(k[l].data());
+    }
+    const bool with_values = r.u8() % 2;
+    const int64_t dv = r.small(1, 4);
+    std::vector<float> values(with_values ? size_t(seqs * m * dv) : 0);
+    for (float& v : values) v = float(int(r.u8()) - 128) / 32.0f;
+    std::vector<float> cls_row(size_t(seqs * m), -7.0f), importance(size_t(seqs * (m - 1)), -7.0f);
+    const int32_t st = vt_rollout_qk(-1, nullptr, qp.data(), kp.data(), VT_FLOAT32, layers, seqs, heads, m, d,
+                                     seq_stride, head_stride, token_stride, scale, mode,
+                                     with_values ? values.data() : nullptr, dv, nullptr, 0, cls_row.data(),
+                                     importance.data());
+    if (st != VT_OK) {
+        INVARIANT(op, rejected_as_bad_input(st));
+        return;
+    }
+    // The probabilities the Q/K form implies, [seqs, heads, M, M] per layer, in float64. A float32
+    // logit is only good to about d * eps * scale * sum |q_e k_e|: inputs where that reaches 1e-4
+    // (huge values cancelling) are compared on the invariants alone.
+    double worst_error = 0.0;
+    std::vector<std::vector<float>> probs(static_cast<size_t>(layers), std::vector<float>(size_t(seqs * heads * m * m)));
+    for (int64_t l = 0; l < layers; ++l) {
+        for (int64_t s = 0; s < seqs; ++s)
+            for (int64_t h = 0; h < heads; ++h)
+                for (int64_t i = 0; i < m; ++i) {
+                    std::vector<double> logit(static_cast<size_t>(m));
+                    double top = -INFINITY, sum = 0.0;
+                    for (int64_t j = 0; j < m; ++j) {
+                        double dot = 0.0, magnitude = 0.0;
+                        for (int64_t e = 0; e < d; ++e) {
+                            const double p = double(q[l][s * seq_stride + i * token_stride + h * head_stride + e]) *
+                                             double(k[l][s * seq_stride + j * token_stride + h * head_stride + e]);
+                            dot += p;
+                            magnitude += std::fabs(p);
+                        }
+                        logit[j] = double(scale) * dot;
+                        worst_error = std::max(worst_error, double(d) * 1.2e-7 * double(scale) * magnitude);
+                        top = std::max(top, logit[j]);
+                    }
+                    for (int64_t j = 0; j < m; ++j) sum += std::exp(logit[j] - top);
+                    for (int64_t j = 0; j < m; ++j) {
+                        probs[l][((s * heads + h) * m + i) * m + j] = float(std::exp(logit[j] - top) / sum);
+                    }
+                }
+    }
+    for (float x : cls_row) INVARIANT(op, x >= 0.0f && x <= 1.0f + 1e-5f);
+    for (float x : importance) INVARIANT(op, x >= 0.0f && x <= 1.0f + 1e-5f);
+    if (worst_error > 1e-4) return;
+    std::vector<const void*> pp;
+    for (auto& p : probs) pp.push_back(p.data());
+    std::vector<float> ref_row(cls_row.size()), ref_imp(importance.size());
+    INVARIANT(op, vt_rollout(-1, nullptr, pp.data(), VT_FLOAT32, layers, seqs, heads, m, mode,
+                             with_values ? values.data() : nullptr, dv, nullptr, 0, ref_row.data(),
+                             ref_imp.data()) == VT_OK);
+    for (size_t i = 0; i < cls_row.size(); ++i) INVARIANT(op, std::fabs(cls_row[i] - ref_row[i]) <= 1e-4f);
+    // Importance divides by a sum that can be tiny: compare relative to the row's scale.
+    // Importance divides by the patches' weighted mass: where that is tiny (the CLS keeps nearly
+    // all of the row) rounding of the row is amplified without bound, so compare only where the
+    // mass is at least 1e-2.
+    for (int64_t s = 0; s < seqs; ++s) {
+        double mass = 0.0;
+        for (int64_t j = 1; j < m; ++j) {
+            double norm = 1.0;
+            if (with_values) {
+                norm = 0.0;
+                for (int64_t e = 0; e < dv; ++e) norm += double(values[(s * m + j) * dv + e]) * values[(s * m + j) * dv + e];
+                norm = std::sqrt(norm);
+            }
+            mass += double(ref_row[s * m + j]) * norm;
+        }
+        if (mass < 1e-2) continue;
+        for (int64_t j = 0; j + 1 < m; ++j) {
+            INVARIANT(op, std::fabs(importance[s * (m - 1) + j] - ref_imp[s * (m - 1) + j]) <= 2e-3f);
+        }
+    }
+}
+
+// The full rollout matrix: a product of row-stochastic matrices is row-stochastic (in IVTP mode
+// every B_l is; in ABNAR mode R starts from I), and its CLS row is vt_rollout's cls_row.
+void fuzz_rollout_matrix(Reader& r) {
+    constexpr const char* op = "vt_rollout_matrix";
+    const int64_t layers = r.small(1, 3), seqs = r.small(1, 2), heads = r.small(1, 2), m = r.small(2, 9);
+    const int32_t mode = r.u8() % 2;
+    auto data = stochastic_layers(r, layers, seqs * heads * m, m);
+    std::vector<const void*> ptrs;
+    for (auto& layer : data) ptrs.push_back(layer.data());
+    INVARIANT(op, vt_rollout_matrix_workspace_bytes(-1, seqs, m) == 0);
+    std::vector<float> matrix(size_t(seqs * m * m), -7.0f);
+    const int32_t st = vt_rollout_matrix(-1, nullptr, ptrs.data(), VT_FLOAT32, layers, seqs, heads, m, mode, nullptr,
+                                         0, matrix.data());
+    INVARIANT(op, st == VT_OK);
+    for (int64_t row = 0; row < seqs * m; ++row) {
+        float sum = 0.0f;
+        for (int64_t j = 0; j < m; ++j) {
+            INVARIANT(op, matrix[row * m + j] >= 0.0f);
+            sum += matrix[row * m + j];
+        }
+        INVARIANT(op, std::fabs(sum - 1.0f) < 1e-4f);
+    }
+    {
+        std::vector<float> cls_row(size_t(seqs * m)), importance(size_t(seqs * (m - 1)));
+        INVARIANT(op, vt_rollout(-1, nullptr, ptrs.data(), VT_FLOAT32, layers, seqs, heads, m, mode, nullptr, 0,
+                                 nullptr, 0, cls_row.data(), importance.data()) == VT_OK);
+        for (int64_t s = 0; s < seqs; ++s)
+            for (int64_t j = 0; j < m; ++j) INVARIANT(op, std::fabs(matrix[s * m * m + j] - cls_row[s * m + j]) < 1e-5f);
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -361,14 +517,16 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Reader r{data, size};
-    switch (r.u8() % 7) {
+    switch (r.u8() % 9) {
         case 0: fuzz_cls_saliency(r); break;
         case 1: fuzz_cls_saliency_qk(r); break;
         case 2: fuzz_text_relevance_qk(r); break;
         case 3: fuzz_fused_topk(r); break;
         case 4: fuzz_region_budget(r); break;
         case 5: fuzz_text_relevance(r); break;
-        default: fuzz_rollout(r); break;
+        case 6: fuzz_rollout(r); break;
+        case 7: fuzz_rollout_qk(r); break;
+        default: fuzz_rollout_matrix(r); break;
     }
     return 0;
 }
