@@ -82,8 +82,18 @@ int32_t dispatch(const char* op, int32_t device, void* stream, CpuFn&& on_cpu, C
 
 extern "C" {
 
+#ifndef VTPRUNE_VERSION_STRING
+#error "VTPRUNE_VERSION_STRING is set by CMakeLists.txt from pom.xml's version"
+#endif
 VT_API const char* vt_version(void) {
-    return "0.1.0";
+    return VTPRUNE_VERSION_STRING;
+}
+VT_API int32_t vt_abi_version(void) {
+#ifdef VT_ABI_VERSION_OVERRIDE  // test builds only: a library that disagrees with its header
+    return VT_ABI_VERSION_OVERRIDE;
+#else
+    return VT_ABI_VERSION;
+#endif
 }
 VT_API int32_t vt_cuda_compiled(void) {
     return cuda::compiled() ? 1 : 0;

@@ -15,7 +15,9 @@ constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
 
 }  // namespace
 
-TEST(version_is_reported) { EXPECT_TRUE(std::string(vt_version()) == "0.1.0"); }
+// The version the build passed in (pom.xml's) and the ABI of the header the test was built with.
+TEST(version_is_reported) { EXPECT_TRUE(std::string(vt_version()) == VTPRUNE_EXPECTED_VERSION); }
+TEST(abi_version_matches_the_header) { EXPECT_TRUE(vt_abi_version() == VT_ABI_VERSION); }
 
 /* ---- vt_set_num_threads is bounded ---- */
 

@@ -66,8 +66,17 @@ typedef enum vt_reduce { VT_REDUCE_MEAN = 0, VT_REDUCE_MAX = 1 } vt_reduce;
 /* The message of the last failed call on this thread ("" if none). Valid until the next call. */
 VT_API const char* vt_last_error(void);
 
-/* Library version, e.g. "0.1.0". */
+/* Library version: the <version> of the project's pom.xml (e.g. "0.1.0-SNAPSHOT"), the one
+ * place it is defined; the build passes it in. */
 VT_API const char* vt_version(void);
+
+/* The ABI this header describes. Raised whenever a signature, struct layout or the meaning of a
+ * code changes; a binding compiled against one value must refuse a library that reports another
+ * (dev.vtprune.ops.NativeLibrary.load does). */
+#define VT_ABI_VERSION 1
+
+/* The ABI the loaded library was built with (VT_ABI_VERSION of its header). */
+VT_API int32_t vt_abi_version(void);
 
 /* 1 if this library was built with CUDA kernels, else 0. */
 VT_API int32_t vt_cuda_compiled(void);

@@ -23,6 +23,12 @@ public final class VtNative {
 
     private VtNative() {}
 
+    // Every constant below is vtprune.h's; VtNativeConstantsTest parses the header and fails on
+    // any that differs or is missing here.
+
+    /** VT_ABI_VERSION of the vtprune.h these classes were built against. */
+    public static final int VT_ABI_VERSION = 1;
+
     public static final int VT_OK = 0;
     public static final int VT_ERR_INVALID_ARGUMENT = 1;
     public static final int VT_ERR_UNSUPPORTED = 2;
@@ -46,6 +52,8 @@ public final class VtNative {
     public static native @Cast("const char*") String vt_last_error();
 
     public static native @Cast("const char*") String vt_version();
+
+    public static native int vt_abi_version();
 
     public static native int vt_cuda_compiled();
 

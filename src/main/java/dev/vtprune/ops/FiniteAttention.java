@@ -3,7 +3,7 @@ package dev.vtprune.ops;
 import dev.vtprune.internal.OpScope;
 import org.bytedeco.pytorch.Tensor;
 
-/** The one finiteness rule of the Q/K ops (K4, K5), shared by their native and LibTorch paths. */
+/** The one finiteness rule of the Q/K ops (K3, K4, K5), shared by their native and LibTorch paths. */
 final class FiniteAttention {
     private FiniteAttention() {}
 
@@ -14,7 +14,16 @@ final class FiniteAttention {
      * composition). The check reads the result once (a device sync on CUDA).
      */
     static Tensor check(java.util.function.Supplier<Tensor> op, String q, String k) {
-        Tensor out;
+        return check(op, out -> out, q, k);
+    }
+
+    /**
+     * The same for an op with several outputs: {@code probe} picks the one that turns NaN on the
+     * CUDA path (vtprune.h: K3's cls_row). A failed check closes the result.
+     */
+    static <R extends AutoCloseable> R check(java.util.function.Supplier<R> op,
+                                             java.util.function.Function<R, Tensor> probe, String q, String k) {
+        R out;
         try {
             out = op.get();
         } catch (VtpruneException e) {
@@ -23,9 +32,17 @@ final class FiniteAttention {
         }
         boolean finite;
         try (OpScope scope = new OpScope()) {
-            finite = out.numel() == 0 || out.isfinite().all().item_bool();
+            Tensor t = probe.apply(out);
+            finite = t.numel() == 0 || t.isfinite().all().item_bool();
         }
-        if (!finite) throw overflow(q, k);
+        if (!finite) {
+            try {
+                out.close();
+            } catch (Exception ignored) {
+                // the overflow is the error to report
+            }
+            throw overflow(q, k);
+        }
         return out;
     }
 

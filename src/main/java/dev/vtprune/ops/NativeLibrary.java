@@ -23,10 +23,41 @@ public final class NativeLibrary {
                 Loader.load(VtNative.class);
             } catch (UnsatisfiedLinkError e) {
                 throw new IllegalStateException("cannot load libvtprune for platform " + Loader.getPlatform()
-                        + " (was the jar built on this platform?): " + e.getMessage(), e);
+                        + " (was the jar built on this platform? a missing vt_* symbol means a libvtprune from"
+                        + " another build was found first): " + e.getMessage(), e);
             }
+            // The JNI glue was compiled against the same header as these classes, but the
+            // libvtprune it links to is whatever the loader found first: refuse another ABI
+            // before any op passes it arguments laid out for this one.
+            requireAbi(loadedLibraryPath(), VtNative.vt_abi_version());
             loaded = true;
         }
+    }
+
+    /**
+     * Refuses a library whose {@code vt_abi_version()} is not the {@code VT_ABI_VERSION} these
+     * classes were built against.
+     *
+     * @param library  the library's path, for the message
+     * @param reported what its {@code vt_abi_version()} returned
+     */
+    static void requireAbi(String library, int reported) {
+        if (reported != VtNative.VT_ABI_VERSION) {
+            throw new IllegalStateException("libvtprune at " + library + " implements C ABI version " + reported
+                    + ", but these vtprune classes were built against vtprune.h ABI version " + VtNative.VT_ABI_VERSION
+                    + ": the native library comes from another build. Use the libvtprune of the same build as the"
+                    + " jar (rebuild with mvn package, or remove the stale library from the library path).");
+        }
+    }
+
+    /** Where the loader found libvtprune (its name if the path is unknown). */
+    private static String loadedLibraryPath() {
+        for (java.util.Map.Entry<String, String> e : Loader.getLoadedLibraries().entrySet()) {
+            String file = e.getValue() == null ? "" : e.getValue();
+            String name = file.substring(file.lastIndexOf('/') + 1);
+            if (name.startsWith("libvtprune") || name.startsWith("vtprune")) return file;
+        }
+        return "libvtprune (path unknown)";
     }
 
     /** Version string of the native library. */

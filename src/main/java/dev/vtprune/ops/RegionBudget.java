@@ -98,7 +98,31 @@ public final class RegionBudget {
                 Tensors.vtDtype(Tensors.scalarType(cls)), tiles, cls.size(1), Tensors.address(offsets[0]),
                 layout.numImages(), Tensors.address(offsets[1]), p.keep(), p.temperature(), p.minPerTile(),
                 Tensors.address(scores), Tensors.address(weights), Tensors.address(budgets)));
-        return new Result(scores, weights, budgets);
+        Result out = new Result(scores, weights, budgets);
+        if (!at.isCpu()) rejectNonFinite(out, layout);  // the CPU kernel has already failed the call
+        return out;
+    }
+
+    /**
+     * NaN / Inf in the CLS rows is the CPU kernel's VT_ERR_INVALID_ARGUMENT. The CUDA kernel
+     * cannot fail the call (it returns before the work runs; vtprune.h) and the composition
+     * has no such check: both leave a NaN cosine score on each affected local tile. This reads
+     * the scores (a device sync on CUDA, the cost FiniteAttention pays for K4 / K5) and throws
+     * the CPU's exception, word for word, for the lowest such tile.
+     */
+    static void rejectNonFinite(Result out, TileLayout layout) {
+        long tile;
+        try (OpScope scope = new OpScope()) {
+            Tensor bad = out.scores().isfinite().logical_not();
+            if (!bad.any().item_bool()) return;
+            tile = bad.nonzero().flatten().select(0, 0).item_long();
+        }
+        int image = 0;
+        while (layout.thumbnail(image) < tile) image++;
+        out.close();
+        throw new VtpruneException(VtpruneException.Status.INVALID_ARGUMENT, String.format(
+                "vt_region_budget: argument 'cls' holds NaN or infinite values (tile %d or its thumbnail %d)", tile,
+                layout.thumbnail(image)));
     }
 
     /** The same computation as LibTorch ops a user would write, image by image (float64). */
@@ -123,7 +147,9 @@ public final class RegionBudget {
                 weights.push_back(Tensors.zeros(ScalarType.Float, device, 1));
                 budgets.push_back(thumbBudget);
             }
-            return new Result(scope.keep(torch.cat(scores)), scope.keep(torch.cat(weights)), scope.keep(torch.cat(budgets)));
+            Result out = new Result(scope.keep(torch.cat(scores)), scope.keep(torch.cat(weights)), scope.keep(torch.cat(budgets)));
+            rejectNonFinite(out, layout);
+            return out;
         }
     }
 

@@ -90,7 +90,9 @@ public final class Rollout {
         Shape s = checkQk(q, k);
         double sc = scale(scale, s.d);
         Tensor v = checkValues(values, s, q.get(0));
-        return backend == Backend.NATIVE ? nativeQk(q, k, s, sc, mode, v) : compositionQk(q, k, s, sc, mode, v);
+        // CPU: VT_ERR_NONFINITE; CUDA and LibTorch: a NaN cls_row. One exception for all three.
+        return FiniteAttention.check(() -> backend == Backend.NATIVE ? nativeQk(q, k, s, sc, mode, v)
+                : compositionQk(q, k, s, sc, mode, v), Result::clsRow, "q", "k");
     }
 
     /** The full rollout matrix R, [S, M, M] or [M, M] (for visualisation; O(L M^3)). */

@@ -72,6 +72,16 @@ class ExtremeInputsTest {
         assertTrue(e.getMessage().contains("'qCls' and 'k'"), e.getMessage());
     }
 
+    /** K3 from Q/K: the CPU kernel's VT_ERR_NONFINITE and the NaN cls_row of the other paths are one error. */
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void overflowingRolloutLogitsAreBadInput(Backend backend) {
+        Tensor q = Data.randn(11, "float32", 2, 17, D).sign().mul(new Scalar(3e38)), k = Data.randn(12, "float32", 2, 17, D);
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Rollout.clsRowFromQk(List.of(q), List.of(k), Double.NaN, Rollout.Mode.IVTP, null, backend));
+        assertTrue(e.getMessage().contains("'q' and 'k'"), e.getMessage());
+    }
+
     @ParameterizedTest
     @EnumSource(Backend.class)
     void rolloutWithoutHeadsIsBadInput(Backend backend) {

@@ -138,6 +138,36 @@ class RegionBudgetTest {
         }
     }
 
+    /**
+     * Non-finite CLS rows: one exception, word for word, from the CPU kernel, the composition
+     * and (through rejectNonFinite, which reads the CUDA kernel's NaN scores) the CUDA path.
+     */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(doubles = {Double.NaN, Double.POSITIVE_INFINITY})
+    void nonFiniteClsIsTheSameErrorOnEveryPath(double bad) {
+        // Two images: 2 local tiles + thumbnail, then 3 + thumbnail; tile 5 (image 1) is bad.
+        try (TileLayout layout = TileLayout.of(new long[] {3, 4}, new long[] {4, 4, 2, 4, 4, 4, 2})) {
+            Tensor cls = torch.randn(7, 8);
+            cls.select(0, 5).select(0, 3).fill_(new Scalar(bad));
+            String expected = "vt_region_budget: argument 'cls' holds NaN or infinite values (tile 5 or its thumbnail 6)";
+            for (Backend backend : Backend.values()) {
+                VtpruneException e = assertThrows(VtpruneException.class,
+                        () -> RegionBudget.compute(cls, layout, RegionBudget.Params.PAPER, backend), backend.name());
+                assertEquals(VtpruneException.Status.INVALID_ARGUMENT, e.status(), backend.name());
+                assertEquals(expected, e.getMessage(), backend.name());
+            }
+            // What the CUDA kernel leaves (vtprune.h): a NaN score on the tile, -1 budgets on its image.
+            RegionBudget.Result cuda = new RegionBudget.Result(
+                    Tensors.floats(new float[] {0.5f, 0.2f, 1, 0.1f, 0.3f, Float.NaN, 1}, 7), torch.zeros(7),
+                    Tensors.longs(new Device("cpu"), 1, 1, 1, -1, -1, -1, -1));
+            VtpruneException e = assertThrows(VtpruneException.class, () -> RegionBudget.rejectNonFinite(cuda, layout));
+            assertEquals(expected, e.getMessage());
+            try (RegionBudget.Result fine = RegionBudget.compute(torch.randn(7, 8), layout, RegionBudget.Params.PAPER)) {
+                RegionBudget.rejectNonFinite(fine, layout);  // finite scores pass
+            }
+        }
+    }
+
     @Test
     void badInputsGiveClearErrors() {
         try (TileLayout layout = TileLayout.uniform(1, 2, 16)) {
