@@ -1,5 +1,6 @@
 package dev.vtprune.model;
 
+import dev.vtprune.internal.Closing;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import dev.vtprune.io.TensorSource;
@@ -40,6 +41,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * <p>Owns its weights ({@link #close()}); concurrent forwards are fine.
  */
 public final class ClipTextModel implements AutoCloseable {
+    private final Closing closing = new Closing("ClipTextModel");
     static final String PREFIX = "text_model.";
     static final String PROJECTION = "text_projection.weight";
 
@@ -258,6 +260,7 @@ public final class ClipTextModel implements AutoCloseable {
      *            maxPositions of them, each in [0, vocab)
      */
     public Output forward(long[] ids) {
+        closing.check();
         Args.notNull(ids, "ids");
         if (ids.length < 1 || ids.length > cfg.maxPositions()) {
             throw Args.error("ids.length", "be in [1, " + cfg.maxPositions() + "] (CLIP's position table)", ids.length);
@@ -277,16 +280,19 @@ public final class ClipTextModel implements AutoCloseable {
     }
 
     public Config config() {
+        closing.check();
         return cfg;
     }
 
     /** The weights by HF key (read-only; owned by this model). */
     public Map<String, Tensor> weights() {
+        closing.check();
         return params.view();
     }
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         params.close();
     }
 

@@ -1,5 +1,6 @@
 package dev.vtprune.model;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.internal.Args;
 import dev.vtprune.internal.Tensors;
 import java.util.Arrays;
@@ -14,6 +15,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * shared storage, so each may be closed independently.
  */
 public final class KvCache implements AutoCloseable {
+    private final Closing closing = new Closing("KvCache");
     private final Tensor[] keys, values;
     private final long[] lengths;
 
@@ -25,28 +27,34 @@ public final class KvCache implements AutoCloseable {
 
     /** Number of layers held, counted from layer 0. */
     public int layers() {
+        closing.check();
         return keys.length;
     }
 
     public Tensor key(int layer) {
+        closing.check();
         return keys[Checks.layer(layer, "layer", 0, keys.length)];
     }
 
     public Tensor value(int layer) {
+        closing.check();
         return values[Checks.layer(layer, "layer", 0, values.length)];
     }
 
     public long batch() {
+        closing.check();
         return lengths.length;
     }
 
     /** The padded length L. */
     public long length() {
+        closing.check();
         return keys.length == 0 ? 0 : keys[0].size(2);
     }
 
     /** The real length of each sequence. */
     public long[] lengths() {
+        closing.check();
         return lengths.clone();
     }
 
@@ -58,6 +66,7 @@ public final class KvCache implements AutoCloseable {
      * @param newLengths the real length of each selected sequence
      */
     public KvCache gather(Tensor index, long[] newLengths) {
+        closing.check();
         Args.rank(index, "index", 2, "[batch, positions]");
         Args.dtype(index, "index", ScalarType.Long);
         Args.size(index, "index", 0, batch(), "sequences of the cache");
@@ -79,6 +88,7 @@ public final class KvCache implements AutoCloseable {
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         Tensors.closeAll(keys);
         Tensors.closeAll(values);
     }

@@ -1,5 +1,6 @@
 package dev.vtprune.model;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.model.ParamSpec.Init;
 import dev.vtprune.internal.Args;
 import dev.vtprune.internal.Tensors;
@@ -34,6 +35,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * <p>Owns its weights ({@link #close()}); forwards free their temporaries layer by layer.
  */
 public final class LanguageModel implements AutoCloseable {
+    private final Closing closing = new Closing("LanguageModel");
     static final String PREFIX = "language.";
 
     private final ModelConfig.Language cfg;
@@ -96,11 +98,13 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     public ModelConfig.Language config() {
+        closing.check();
         return cfg;
     }
 
     /** @param ids int64 [B, L] token ids in [0, vocab) @return [B, L, hidden] in the model's dtype */
     public Tensor embed(Tensor ids) {
+        closing.check();
         Args.rank(ids, "ids", 2, "[batch, length]");
         Args.dtype(ids, "ids", ScalarType.Long);
         try (Scope scope = Scope.noGrad()) {
@@ -122,6 +126,7 @@ public final class LanguageModel implements AutoCloseable {
      * @param lengths real length of each sequence, in [1, L]
      */
     public Prefill prefill(Tensor embeds, long[] lengths) {
+        closing.check();
         checkStates(embeds, "embeds", lengths);
         Run r = run(embeds, lengths, null, 0, layers.length, null, -1, true);
         return new Prefill(r.logits, r.cache);
@@ -132,6 +137,7 @@ public final class LanguageModel implements AutoCloseable {
      * cache of the layers run (see {@link Probe}).
      */
     public Probe probe(Tensor embeds, long[] lengths, int probeLayer) {
+        closing.check();
         checkStates(embeds, "embeds", lengths);
         Checks.layer(probeLayer, "probeLayer", 0, layers.length);
         Run r = run(embeds, lengths, null, 0, probeLayer + 1, null, probeLayer, false);
@@ -140,6 +146,7 @@ public final class LanguageModel implements AutoCloseable {
 
     /** {@link #prefillFrom(int, Tensor, long[], Tensor, KvCache)} with positions 0..L-1. */
     public Prefill prefillFrom(int firstLayer, Tensor hidden, long[] lengths, KvCache prefix) {
+        closing.check();
         return prefillFrom(firstLayer, hidden, lengths, null, prefix);
     }
 
@@ -158,6 +165,7 @@ public final class LanguageModel implements AutoCloseable {
      *                   firstLayer == 0); the result's cache holds its own handles on them
      */
     public Prefill prefillFrom(int firstLayer, Tensor hidden, long[] lengths, Tensor positions, KvCache prefix) {
+        closing.check();
         checkStates(hidden, "hidden", lengths);
         Checks.layer(firstLayer, "firstLayer", 0, layers.length + 1);
         long batch = hidden.size(0), length = hidden.size(1);
@@ -191,6 +199,7 @@ public final class LanguageModel implements AutoCloseable {
      * @param states indices in [0, N], N = layers
      */
     public Outputs forwardAll(Tensor embeds, int[] states) {
+        closing.check();
         Args.rank(embeds, "embeds", 3, "[1, length, hidden]");
         checkStates(embeds, "embeds", new long[] {embeds.size(1)});
         if (embeds.size(0) != 1) throw Args.error("embeds", "hold one sequence", Tensors.describe(embeds));
@@ -322,11 +331,13 @@ public final class LanguageModel implements AutoCloseable {
 
     /** The weights by canonical name (read-only; owned by this LM). */
     public Map<String, Tensor> weights() {
+        closing.check();
         return params.view();
     }
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         params.close();
     }
 

@@ -1,5 +1,6 @@
 package dev.vtprune.model;
 
+import dev.vtprune.internal.Closing;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -17,12 +18,12 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * the CPU; the forwards run on the device of the weights and move their inputs there.
  */
 public final class Lvlm implements AutoCloseable {
+    private final Closing closing = new Closing("Lvlm");
     private final ModelConfig config;
     private final ScalarType dtype;
     private final VisionEncoder vision;
     private final Projector projector;
     private final LanguageModel language;
-    private boolean closed;
 
     private Lvlm(ModelConfig config, ScalarType dtype, VisionEncoder vision, Projector projector,
                  LanguageModel language) {
@@ -73,28 +74,34 @@ public final class Lvlm implements AutoCloseable {
     }
 
     public ModelConfig config() {
+        closing.check();
         return config;
     }
 
     /** The element type of every weight and of the modules' outputs (logits are float32). */
     public ScalarType dtype() {
+        closing.check();
         return dtype;
     }
 
     public VisionEncoder vision() {
+        closing.check();
         return vision;
     }
 
     public Projector projector() {
+        closing.check();
         return projector;
     }
 
     public LanguageModel language() {
+        closing.check();
         return language;
     }
 
     /** Every weight by canonical name ("vision.layers.0.attn.qkv.weight"...), read-only. */
     public Map<String, Tensor> weights() {
+        closing.check();
         Map<String, Tensor> all = new LinkedHashMap<>(vision.weights());
         all.putAll(projector.weights());
         all.putAll(language.weights());
@@ -106,6 +113,7 @@ public final class Lvlm implements AutoCloseable {
      * natives); the forwards then run there. This model stays as it is.
      */
     public Lvlm to(org.bytedeco.pytorch.Device device) {
+        closing.check();
         Map<String, Tensor> all = weights();
         Map<Tensor, Tensor> moved = new java.util.IdentityHashMap<>();  // a tied head moves once
         return build(config, dtype, spec -> moved.computeIfAbsent(all.get(spec.name()),
@@ -114,6 +122,7 @@ public final class Lvlm implements AutoCloseable {
 
     /** Total number of weight elements (a tied LM head counted once). */
     public long parameterCount() {
+        closing.check();
         Map<Tensor, Boolean> seen = new java.util.IdentityHashMap<>();
         long n = 0;
         for (Tensor t : weights().values()) if (seen.put(t, Boolean.TRUE) == null) n += t.numel();
@@ -122,8 +131,7 @@ public final class Lvlm implements AutoCloseable {
 
     @Override
     public void close() {
-        if (closed) return;
-        closed = true;
+        if (!closing.close()) return;
         vision.close();
         projector.close();
         language.close();

@@ -1,5 +1,6 @@
 package dev.vtprune.model;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.model.ParamSpec.Init;
 import dev.vtprune.internal.Args;
 import dev.vtprune.internal.Tensors;
@@ -17,6 +18,7 @@ import org.bytedeco.pytorch.Tensor;
  * </ul>
  */
 public final class Projector implements AutoCloseable {
+    private final Closing closing = new Closing("Projector");
     static final String PREFIX = "projector.";
     private static final double NORM_EPS = 1e-5;  // torch.nn.LayerNorm's default, as mlp1.0 uses
 
@@ -62,6 +64,7 @@ public final class Projector implements AutoCloseable {
      * @return [T, tokensPerTile, lmHidden] visual tokens in the model's dtype
      */
     public Tensor forward(Tensor patches) {
+        closing.check();
         ModelConfig.Vision v = config.vision();
         Args.rank(patches, "patches", 3, "[tiles, patches, hidden]");
         Args.atLeast(patches.size(0), "patches.size(0) (tiles)", 1);
@@ -89,6 +92,7 @@ public final class Projector implements AutoCloseable {
      * @return [T, n / m^2, lmHidden] in the order of {@code tokens}
      */
     public Tensor forwardKept(Tensor patches, Tensor keptPatches, long[][] tokens) {
+        closing.check();
         ModelConfig.Vision v = config.vision();
         Args.rank(patches, "patches", 3, "[tiles, kept patches, hidden]");
         long tiles = patches.size(0), n = patches.size(1);
@@ -156,11 +160,13 @@ public final class Projector implements AutoCloseable {
 
     /** The weights by canonical name (read-only; owned by this projector). */
     public Map<String, Tensor> weights() {
+        closing.check();
         return params.view();
     }
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         params.close();
     }
 }

@@ -1,5 +1,6 @@
 package dev.vtprune.model;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.model.ParamSpec.Init;
 import dev.vtprune.internal.Args;
 import dev.vtprune.ops.Rollout;
@@ -36,6 +37,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * concurrent forwards are fine (weights are read-only).
  */
 public final class VisionEncoder implements AutoCloseable {
+    private final Closing closing = new Closing("VisionEncoder");
     static final String PREFIX = "vision.";
 
     private final ModelConfig.Vision cfg;
@@ -118,6 +120,7 @@ public final class VisionEncoder implements AutoCloseable {
 
     /** Runs every layer, no probe. */
     public VisionOutput forward(Tensor pixels) {
+        closing.check();
         return forward(pixels, -1);
     }
 
@@ -126,6 +129,7 @@ public final class VisionEncoder implements AutoCloseable {
      * @param probeLayer 0-based layer whose CLS query and keys to return, -1 for none
      */
     public VisionOutput forward(Tensor pixels, int probeLayer) {
+        closing.check();
         Args.rank(pixels, "pixels", 4, "[tiles, 3, size, size]");
         long tiles = pixels.size(0);
         Args.atLeast(tiles, "pixels.size(0) (tiles)", 1);
@@ -166,6 +170,7 @@ public final class VisionEncoder implements AutoCloseable {
      *         in {@link VisionOutput#keptPatches()}, and the trace of every pruning point
      */
     public VisionOutput forward(Tensor pixels, VitPruning plan) {
+        closing.check();
         Args.notNull(plan, "plan");
         Args.rank(pixels, "pixels", 4, "[tiles, 3, size, size]");
         long tiles = pixels.size(0);
@@ -323,16 +328,19 @@ public final class VisionEncoder implements AutoCloseable {
     }
 
     public ModelConfig.Vision config() {
+        closing.check();
         return cfg;
     }
 
     /** The weights by canonical name (read-only; owned by this encoder). */
     public Map<String, Tensor> weights() {
+        closing.check();
         return params.view();
     }
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         params.close();
     }
 

@@ -1,5 +1,6 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.internal.OpScope;
 import dev.vtprune.internal.Tensors;
 import dev.vtprune.internal.Args;
@@ -56,9 +57,35 @@ public final class RegionBudget {
      * @param weights float32 softmax weight of each local tile; 0 for thumbnails
      * @param budgets int64 tokens to keep per tile
      */
-    public record Result(Tensor scores, Tensor weights, Tensor budgets) implements AutoCloseable {
+    public static final class Result implements AutoCloseable {
+        private final Closing closing = new Closing("RegionBudget.Result");
+        private final Tensor scores, weights, budgets;
+
+        Result(Tensor scores, Tensor weights, Tensor budgets) {
+            this.scores = scores;
+            this.weights = weights;
+            this.budgets = budgets;
+        }
+
+        public Tensor scores() {
+            closing.check();
+            return scores;
+        }
+
+        public Tensor weights() {
+            closing.check();
+            return weights;
+        }
+
+        public Tensor budgets() {
+            closing.check();
+            return budgets;
+        }
+
+        /** Frees the tensors; a second call does nothing. */
         @Override
         public void close() {
+            if (!closing.close()) return;
             Tensors.closeAll(scores, weights, budgets);
         }
     }

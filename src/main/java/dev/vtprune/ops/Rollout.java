@@ -1,5 +1,6 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.internal.OpScope;
 import dev.vtprune.internal.Tensors;
 import dev.vtprune.internal.Args;
@@ -44,9 +45,29 @@ public final class Rollout {
      * @param clsRow     float32 [S, M] (or [M]) the CLS row of R, index 0 being the CLS itself
      * @param importance float32 [S, M - 1] (or [M - 1]) IVTP eq. 4 over the patch tokens
      */
-    public record Result(Tensor clsRow, Tensor importance) implements AutoCloseable {
+    public static final class Result implements AutoCloseable {
+        private final Closing closing = new Closing("Rollout.Result");
+        private final Tensor clsRow, importance;
+
+        Result(Tensor clsRow, Tensor importance) {
+            this.clsRow = clsRow;
+            this.importance = importance;
+        }
+
+        public Tensor clsRow() {
+            closing.check();
+            return clsRow;
+        }
+
+        public Tensor importance() {
+            closing.check();
+            return importance;
+        }
+
+        /** Frees the tensors; a second call does nothing. */
         @Override
         public void close() {
+            if (!closing.close()) return;
             Tensors.closeAll(clsRow, importance);
         }
     }

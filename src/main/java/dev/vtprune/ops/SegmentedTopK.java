@@ -1,5 +1,6 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.internal.OpScope;
 import dev.vtprune.internal.Tensors;
 import dev.vtprune.internal.Args;
@@ -30,9 +31,35 @@ public final class SegmentedTopK {
      * @param keptPerTile int64 [tiles] tokens kept per tile
      * @param fused       float32 [N] the fused score of every token
      */
-    public record Result(Tensor kept, Tensor keptPerTile, Tensor fused) implements AutoCloseable {
+    public static final class Result implements AutoCloseable {
+        private final Closing closing = new Closing("SegmentedTopK.Result");
+        private final Tensor kept, keptPerTile, fused;
+
+        Result(Tensor kept, Tensor keptPerTile, Tensor fused) {
+            this.kept = kept;
+            this.keptPerTile = keptPerTile;
+            this.fused = fused;
+        }
+
+        public Tensor kept() {
+            closing.check();
+            return kept;
+        }
+
+        public Tensor keptPerTile() {
+            closing.check();
+            return keptPerTile;
+        }
+
+        public Tensor fused() {
+            closing.check();
+            return fused;
+        }
+
+        /** Frees the tensors; a second call does nothing. */
         @Override
         public void close() {
+            if (!closing.close()) return;
             Tensors.closeAll(kept, keptPerTile, fused);
         }
     }

@@ -1,5 +1,6 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.internal.Args;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -17,6 +18,7 @@ import org.bytedeco.pytorch.Tensor;
  * <p>Immutable and thread-safe; {@link #close()} frees its small native arrays early.
  */
 public final class TextLayout implements AutoCloseable {
+    private final Closing closing = new Closing("TextLayout");
     private final long[] queryOffsets, keyOffsets, visualOffsets, queryPos, visualPos;
     private final KernelArrays arrays;
 
@@ -88,62 +90,76 @@ public final class TextLayout implements AutoCloseable {
     }
 
     public int numImages() {
+        closing.check();
         return queryOffsets.length - 1;
     }
 
     public long totalQueries() {
+        closing.check();
         return queryOffsets[numImages()];
     }
 
     public long totalKeys() {
+        closing.check();
         return keyOffsets[numImages()];
     }
 
     public long totalVisual() {
+        closing.check();
         return visualOffsets[numImages()];
     }
 
     public long queries(int image) {
+        closing.check();
         return queryOffsets[image + 1] - queryOffsets[image];
     }
 
     public long keys(int image) {
+        closing.check();
         return keyOffsets[image + 1] - keyOffsets[image];
     }
 
     public long visual(int image) {
+        closing.check();
         return visualOffsets[image + 1] - visualOffsets[image];
     }
 
     public long queryOffset(int image) {
+        closing.check();
         return queryOffsets[image];
     }
 
     public long keyOffset(int image) {
+        closing.check();
         return keyOffsets[image];
     }
 
     public long visualOffset(int image) {
+        closing.check();
         return visualOffsets[image];
     }
 
     /** Query positions of `image` inside its own sequence. */
     public long[] queryPos(int image) {
+        closing.check();
         return Arrays.copyOfRange(queryPos, (int) queryOffsets[image], (int) queryOffsets[image + 1]);
     }
 
     /** Visual-token positions of `image` inside its own sequence. */
     public long[] visualPos(int image) {
+        closing.check();
         return Arrays.copyOfRange(visualPos, (int) visualOffsets[image], (int) visualOffsets[image + 1]);
     }
 
     /** [queryOffsets, keyOffsets, visualOffsets, queryPos, visualPos] on `device`. */
     Tensor[] arraysOn(Device device) {
+        closing.check();
         return arrays.on(device);
     }
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         arrays.close();
     }
 }

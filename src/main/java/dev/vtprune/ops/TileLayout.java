@@ -1,5 +1,6 @@
 package dev.vtprune.ops;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.internal.Args;
 import java.util.Arrays;
 import org.bytedeco.pytorch.Device;
@@ -15,6 +16,7 @@ import org.bytedeco.pytorch.Tensor;
  * early, the garbage collector otherwise.
  */
 public final class TileLayout implements AutoCloseable {
+    private final Closing closing = new Closing("TileLayout");
     /** Local tiles one image may have (InternVL: up to 40; the kernels' bound). */
     public static final int MAX_LOCAL_TILES = 1024;
 
@@ -79,39 +81,48 @@ public final class TileLayout implements AutoCloseable {
     }
 
     public int numImages() {
+        closing.check();
         return tileOffsets.length - 1;
     }
 
     public int numTiles() {
+        closing.check();
         return tokenOffsets.length - 1;
     }
 
     public long numTokens() {
+        closing.check();
         return tokenOffsets[tokenOffsets.length - 1];
     }
 
     public int firstTile(int image) {
+        closing.check();
         return (int) tileOffsets[image];
     }
 
     public int thumbnail(int image) {
+        closing.check();
         return (int) tileOffsets[image + 1] - 1;
     }
 
     public int localTiles(int image) {
+        closing.check();
         return thumbnail(image) - firstTile(image);
     }
 
     public long tokens(int tile) {
+        closing.check();
         return tokenOffsets[tile + 1] - tokenOffsets[tile];
     }
 
     public long tokenOffset(int tile) {
+        closing.check();
         return tokenOffsets[tile];
     }
 
     /** The image that owns `tile`. */
     public int imageOf(int tile) {
+        closing.check();
         int b = Arrays.binarySearch(tileOffsets, tile);
         if (b >= 0) {
             while (b + 1 < tileOffsets.length && tileOffsets[b + 1] == tile) b++;
@@ -121,20 +132,24 @@ public final class TileLayout implements AutoCloseable {
     }
 
     public long[] tileOffsets() {
+        closing.check();
         return tileOffsets.clone();
     }
 
     public long[] tokenOffsets() {
+        closing.check();
         return tokenOffsets.clone();
     }
 
     /** [tileOffsets, tokenOffsets] as int64 tensors on `device` (cached per device). */
     Tensor[] offsetsOn(Device device) {
+        closing.check();
         return arrays.on(device);
     }
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         arrays.close();
     }
 

@@ -1,5 +1,6 @@
 package dev.vtprune.pipeline;
 
+import dev.vtprune.internal.Closing;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import ai.djl.huggingface.tokenizers.jni.CharSpan;
 import dev.vtprune.internal.Args;
@@ -16,6 +17,7 @@ import java.util.Map;
  * points; they are turned into Java char offsets here.
  */
 public final class HfTokenizer implements Tokenizer {
+    private final Closing closing = new Closing("HfTokenizer");
     private final Path file;
     private final HuggingFaceTokenizer tokenizer;
 
@@ -44,6 +46,7 @@ public final class HfTokenizer implements Tokenizer {
 
     @Override
     public Encoding encode(String text, boolean addSpecialTokens) {
+        closing.check();
         Args.notNull(text, "text");
         ai.djl.huggingface.tokenizers.Encoding e = tokenizer.encode(text, addSpecialTokens, false);
         long[] ids = e.getIds();
@@ -79,6 +82,7 @@ public final class HfTokenizer implements Tokenizer {
 
     @Override
     public long tokenId(String token) {
+        closing.check();
         Args.notNull(token, "token");
         ai.djl.huggingface.tokenizers.Encoding e = tokenizer.encode(token, false, false);
         String[] tokens = e.getTokens();
@@ -91,16 +95,19 @@ public final class HfTokenizer implements Tokenizer {
 
     @Override
     public String decode(long[] ids) {
+        closing.check();
         return tokenizer.decode(Args.notNull(ids, "ids"), false);
     }
 
     @Override
     public String describe() {
+        closing.check();
         return "tokenizer.json via the Hugging Face tokenizers library (DJL " + Djl.VERSION + ") from " + file;
     }
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         tokenizer.close();
     }
 }

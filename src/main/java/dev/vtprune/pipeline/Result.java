@@ -1,5 +1,6 @@
 package dev.vtprune.pipeline;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.model.Prefill;
 import dev.vtprune.ops.TileLayout;
 import dev.vtprune.internal.Tensors;
@@ -14,6 +15,7 @@ import org.bytedeco.pytorch.Tensor;
  * tensors: close() frees them.
  */
 public final class Result implements AutoCloseable {
+    private final Closing closing = new Closing("Result");
     private final List<Tiling> tilings;
     private final TileLayout layout;
     private final Selection selection;
@@ -38,6 +40,7 @@ public final class Result implements AutoCloseable {
     }
 
     void capture(java.util.Map<String, Tensor> inputs) {
+        closing.check();
         this.pruneInputs = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(inputs));
     }
 
@@ -46,10 +49,12 @@ public final class Result implements AutoCloseable {
      * reads them; empty otherwise.
      */
     public java.util.Map<String, Tensor> pruneInputs() {
+        closing.check();
         return pruneInputs;
     }
 
     void vitTrace(dev.vtprune.model.VitPruning.Trace trace) {
+        closing.check();
         this.vitTrace = trace;
     }
 
@@ -58,11 +63,13 @@ public final class Result implements AutoCloseable {
      * tokens kept per tile (host arrays); null for other methods.
      */
     public dev.vtprune.model.VitPruning.Trace vitTrace() {
+        closing.check();
         return vitTrace;
     }
 
     /** Keeps the tensors alive past the PointerScope they were made in (until close()). */
     void retain() {
+        closing.check();
         for (Tensor t : tensors()) if (t != null) t.retainReference();
     }
 
@@ -86,52 +93,63 @@ public final class Result implements AutoCloseable {
     }
 
     public List<Tiling> tilings() {
+        closing.check();
         return tilings;
     }
 
     public TileLayout layout() {
+        closing.check();
         return layout;
     }
 
     /** The pruner's selection, or null for an unpruned run. */
     public Selection selection() {
+        closing.check();
         return selection;
     }
 
     /** float32 [B, vocab] logits at each sequence's last position. */
     public Tensor logits() {
+        closing.check();
         return prefill.lastLogits();
     }
 
     /** KV-cache length (real positions) of each sequence. */
     public long[] kvLengths() {
+        closing.check();
         return prefill.cache().lengths();
     }
 
     public long[] visualBefore() {
+        closing.check();
         return visualBefore.clone();
     }
 
     public long[] visualAfter() {
+        closing.check();
         return visualAfter.clone();
     }
 
     /** LM sequence length of each image after pruning (before: sequences().get(b).length()). */
     public long[] sequenceLengths() {
+        closing.check();
         return sequenceLengths.clone();
     }
 
     /** The unpruned sequence layout of each image (positions of visual and instruction tokens). */
     public List<PromptTemplate.Layout> sequences() {
+        closing.check();
         return sequences;
     }
 
     public Timings timings() {
+        closing.check();
         return timings;
     }
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         for (Tensor t : tensors()) if (t != null && !t.isNull()) t.releaseReference();
         layout.close();
     }

@@ -1,5 +1,6 @@
 package dev.vtprune.pipeline;
 
+import dev.vtprune.internal.Closing;
 import ai.djl.sentencepiece.SpProcessor;
 import ai.djl.sentencepiece.SpTokenizer;
 import com.google.gson.JsonElement;
@@ -37,6 +38,7 @@ import java.util.regex.Pattern;
  * prefix space, whitespace the normalizer dropped, and NFKC-normalised characters.
  */
 public final class SentencePieceTokenizer implements Tokenizer {
+    private final Closing closing = new Closing("SentencePieceTokenizer");
     private static final Pattern BYTE_PIECE = Pattern.compile("<0x[0-9A-Fa-f]{2}>");
 
     /** A token split out before sentencepiece; lstrip/rstrip take the whitespace beside it with it. */
@@ -115,6 +117,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
 
     @Override
     public Encoding encode(String text, boolean addSpecialTokens) {
+        closing.check();
         Args.notNull(text, "text");
         List<Long> ids = new ArrayList<>();
         List<int[]> spans = new ArrayList<>();
@@ -275,6 +278,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
 
     @Override
     public long tokenId(String token) {
+        closing.check();
         Args.notNull(token, "token");
         Added a = added.get(token);
         if (a != null) return a.id;
@@ -305,6 +309,7 @@ public final class SentencePieceTokenizer implements Tokenizer {
      */
     @Override
     public String decode(long[] ids) {
+        closing.check();
         Args.notNull(ids, "ids");
         StringBuilder out = new StringBuilder();
         java.io.ByteArrayOutputStream run = new java.io.ByteArrayOutputStream();
@@ -332,11 +337,13 @@ public final class SentencePieceTokenizer implements Tokenizer {
 
     @Override
     public String describe() {
+        closing.check();
         return "sentencepiece tokenizer.model via DJL " + Djl.VERSION + " (" + added.size() + " added tokens) from " + file;
     }
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         sp.close();
     }
 

@@ -1,5 +1,6 @@
 package dev.vtprune.prune;
 
+import dev.vtprune.internal.Closing;
 import dev.vtprune.internal.Args;
 import dev.vtprune.internal.OpScope;
 import dev.vtprune.ops.TileLayout;
@@ -18,6 +19,7 @@ import org.bytedeco.pytorch.Tensor;
  * otherwise.
  */
 public final class Selection implements AutoCloseable {
+    private final Closing closing = new Closing("Selection");
     private final TileLayout layout;
     private final Tensor kept, keptPerTile, budgets, regionScores, regionWeights, tokenScores;
 
@@ -60,41 +62,50 @@ public final class Selection implements AutoCloseable {
     }
 
     public TileLayout layout() {
+        closing.check();
         return layout;
     }
 
     /** int64 [K] kept global token indices, ascending, on the device of the inputs. */
     public Tensor kept() {
+        closing.check();
         return kept;
     }
 
     public Tensor keptPerTile() {
+        closing.check();
         return keptPerTile;
     }
 
     /** int64 [tiles] budgets, or null. */
     public Tensor budgets() {
+        closing.check();
         return budgets;
     }
 
     public Tensor regionScores() {
+        closing.check();
         return regionScores;
     }
 
     public Tensor regionWeights() {
+        closing.check();
         return regionWeights;
     }
 
     public Tensor tokenScores() {
+        closing.check();
         return tokenScores;
     }
 
     public long numKept() {
+        closing.check();
         return kept.size(0);
     }
 
     /** Kept tokens of each image. */
     public long[] keptPerImage() {
+        closing.check();
         long[] perTile = Tensors.toLongs(keptPerTile);
         long[] out = new long[layout.numImages()];
         for (int b = 0; b < out.length; b++) {
@@ -105,11 +116,13 @@ public final class Selection implements AutoCloseable {
 
     /** The kept indices on the host. */
     public long[] keptIndices() {
+        closing.check();
         return Tensors.toLongs(kept);
     }
 
     /** bool [N] true for kept tokens. */
     public boolean[] keepMask() {
+        closing.check();
         boolean[] mask = new boolean[(int) layout.numTokens()];
         for (long i : keptIndices()) mask[(int) i] = true;
         return mask;
@@ -120,6 +133,7 @@ public final class Selection implements AutoCloseable {
      * [K, D], in the original token order.
      */
     public Tensor gather(Tensor visual) {
+        closing.check();
         Args.defined(visual, "visual");
         if (visual.dim() < 1 || visual.size(0) != layout.numTokens()) {
             throw Args.error("visual", "have " + layout.numTokens() + " rows (one per visual token)", Tensors.describe(visual));
@@ -130,6 +144,7 @@ public final class Selection implements AutoCloseable {
 
     @Override
     public void close() {
+        if (!closing.close()) return;
         Tensors.closeAll(kept, keptPerTile, budgets, regionScores, regionWeights, tokenScores);
     }
 }
