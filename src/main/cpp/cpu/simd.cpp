@@ -36,8 +36,10 @@ inline float exp_approx(float x) {
     p = p * r * r + r + 1.0f;
     // (a bit cast, not memcpy: a memcpy here stops GCC from vectorising the calling loops)
     const float scale = __builtin_bit_cast(float, (static_cast<int32_t>(n) + 127) << 23);
-    // x + Inf: +Inf above the range, NaN for NaN.
-    return x < -87.3f ? 0.0f : (x <= 88.3f ? p * scale : x + INFINITY);
+    // x + Inf: +Inf above the range, NaN for NaN. (Two flat selects: GCC 12 does not vectorise
+    // the same selects nested in one expression, which left every clone scalar: see bench/NOTES.md.)
+    const float in_range = x <= 88.3f ? p * scale : x + INFINITY;
+    return x < -87.3f ? 0.0f : in_range;
 }
 
 }  // namespace

@@ -93,6 +93,10 @@ void text_relevance_qk(const TextRelevanceQkArgs& a) {
             const int64_t k0 = a.key_offsets[b];
             const int64_t v0 = a.visual_offsets[b], nv = a.visual_offsets[b + 1] - v0;
             const int64_t* vpos = a.visual_pos + v0;
+            // Visual tokens are one run of positions in every model we serve: then a row's
+            // probabilities are read as one contiguous, vectorised fold instead of a gather.
+            bool contiguous = nv > 0;
+            for (int64_t v = 1; contiguous && v < nv; ++v) contiguous = vpos[v] == vpos[0] + v;
             const TextReducer text{a.text_reduce, nq};
             const int64_t blocks = (nq + kQueryBlock - 1) / kQueryBlock;
             std::vector<float> partial(static_cast<size_t>(blocks * nv));
@@ -124,6 +128,15 @@ void text_relevance_qk(const TextRelevanceQkArgs& a) {
                                     float* row = scores.data() + r * kp;
                                     const float inv_sum = 1.0f / simd::softmax_exp(row, pos + 1, "vt_text_relevance_qk", "q/k");
                                     float* acc = heads.data() + (c + r) * nv;
+                                    if (contiguous) {
+                                        // Tokens past the query's position see p = 0, which leaves the
+                                        // zero-initialised accumulator as it is under MEAN and MAX.
+                                        const int64_t seen = std::clamp<int64_t>(pos - vpos[0] + 1, 0, nv);
+                                        float* p = row + vpos[0];
+                                        for (int64_t v = 0; v < seen; ++v) p[v] *= inv_sum;
+                                        simd::fold(a.head_reduce, p, acc, seen, h == 0, inv_heads);
+                                        continue;
+                                    }
                                     for (int64_t v = 0; v < nv; ++v) {
                                         const float p = vpos[v] <= pos ? row[vpos[v]] * inv_sum : 0.0f;
                                         head_add(a.head_reduce, acc[v], p, h, inv_heads);
