@@ -22,16 +22,10 @@ __device__ __forceinline__ float ld(const float* p) { return *p; }
 __device__ __forceinline__ float ld(const __half* p) { return __half2float(*p); }
 __device__ __forceinline__ float ld(const __nv_bfloat16* p) { return __bfloat162float(*p); }
 
-// Calls fn(T{}) with T the CUDA storage type of `dtype`.
+// Calls fn(T{}) with T the CUDA storage type of `dtype` (the host's switch, core/dtype.hpp).
 template <class Fn>
 void dispatch_dtype(const char* op, int32_t dtype, Fn&& fn) {
-    switch (dtype) {
-        case VT_FLOAT32: fn(float{}); return;
-        case VT_FLOAT16: fn(__half{}); return;
-        case VT_BFLOAT16: fn(__nv_bfloat16{}); return;
-        default:
-            invalid_argument(op, "dtype", format("must be 0 (float32), 1 (float16) or 2 (bfloat16), got %d", dtype));
-    }
+    dispatch_storage<float, __half, __nv_bfloat16>(op, dtype, static_cast<Fn&&>(fn));
 }
 
 // Throws VT_ERR_CUDA naming the op and the failed call.
@@ -134,6 +128,26 @@ struct OnlineLse {
         return all + logf(warp_sum(mine));
     }
 };
+
+// The log-sum-exp pass of the Q/K forms (K3 and K4), one warp per query row: stages
+// scale * q in the warp's shared `row` (head_dim entries), then returns to every lane
+// logsumexp_j row . k_j over the keys j in [0, keys) at k + j * key_stride (head_dim
+// contiguous). NaN when a logit is not finite (OnlineLse).
+template <class T>
+__device__ __forceinline__ float warp_row_lse(float* row, const T* q, float scale, const T* k, int64_t keys,
+                                              int64_t key_stride, int64_t head_dim) {
+    const int lane = threadIdx.x & 31;
+    for (int64_t e = lane; e < head_dim; e += 32) row[e] = ld(q + e) * scale;
+    __syncwarp();
+    OnlineLse acc;
+    for (int64_t j = lane; j < keys; j += 32) {
+        const T* kj = k + j * key_stride;
+        float dot = 0.0f;
+        for (int64_t e = 0; e < head_dim; ++e) dot += row[e] * ld(kj + e);
+        acc.add(dot);
+    }
+    return acc.warp_lse();
+}
 
 // atomicMax for non-negative floats: their bit patterns order like the values.
 __device__ __forceinline__ void atomic_max_nonneg(float* addr, float value) {

@@ -178,17 +178,7 @@ __global__ void __launch_bounds__(kThreads)
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int64_t i = int64_t(blockIdx.y) * kWarps + warp;
     if (i >= L.m || v[s * L.m + i] == 0.0f) return;  // whole warp leaves together
-    const T* qi = q + L.at(s, h, i);
-    for (int64_t e = lane; e < L.d; e += 32) qrow[warp][e] = ld(qi + e) * L.scale;
-    __syncwarp();
-    OnlineLse acc;
-    for (int64_t j = lane; j < L.m; j += 32) {
-        const T* kj = k + L.at(s, h, j);
-        float dot = 0.0f;
-        for (int64_t e = 0; e < L.d; ++e) dot += qrow[warp][e] * ld(kj + e);
-        acc.add(dot);
-    }
-    const float total = acc.warp_lse();
+    const float total = warp_row_lse(qrow[warp], q + L.at(s, h, i), L.scale, k + L.at(s, h, 0), L.m, L.token_stride, L.d);
     if (lane == 0) lse[sh * L.m + i] = total;
 }
 

@@ -66,16 +66,7 @@ __global__ void __launch_bounds__(kThreads) lse_kernel(TextRelevanceQkArgs a, fl
     const int64_t kv = h / (a.q_heads / a.kv_heads);
     const T* k = static_cast<const T*>(a.k) + kv * a.k_head_stride + a.key_offsets[b] * a.k_token_stride;
     const int64_t pos = a.query_pos[r];
-    for (int64_t e = lane; e < a.head_dim; e += 32) qrow[warp][e] = ld(q + e) * a.scale;
-    __syncwarp();
-    OnlineLse acc;
-    for (int64_t j = lane; j <= pos; j += 32) {
-        const T* kj = k + j * a.k_token_stride;
-        float dot = 0.0f;
-        for (int64_t e = 0; e < a.head_dim; ++e) dot += qrow[warp][e] * ld(kj + e);
-        acc.add(dot);
-    }
-    const float total = acc.warp_lse();
+    const float total = warp_row_lse(qrow[warp], q, a.scale, k, pos + 1, a.k_token_stride, a.head_dim);
     if (lane == 0) lse[h * a.total_queries + r] = total;
 }
 

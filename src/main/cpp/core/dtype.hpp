@@ -43,16 +43,24 @@ inline const char* dtype_name(int32_t dtype) {
     }
 }
 
-// Calls fn(T{}) with T the storage type of `dtype`; an unknown dtype is an invalid argument.
-template <class Fn>
-void dispatch_dtype(const char* op, int32_t dtype, Fn&& fn) {
+// Calls fn(T{}) with T the one of F32, F16, BF16 that stores `dtype`; an unknown dtype is an
+// invalid argument. One switch and one message for both backends: the host's storage types
+// (dispatch_dtype below) and CUDA's (vt::cuda::dispatch_dtype, src/main/cuda/common.cuh).
+template <class F32, class F16, class BF16, class Fn>
+void dispatch_storage(const char* op, int32_t dtype, Fn&& fn) {
     switch (dtype) {
-        case VT_FLOAT32: fn(float{}); return;
-        case VT_FLOAT16: fn(Half{}); return;
-        case VT_BFLOAT16: fn(BFloat16{}); return;
+        case VT_FLOAT32: fn(F32{}); return;
+        case VT_FLOAT16: fn(F16{}); return;
+        case VT_BFLOAT16: fn(BF16{}); return;
         default:
             invalid_argument(op, "dtype", format("must be 0 (float32), 1 (float16) or 2 (bfloat16), got %d", dtype));
     }
+}
+
+// Calls fn(T{}) with T the host storage type of `dtype`.
+template <class Fn>
+void dispatch_dtype(const char* op, int32_t dtype, Fn&& fn) {
+    dispatch_storage<float, Half, BFloat16>(op, dtype, static_cast<Fn&&>(fn));
 }
 
 }  // namespace vt

@@ -114,7 +114,9 @@ VT_API int32_t vt_synchronize(int32_t device, void* stream);
  *                   K_L = floor(keep * N_L + 0.5) by p with caps at n_t, floors, and the
  *                   remainder to the largest fractional parts (ties: lower tile index).
  * NaN / Inf in the CLS rows fails with VT_ERR_INVALID_ARGUMENT on the CPU path; the CUDA path
- * writes budgets of -1 for that image (K2 then flags the error).
+ * (which cannot fail the call: it returns before the work runs) leaves a NaN score on each
+ * affected local tile and budgets of -1 on its image. The Java layer reads the scores and throws
+ * the CPU path's message for the lowest such tile (dev.vtprune.ops.RegionBudget).
  * CUDA: one launch for the whole batch.
  * ======================================================================================== */
 VT_API int32_t vt_region_budget(int32_t device, void* stream,

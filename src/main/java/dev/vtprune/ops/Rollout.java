@@ -89,6 +89,7 @@ public final class Rollout {
         Args.notNull(backend, "backend");
         Shape s = checkLayers(layers, "layers");
         Tensor v = checkValues(values, s, layers.get(0));
+        rejectNonFiniteValues(v, s, backend);
         return backend == Backend.NATIVE ? nativeChain(layers, s, mode, v) : compositionChain(layers, s, mode, v);
     }
 
@@ -111,6 +112,7 @@ public final class Rollout {
         Shape s = checkQk(q, k);
         double sc = scale(scale, s.d);
         Tensor v = checkValues(values, s, q.get(0));
+        rejectNonFiniteValues(v, s, backend);
         // CPU: VT_ERR_NONFINITE; CUDA and LibTorch: a NaN cls_row. One exception for all three.
         return FiniteAttention.check(() -> backend == Backend.NATIVE ? nativeQk(q, k, s, sc, mode, v)
                 : compositionQk(q, k, s, sc, mode, v), Result::clsRow, "q", "k");
@@ -210,6 +212,24 @@ public final class Rollout {
         Args.sameDevice(ref, "the attention inputs", values, "values");
         Args.contiguous(values, "values");
         return values;
+    }
+
+    /**
+     * Non-finite values are the CPU kernel's VT_ERR_INVALID_ARGUMENT; the CUDA kernel (which
+     * cannot fail the call) and the composition would turn them into NaN importances. So those
+     * paths check the input first (one device sync on CUDA) and throw the CPU's exception, word
+     * for word, for the first such (sequence, token) row, the one the CPU kernel reports.
+     */
+    private static void rejectNonFiniteValues(Tensor values, Shape s, Backend backend) {
+        if (values == null || (backend == Backend.NATIVE && values.is_cpu())) return;
+        long row;
+        try (OpScope scope = new OpScope()) {
+            Tensor bad = values.reshape(s.seqs * s.m, values.size(-1)).isfinite().logical_not().any(1);
+            if (!bad.any().item_bool()) return;
+            row = bad.nonzero().flatten().select(0, 0).item_long();
+        }
+        throw new VtpruneException(VtpruneException.Status.INVALID_ARGUMENT, String.format(
+                "vt_rollout: argument 'values' holds a non-finite value (sequence %d, token %d)", row / s.m, row % s.m));
     }
 
     static double scale(double scale, long d) {

@@ -72,6 +72,23 @@ class ExtremeInputsTest {
         assertTrue(e.getMessage().contains("'qCls' and 'k'"), e.getMessage());
     }
 
+    /** K3's non-finite values: the CPU kernel's error, word for word, from every backend and both forms. */
+    @ParameterizedTest
+    @EnumSource(Backend.class)
+    void nonFiniteRolloutValuesAreTheSameErrorEverywhere(Backend backend) {
+        Tensor a = Data.softmaxRows(13, "float32", 2.0, 2, 2, 17, 17);
+        Tensor q = Data.randn(14, "float32", 2, 2, 17, D), k = Data.randn(15, "float32", 2, 2, 17, D);
+        Tensor values = Data.randn(16, "float32", 2, 17, 6);
+        values.select(0, 1).select(0, 5).select(0, 2).fill_(new Scalar(Double.POSITIVE_INFINITY));
+        String expected = "vt_rollout: argument 'values' holds a non-finite value (sequence 1, token 5)";
+        VtpruneException e = assertThrows(VtpruneException.class,
+                () -> Rollout.clsRow(List.of(a), Rollout.Mode.IVTP, values, backend));
+        assertEquals(expected, e.getMessage());
+        e = assertThrows(VtpruneException.class,
+                () -> Rollout.clsRowFromQk(List.of(q), List.of(k), Double.NaN, Rollout.Mode.ABNAR, values, backend));
+        assertEquals(expected, e.getMessage());
+    }
+
     /** K3 from Q/K: the CPU kernel's VT_ERR_NONFINITE and the NaN cls_row of the other paths are one error. */
     @ParameterizedTest
     @EnumSource(Backend.class)
