@@ -49,6 +49,36 @@ public final class Result implements AutoCloseable {
         return pruneInputs;
     }
 
+    /**
+     * IVTP's LM stage as it ran on one image.
+     *
+     * @param steps        one per LM pruning point (present, scores, kept: sequence positions)
+     * @param positions    per LM layer, the sequence positions its KV cache holds
+     * @param instruction  the instruction text
+     * @param tokenStart   char spans of the LM's instruction tokens in it; tokenEnd likewise
+     * @param relevance    C_i of each instruction token (eq. 7; NaN = no CLIP token covers it)
+     * @param selected     the instruction tokens averaged into the pseudo-CLS (eq. 8), ascending
+     * @param tau          eq. 8's threshold
+     */
+    public record LmStage(List<dev.vtprune.model.LmPruning.Step> steps, long[][] positions, String instruction,
+                          int[] tokenStart, int[] tokenEnd, double[] relevance, int[] selected, double tau) {
+        /** Whether the pseudo-CLS fell back to the projected visual CLS (no token reached tau). */
+        public boolean fromVisualCls() {
+            return selected.length == 0;
+        }
+    }
+
+    private LmStage lmStage;
+
+    void lmStage(LmStage stage) {
+        this.lmStage = stage;
+    }
+
+    /** IVTP's LM stage (pseudo-CLS relevance, pruning points, cache positions); null otherwise. */
+    public LmStage lmStage() {
+        return lmStage;
+    }
+
     void vitTrace(dev.vtprune.model.VitPruning.Trace trace) {
         this.vitTrace = trace;
     }
