@@ -53,6 +53,18 @@ public final class IvtpText implements AutoCloseable {
                 ClipVisualHead.random(h, h, 1e-5, seed + 1, ScalarType.Float), tau);
     }
 
+    /** The tower's shape for the FLOPs model. */
+    public dev.vtprune.model.Flops.TextEncoder flopsShape() {
+        ClipTextModel.Config c = tower.config();
+        return new dev.vtprune.model.Flops.TextEncoder(c.layers(), c.hidden(), c.intermediate(), c.maxPositions(),
+                c.projection());
+    }
+
+    /** CLIP tokens of the instruction's encoding (start and end included, truncated to the context). */
+    public int clipTokens(String instruction) {
+        return ClipText.encode(tokenizer, instruction, tower.config().maxPositions()).size();
+    }
+
     public double tau() {
         return tau;
     }

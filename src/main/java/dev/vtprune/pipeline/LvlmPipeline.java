@@ -105,6 +105,11 @@ public final class LvlmPipeline {
         this.preprocessor = Preprocessor.forModel(model.config());
     }
 
+    /** CLIP's side of IVTP's LM stage, or null. */
+    public IvtpText ivtpText() {
+        return ivtpText;
+    }
+
     public Lvlm model() {
         return model;
     }

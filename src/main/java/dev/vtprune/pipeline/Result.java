@@ -66,6 +66,36 @@ public final class Result implements AutoCloseable {
         public boolean fromVisualCls() {
             return selected.length == 0;
         }
+
+        /**
+         * A word of the instruction (a maximal run without whitespace) with the mean C_i of the
+         * LM tokens overlapping it (NaN when none has a relevance) and whether any of them went
+         * into the pseudo-CLS.
+         */
+        public record Word(String text, int start, double relevance, boolean selected) {}
+
+        /** The instruction's words, in order (what the paper's Fig. 5 highlights). */
+        public List<Word> words() {
+            java.util.Set<Integer> chosen = new java.util.HashSet<>();
+            for (int i : selected) chosen.add(i);
+            List<Word> out = new java.util.ArrayList<>();
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\S+").matcher(instruction);
+            while (m.find()) {
+                double sum = 0;
+                int n = 0;
+                boolean any = false;
+                for (int i = 0; i < relevance.length; i++) {
+                    if (Math.max(tokenStart[i], m.start()) >= Math.min(tokenEnd[i], m.end())) continue;
+                    any |= chosen.contains(i);
+                    if (!Double.isNaN(relevance[i])) {
+                        sum += relevance[i];
+                        n++;
+                    }
+                }
+                out.add(new Word(m.group(), m.start(), n == 0 ? Double.NaN : sum / n, any));
+            }
+            return out;
+        }
     }
 
     private LmStage lmStage;
