@@ -21,6 +21,10 @@ import dev.vtprune.pipeline.image.Overlay;
 import dev.vtprune.pipeline.image.SampleImage;
 import dev.vtprune.pipeline.image.Tiling;
 import dev.vtprune.prune.IvtpPruner;
+import dev.vtprune.prune.PseudoCls;
+import dev.vtprune.model.LmPruning;
+import dev.vtprune.pipeline.IvtpDump;
+import dev.vtprune.pipeline.IvtpText;
 import dev.vtprune.prune.Pruners;
 import dev.vtprune.prune.PyramidTokenPruner;
 import dev.vtprune.prune.TokenPruner;
@@ -100,6 +104,14 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--dump", paramLabel = "F.safetensors", description = "Also write the pruner's inputs for `vtprune prune`.")
     Path dump;
 
+    @Option(names = "--lm-layers", paramLabel = "W", description = "ivtp: LM layers that prune against the pseudo-CLS "
+            + "(default: the paper's 12 of 32, scaled to the LM's depth; 0 = the ViT stage only).")
+    Integer lmLayers;
+
+    @Option(names = "--dump-ivtp", paramLabel = "FILE.json", description = "ivtp: write every pruning point (counts, kept ids, "
+            + "scores) and the pseudo-CLS relevance as JSON.")
+    Path dumpIvtp;
+
     @Override
     public Integer call() throws Exception {
         main.setUp();
@@ -114,8 +126,14 @@ final class DemoCommand implements Callable<Integer> {
         if (keep != null && !method.equals("ivtp")) throw new IllegalArgumentException("argument '--keep' applies to --method ivtp only");
         if (dump != null && method.equals("ivtp")) {
             throw new IllegalArgumentException("argument '--dump' writes the inputs of `vtprune prune` (PTP and the baselines); "
-                    + "IVTP's per-point dumps for `vtprune gtp` (--dump-ivtp) are not implemented yet");
+                    + "for IVTP's pruning points use --dump-ivtp FILE.json");
         }
+        if ((lmLayers != null || dumpIvtp != null) && !method.equals("ivtp")) {
+            throw new IllegalArgumentException("argument '" + (lmLayers != null ? "--lm-layers" : "--dump-ivtp")
+                    + "' applies to --method ivtp only");
+        }
+        if (lmLayers != null && lmLayers < 0) throw new IllegalArgumentException("argument '--lm-layers' must be >= 0, got " + lmLayers);
+        if (dumpIvtp != null) writableFile(dumpIvtp, "--dump-ivtp");
         if (keep != null && keep < 1) throw new IllegalArgumentException("argument '--keep' must be >= 1, got " + keep);
         ScalarType type = switch (dtype.toLowerCase(Locale.ROOT)) {
             case "float32" -> ScalarType.Float;
@@ -158,10 +176,10 @@ final class DemoCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("argument '--keep' must be <= " + c.vision().tokensPerTile()
                         + " (the visual tokens per tile), got " + keep);
             }
-            TokenPruner pruner = method.equals("ivtp") ? new IvtpPruner(ivtpConfig()) : Pruners.byName(method, config, seed);
+            TokenPruner pruner = method.equals("ivtp") ? new IvtpPruner(ivtpConfig(c)) : Pruners.byName(method, config, seed);
             PromptTemplate template = PromptTemplate.forFamily(c.family());
-            try (Tokenizer tokenizer = tokenizer(c, template, progress)) {
-                LvlmPipeline pipeline = new LvlmPipeline(model, tokenizer, template);
+            try (Tokenizer tokenizer = tokenizer(c, template, progress); IvtpText ivtpText = ivtpText(c)) {
+                LvlmPipeline pipeline = new LvlmPipeline(model, tokenizer, template, ivtpText);
                 LvlmPipeline.Options pruned = LvlmPipeline.Options.of(pruner).withReuseProbe(reuseProbe);
                 LvlmPipeline.Options unpruned = LvlmPipeline.Options.unpruned();
                 List<BufferedImage> images = List.of(picture);
@@ -188,6 +206,10 @@ final class DemoCommand implements Callable<Integer> {
                     int grid = c.vision().grid() / c.vision().merge();
                     Overlay.Summary s = Overlay.defaults().write(tiling, grid, rp.selection().keptIndices(), png);
                     say.printf(Locale.ROOT, "overlay: %s (%d x %d px): %s%n", png, s.width(), s.height(), s.legend());
+                    if (dumpIvtp != null) {
+                        Files.writeString(dumpIvtp, IvtpDump.json(rp));
+                        say.println("ivtp pruning points: " + dumpIvtp);
+                    }
                     if (dump != null) {
                         Safetensors.write(dump, rp.pruneInputs());
                         say.println("pruner inputs: " + dump + " (try: ./vtprune prune --input " + dump + " --patch-merge "
@@ -200,12 +222,25 @@ final class DemoCommand implements Callable<Integer> {
     }
 
     /**
-     * IVTP's ViT stage alone (the paper's IVTP-V, Table 7): lmLayers = 0 puts every pruning
-     * point in the ViT; the LM stage and the CLIP-text pseudo-CLS are not implemented yet.
+     * The paper's config with W = --lm-layers, by default the paper's 12 of LLaVA's 32 LM layers
+     * scaled to this LM's depth (at least 1); 0 = the ViT stage alone (IVTP-V, Table 7).
      */
-    private IvtpPruner.Config ivtpConfig() {
-        IvtpPruner.Config c = IvtpPruner.Config.PAPER.withLmLayers(0);
+    private IvtpPruner.Config ivtpConfig(ModelConfig model) {
+        int depth = model.language().layers();
+        int w = lmLayers != null ? lmLayers : depth == 32 ? 12 : Math.max(1, (int) Math.round(12.0 * depth / 32));
+        if (w > depth) throw new IllegalArgumentException("argument '--lm-layers' must be <= " + depth + " (the LM's layers), got " + w);
+        IvtpPruner.Config c = IvtpPruner.Config.PAPER.withLmLayers(w);
         return keep != null ? c.withFinalKeep(keep) : c.withFinalRatio(Math.max(1e-9, 1 - ratio));
+    }
+
+    /** The pseudo-CLS's CLIP side for IVTP's LM stage: seeded random for presets; null when no LM stage runs. */
+    private IvtpText ivtpText(ModelConfig model) {
+        if (!method.equals("ivtp") || ivtpConfig(model).lmLayers() == 0) return null;
+        if (modelDir != null) {
+            throw new IllegalArgumentException("argument '--lm-layers': IVTP's LM stage with --model-dir needs CLIP's text "
+                    + "tower, which the demo does not load from a checkpoint yet; pass --lm-layers 0 (the ViT stage only)");
+        }
+        return IvtpText.random(model, seed + 7, PseudoCls.PAPER_TAU);
     }
 
     private static BufferedImage image(Path path) {
@@ -373,12 +408,15 @@ final class DemoCommand implements Callable<Integer> {
         int probeLayers = method.equals("ptp") && alpha > 0 ? config.lmLayer() + 1 : method.equals("fastv") ? config.lmLayer() + 1 : 0;
         Flops.Breakdown ff = Flops.prefill(c, v, text);
         Flops.Breakdown fp = method.equals("ivtp")
-                ? FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, ivtpConfig()).flops()
+                ? (pipeline.ivtpText() == null ? FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, ivtpConfig(c))
+                        : FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, ivtpConfig(c), pipeline.ivtpText().flopsShape(),
+                                pipeline.ivtpText().clipTokens(prompt))).flops()
                 : method.equals("fastv") || reuseProbe ? Flops.reused(c, v, k, text, probeLayers)
                 : Flops.pruned(c, v, k, text, probeLayers);
         double fullTtft = median(full, Timings::ttft), cutTtft = median(cut, Timings::ttft);
         double fullPrefill = median(full, t -> t.ms("prefill"));
         double overhead = method.equals("ivtp") ? rp.vitTrace().steps().stream().mapToDouble(VitPruning.Step::ms).sum()
+                + (rp.lmStage() == null ? 0 : rp.lmStage().steps().stream().mapToDouble(LmPruning.Step::ms).sum())
                 : median(cut, t -> t.ms("select") + t.ms("gather"));
         double probe = median(cut, t -> t.ms("probe"));
         String row = "  %-34s %16s %16s%n";
@@ -388,12 +426,12 @@ final class DemoCommand implements Callable<Integer> {
         say.printf(Locale.ROOT, row, "prefill GFLOPs (ViT + LM)", gflops(ff.total()), gflops(fp.total()));
         say.printf(Locale.ROOT, row, "  of which LM (probe included)", gflops(ff.llm()), gflops(fp.llm()));
         say.printf(Locale.ROOT, row, "time to first token (ms, median)", ms(fullTtft), ms(cutTtft) + String.format(Locale.ROOT, " (%.2fx)", fullTtft / cutTtft));
-        for (String stage : new String[] {"tiling", "preprocess", "vision", "projector", "embed", "probe", "select", "gather", "prefill"}) {
+        for (String stage : new String[] {"tiling", "preprocess", "vision", "projector", "embed", "pseudo-cls", "probe", "select", "gather", "prefill"}) {
             double a = median(full, t -> t.ms(stage)), b = median(cut, t -> t.ms(stage));
             if (a == 0 && b == 0) continue;
             say.printf(Locale.ROOT, row, "  " + stage, a == 0 ? "-" : ms(a), b == 0 ? "-" : ms(b));
         }
-        say.printf(Locale.ROOT, method.equals("ivtp") ? "  pruning overhead: the GTP decisions inside the ViT (rollout, top-k, gather; "
+        say.printf(Locale.ROOT, method.equals("ivtp") ? "  pruning overhead: the GTP decisions inside the ViT and LM (rollout, top-k, gather; "
                 + "last run) %.2f ms = %.2f%% of the unpruned prefill (%.1f ms)%s%n"
                 : "  pruning overhead: selection + gather %.2f ms = %.2f%% of the unpruned prefill (%.1f ms)%s%n",
                 overhead, 100 * overhead / fullPrefill, fullPrefill,
@@ -410,9 +448,14 @@ final class DemoCommand implements Callable<Integer> {
 
     /** IVTP's line: the schedule and, per pruning point, its layer and the tokens per tile before and after. */
     private static String ivtpHow(ModelConfig c, Result rp) {
-        StringBuilder b = new StringBuilder(String.format(Locale.ROOT,
-                "IVTP, ViT stage only (groups of 3 over the %d ViT layers; the LM stage and the CLIP-text pseudo-CLS are not "
-                        + "implemented yet)%n  pruning points (visual tokens per tile):", c.vision().layers()));
+        Result.LmStage lm = rp.lmStage();
+        StringBuilder b = new StringBuilder(lm == null ? String.format(Locale.ROOT,
+                "IVTP, ViT stage only (groups of 3 over the %d ViT layers; --lm-layers 0)%n  pruning points (visual tokens per tile):",
+                c.vision().layers())
+                : String.format(Locale.ROOT, "IVTP, groups of 3 over the %d ViT layers and the first %d of %d LM layers "
+                        + "(pseudo-CLS, tau %.2f)%n  ViT pruning points (visual tokens per tile):", c.vision().layers(),
+                        lm.steps().get(lm.steps().size() - 1).layer() + 1,
+                        c.language().layers(), lm.tau()));
         int block = c.vision().merge() * c.vision().merge();
         for (VitPruning.Step s : rp.vitTrace().steps()) {
             b.append(String.format(Locale.ROOT, " after layer %d: %d -> %d (%.2f ms);", s.layer(), s.patches()[0].length / block,
@@ -420,6 +463,19 @@ final class DemoCommand implements Callable<Integer> {
         }
         if (block > 1) b.append(String.format(Locale.ROOT, "%n  (InternVL: scored and dropped as %d x %d patch blocks, so the pixel "
                 + "shuffle still merges the kept ones)", c.vision().merge(), c.vision().merge()));
+        if (lm != null) {
+            b.append(String.format(Locale.ROOT, "%n  LM pruning points (visual tokens of the image):"));
+            for (LmPruning.Step s : lm.steps()) {
+                b.append(String.format(Locale.ROOT, " after layer %d: %d -> %d (%.2f ms);", s.layer(), s.present()[0].length,
+                        s.kept()[0].length, s.ms()));
+            }
+            b.append(String.format(Locale.ROOT, "%n  prompt word relevance (eq. 7, cosine to the image's CLIP CLS; * = >= tau, in the pseudo-CLS%s):%n   ",
+                    lm.fromVisualCls() ? "; none reached tau: the pseudo-CLS is the projected visual CLS" : ""));
+            for (Result.LmStage.Word w : lm.words()) {
+                b.append(Double.isNaN(w.relevance()) ? String.format(Locale.ROOT, " %s(-)", w.text())
+                        : String.format(Locale.ROOT, " %s%s(%.3f)", w.text(), w.selected() ? "*" : "", w.relevance()));
+            }
+        }
         return b.toString();
     }
 

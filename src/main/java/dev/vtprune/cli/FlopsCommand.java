@@ -57,6 +57,11 @@ final class FlopsCommand implements Callable<Integer> {
      */
     record Ivtp(Flops.Breakdown flops, long[] schedule, long[] vitPatches, long[] lmLengths) {
         static Ivtp of(ModelConfig c, long tiles, long text, IvtpPruner.Config config) {
+            return of(c, tiles, text, config, Flops.TextEncoder.CLIP_L14, text);
+        }
+
+        /** @param clip the CLIP text tower that makes the pseudo-CLS; clipTokens the text it encodes (at most its context) */
+        static Ivtp of(ModelConfig c, long tiles, long text, IvtpPruner.Config config, Flops.TextEncoder clip, long clipTokens) {
             ModelConfig.Vision v = c.vision();
             IvtpPruner p = new IvtpPruner(config);
             long perTile = v.tokensPerTile(), blockPatches = (long) v.merge() * v.merge();
@@ -75,7 +80,7 @@ final class FlopsCommand implements Callable<Integer> {
                 long tokens = pruning ? k[vitPoints + l / g - 1] : k[k.length - 1];
                 lm[l] = tiles * tokens + text + (pruning ? 1 : 0);  // + the pseudo-CLS while it prunes
             }
-            double extra = config.lmLayers() > 0 ? Flops.textEncoder(Flops.TextEncoder.CLIP_L14, text) : 0;
+            double extra = config.lmLayers() > 0 ? Flops.textEncoder(clip, clipTokens) : 0;
             return new Ivtp(Flops.layered(c, tiles, vit, tiles * k[vitPoints - 1], lm, extra), k, vit, lm);
         }
     }

@@ -51,6 +51,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--max-minutes", defaultValue = "55", description = "Wall-clock budget; stage 2 stops early when spent. Default: ${DEFAULT-VALUE}.")
     double maxMinutes;
 
+    @Option(names = "--pool", defaultValue = "0", description = "Cycle over the first N training images only (an overfitting check); 0 = always new images. Default: ${DEFAULT-VALUE}.")
+    int pool;
+
     @Option(names = "--log-every", defaultValue = "10", description = "Steps between progress lines. Default: ${DEFAULT-VALUE}.")
     int logEvery;
 
@@ -58,7 +61,7 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() {
         main.setUp();
         PrintWriter err = main.spec.commandLine().getErr();
-        Trainer.Options o = new Trainer.Options(seed, clipSteps, steps, batch, questions, lr, logEvery, val, maxMinutes);
+        Trainer.Options o = new Trainer.Options(seed, clipSteps, steps, batch, questions, lr, logEvery, val, maxMinutes, pool);
         Trainer.Report r = new Trainer(ModelConfig.preset(preset), err).train(o, out);
         JsonOut json = new JsonOut().put("model", preset).put("out", out.toString()).put("seed", seed)
                 .put("clip_steps", clipSteps).put("steps", steps).put("steps_done", r.steps()).put("batch", batch).put("questions_per_image", questions)

@@ -4,6 +4,9 @@ import dev.vtprune.internal.Closing;
 import dev.vtprune.model.ParamSpec.Init;
 import dev.vtprune.internal.Args;
 import dev.vtprune.internal.Tensors;
+import dev.vtprune.ops.Rollout;
+import dev.vtprune.ops.SegmentedTopK;
+import dev.vtprune.ops.TileLayout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -187,6 +190,247 @@ public final class LanguageModel implements AutoCloseable {
         }
         Run r = run(hidden, lengths, positions, firstLayer, layers.length, prefix, -1, true);
         return new Prefill(r.logits, r.cache);
+    }
+
+    /**
+     * IVTP's LM stage on one sequence (see {@link LmPruning} for the method, the cache and the
+     * RoPE positions): layers 0..N-1 with a pseudo-CLS after the visual tokens and group-wise
+     * pruning in the first W layers, then the final norm and head at the last position.
+     *
+     * @param embeds    [1, L, hidden] input embeddings, visual tokens where `spans` says, no pseudo-CLS
+     * @param spans     each image's visual tokens in the sequence
+     * @param pseudoCls [hidden] the pseudo-CLS input embedding (eq. 8); null only with `given`
+     * @param plan      groups, W and the per-image counts
+     * @param given     null to score with the pseudo-CLS; else [point][image] the visual tokens
+     *                  to keep (ascending input positions): a plain forward that drops them at
+     *                  the same layers, no pseudo-CLS in the sequence (the reference the
+     *                  pseudo-CLS must not change)
+     */
+    public LmPruning.Result prefillPruned(Tensor embeds, LmPruning.Spans spans, Tensor pseudoCls, LmPruning plan,
+                                         long[][][] given) {
+        Args.notNull(spans, "spans");
+        Args.notNull(plan, "plan");
+        checkStates(embeds, "embeds", new long[] {embeds.size(1)});
+        if (embeds.size(0) != 1) throw Args.error("embeds", "hold one sequence [1, L, hidden]", Tensors.describe(embeds));
+        long length = embeds.size(1);
+        if (spans.end() > length) throw Args.error("spans", "end within the sequence (" + length + ")", spans.end());
+        if (plan.layers() > layers.length) {
+            throw Args.error("plan.layers (W)", "be <= the LM's " + layers.length + " layers", plan.layers());
+        }
+        if (given == null) {
+            Args.notNull(pseudoCls, "pseudoCls");
+            Checks.shape(pseudoCls, "pseudoCls", "[hidden]", cfg.hidden());
+        } else {
+            if (pseudoCls != null) throw Args.error("pseudoCls", "be null when the kept sets are given", "a tensor");
+            if (given.length != plan.points()) throw Args.error("given", "hold one entry per pruning point (" + plan.points() + ")", given.length);
+        }
+        Device device = embedding.device();
+        ScalarType dtype = Tensors.scalarType(embedding);
+        int images = spans.images();
+        long pcPos = spans.end();
+        // rows[i]: the input position of row i of the running sequence; -1 = the pseudo-CLS.
+        long[] rows = new long[(int) length + (given == null ? 1 : 0)];
+        for (int i = 0, r = 0; i < length; i++) {
+            if (given == null && i == pcPos) rows[r++] = -1;
+            rows[r++] = i;
+        }
+        if (given == null && pcPos == length) rows[rows.length - 1] = -1;
+        Tensor[] keys = new Tensor[layers.length], values = new Tensor[layers.length];
+        long[][] cached = new long[layers.length][];
+        List<LmPruning.Step> steps = new ArrayList<>();
+        Tensor logits;
+        try (Scope scope = Scope.noGrad()) {
+            Tensor x = embeds.to(device, dtype);
+            if (given == null) {
+                Tensor pc = pseudoCls.to(device, dtype).view(1, 1, cfg.hidden());
+                x = torch.cat(new org.bytedeco.pytorch.TensorArrayRef(new org.bytedeco.pytorch.TensorVector(
+                        x.narrow(1, 0, pcPos), pc, x.narrow(1, pcPos, length - pcPos))), 1);
+            }
+            List<Tensor> groupQ = new ArrayList<>(), groupK = new ArrayList<>();
+            int point = 0;
+            Tensor[] rope = ropeFor(rows, pcPos, device, dtype);
+            Tensor mask = pseudoClsMask(rows, device);
+            for (int i = 0; i < layers.length; i++) {
+                Tensor previous = x;
+                boolean top = plan.isTop(i);
+                boolean scoring = given == null && i < plan.layers();
+                try (Scope step = new Scope()) {
+                    Tensor[] kv = new Tensor[scoring ? 3 : 2];
+                    x = step.keep(layers[i].forward(x, rope[0], rope[1], mask, kv));
+                    keys[i] = step.keep(kv[0]);
+                    values[i] = step.keep(kv[1]);
+                    if (scoring) {  // the prefix up to the pseudo-CLS is all its rollout row can reach
+                        long pcRow = indexOf(rows, -1) + 1;
+                        groupQ.add(step.keep(kv[2].select(0, 0).narrow(1, 0, pcRow)));
+                        groupK.add(step.keep(kv[0].select(0, 0).narrow(1, 0, pcRow)));
+                    }
+                }
+                if (previous != x) previous.close();
+                cached[i] = rows.clone();
+                if (!top) continue;
+                long t0 = System.nanoTime();
+                long[][] present = new long[images][], kept;
+                double[][] importance = null;
+                for (int b = 0; b < images; b++) present[b] = visualOf(rows, spans, b);
+                if (given == null) {
+                    importance = new double[images][];
+                    kept = score(rows, spans, present, groupQ, groupK, values[i], plan, plan.keep()[point], device,
+                            importance);
+                    for (Tensor t : groupQ) t.close();
+                    for (Tensor t : groupK) t.close();
+                    groupQ.clear();
+                    groupK.clear();
+                } else {
+                    kept = given[point];
+                    checkGiven(kept, present, point);
+                }
+                boolean last = point == plan.points() - 1;
+                long[] next = survivors(rows, spans, kept, last);
+                long[] keepRows = new long[next.length];
+                for (int r = 0, j = 0; r < rows.length && j < next.length; r++) if (rows[r] == next[j]) keepRows[j++] = r;
+                Tensor index = Tensors.longs(device, keepRows);
+                Tensor shorter = scope.keep(x.index_select(1, index));
+                x.close();
+                x = shorter;
+                rows = next;
+                if (last && given == null) {  // the pseudo-CLS leaves every cache too
+                    for (int j = 0; j <= i; j++) {
+                        long[] real = java.util.Arrays.stream(cached[j]).filter(p -> p >= 0).toArray();
+                        long[] at = new long[real.length];
+                        for (int r = 0, q = 0; r < cached[j].length; r++) if (cached[j][r] >= 0) at[q++] = r;
+                        Tensor idx = Tensors.longs(device, at);
+                        Tensor k2 = scope.keep(keys[j].index_select(2, idx).contiguous());
+                        Tensor v2 = scope.keep(values[j].index_select(2, idx).contiguous());
+                        keys[j].close();
+                        values[j].close();
+                        keys[j] = k2;
+                        values[j] = v2;
+                        cached[j] = real;
+                    }
+                }
+                rope = ropeFor(rows, pcPos, device, dtype);
+                mask = pseudoClsMask(rows, device);
+                steps.add(new LmPruning.Step(i, present, importance, kept, (System.nanoTime() - t0) / 1e6));
+                point++;
+            }
+            Tensor lastRow = x.select(0, 0).narrow(0, x.size(1) - 1, 1);
+            logits = scope.keep(head.apply(norm.apply(lastRow)).to(ScalarType.Float));
+            for (int i = 0; i < layers.length; i++) {
+                keys[i] = scope.keep(keys[i]);
+                values[i] = scope.keep(values[i]);
+            }
+        }
+        KvCache cache = new KvCache(keys, values, new long[] {rows.length});
+        return new LmPruning.Result(new Prefill(logits, cache), List.copyOf(steps), cached);
+    }
+
+    private static int indexOf(long[] rows, long v) {
+        for (int i = 0; i < rows.length; i++) if (rows[i] == v) return i;
+        return -1;
+    }
+
+    /** RoPE tables for the running rows: input positions, the pseudo-CLS at pcPos. */
+    private Tensor[] ropeFor(long[] rows, long pcPos, Device device, ScalarType dtype) {
+        long[] pos = new long[rows.length];
+        for (int i = 0; i < rows.length; i++) pos[i] = rows[i] < 0 ? pcPos : rows[i];
+        return Rope.tables(Tensors.longs(device, pos).unsqueeze(0), cfg.headDim(), cfg.ropeTheta(), dtype);
+    }
+
+    /**
+     * bool [1, 1, n, n]: causal, and the pseudo-CLS's column hidden from every later query; null
+     * (SDPA's causal fast path) once the pseudo-CLS has left.
+     */
+    private static Tensor pseudoClsMask(long[] rows, Device device) {
+        int pc = indexOf(rows, -1);
+        if (pc < 0) return null;
+        long n = rows.length;
+        Tensor index = torch.arange(new Scalar(n), Tensors.options(ScalarType.Long, device));
+        Tensor causal = index.unsqueeze(0).le(index.unsqueeze(1));                        // key j <= query i
+        Tensor hidden = index.unsqueeze(0).eq(new Scalar(pc)).logical_and(index.unsqueeze(1).gt(new Scalar(pc)));
+        return causal.logical_and(hidden.logical_not()).view(1, 1, n, n);
+    }
+
+    /** Image b's visual tokens among the running rows, ascending. */
+    private static long[] visualOf(long[] rows, LmPruning.Spans spans, int b) {
+        return java.util.Arrays.stream(rows).filter(p -> p >= 0 && spans.imageOf(p) == b).toArray();
+    }
+
+    /** The rows after a pruning point: non-visual tokens, the kept visual ones, the pseudo-CLS unless last. */
+    private static long[] survivors(long[] rows, LmPruning.Spans spans, long[][] kept, boolean last) {
+        java.util.Set<Long> keep = new java.util.HashSet<>();
+        for (long[] k : kept) for (long p : k) keep.add(p);
+        return java.util.Arrays.stream(rows).filter(p -> p < 0 ? !last : spans.imageOf(p) < 0 || keep.contains(p))
+                .toArray();
+    }
+
+    private static void checkGiven(long[][] kept, long[][] present, int point) {
+        String name = "given[" + point + "]";
+        if (kept == null || kept.length != present.length) {
+            throw Args.error(name, "hold one kept set per image (" + present.length + ")", kept == null ? "null" : kept.length);
+        }
+        for (int b = 0; b < kept.length; b++) {
+            java.util.Set<Long> here = new java.util.HashSet<>();
+            for (long p : present[b]) here.add(p);
+            for (int j = 0; j < kept[b].length; j++) {
+                if (!here.contains(kept[b][j]) || (j > 0 && kept[b][j] <= kept[b][j - 1])) {
+                    throw Args.error(name + "[" + b + "]", "hold ascending visual tokens of image " + b
+                            + " still present", java.util.Arrays.toString(kept[b]));
+                }
+            }
+        }
+    }
+
+    /**
+     * One pruning decision: the pseudo-CLS rollout row over the group, times the top layer's
+     * value norms (eq. 4), normalised per image, K2 top-k per image. Fills importance[b].
+     */
+    private static long[][] score(long[] rows, LmPruning.Spans spans, long[][] present, List<Tensor> q, List<Tensor> k,
+                                  Tensor topValues, LmPruning plan, long keep, Device device, double[][] importance) {
+        int pcRow = indexOf(rows, -1);
+        double[] row = Tensors.toDoubles(Rollout.causalRowFromQk(q, k, pcRow, Double.NaN, plan.mode()));
+        double[] norms = null;
+        if (plan.valueWeighting()) {  // [1, Hkv, n, d] -> per token, all heads concatenated
+            Tensor v = topValues.select(0, 0).narrow(1, 0, pcRow).transpose(0, 1).reshape(pcRow, -1).to(ScalarType.Float);
+            norms = Tensors.toDoubles(v.norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)), new long[] {1}, false));
+        }
+        java.util.Map<Long, Integer> rowOf = new java.util.HashMap<>();
+        for (int r = 0; r < pcRow; r++) rowOf.put(rows[r], r);
+        int images = present.length;
+        long total = 0;
+        long[] counts = new long[images], budgets = new long[images], ones = new long[images];
+        for (int b = 0; b < images; b++) {
+            counts[b] = present[b].length;
+            budgets[b] = Math.min(keep, counts[b]);
+            ones[b] = 1;
+            total += counts[b];
+        }
+        float[] flat = new float[(int) total];
+        for (int b = 0, o = 0; b < images; b++) {
+            double[] s = new double[present[b].length];
+            double sum = 0;
+            for (int j = 0; j < s.length; j++) {
+                int r = rowOf.get(present[b][j]);
+                sum += s[j] = row[r] * (norms == null ? 1 : norms[r]);
+            }
+            for (int j = 0; j < s.length; j++) {
+                s[j] = sum > 0 ? s[j] / sum : 0;
+                flat[o++] = (float) s[j];
+            }
+            importance[b] = s;
+        }
+        long[] picked;
+        try (TileLayout layout = TileLayout.of(ones, counts);
+             SegmentedTopK.Result top = SegmentedTopK.select(Tensors.floats(flat, total).to(device, ScalarType.Float),
+                     layout, Tensors.longs(device, budgets))) {
+            picked = Tensors.toLongs(top.kept());
+        }
+        long[][] kept = new long[images][];
+        for (int b = 0, o = 0, start = 0; b < images; b++) {
+            kept[b] = new long[(int) budgets[b]];
+            for (int j = 0; j < budgets[b]; j++) kept[b][j] = present[b][(int) (picked[o++] - start)];
+            start += counts[b];
+        }
+        return kept;
     }
 
     /**

@@ -379,4 +379,76 @@ public final class Rollout {
             return scope.keep(s.batched ? r.contiguous() : r.squeeze(0).contiguous());
         }
     }
+
+    /** Query rows per block of {@link #causalRowFromQk}: bounds its scores to Hq x 128 x M floats. */
+    private static final long CAUSAL_ROW_BLOCK = 128;
+
+    /**
+     * The rollout row of query `row` under causal attention with grouped-query heads, from each
+     * layer's queries and keys (IVTP's LM stage: the row of the pseudo-CLS token). Same chain as
+     * {@link #clsRowFromQk} ({@code r = e_row^T B_L-1 ... B_1 A_0}, ABNAR: {@code ... B_0},
+     * {@code B = rownorm(A + I) = (A + I) / 2}), but softmax over keys {@code j <= i} only and
+     * query head h reading kv head {@code h / (Hq / Hkv)}. Only rows {@code <= row} can carry
+     * weight under a causal mask, so only they are computed, in blocks of 128 query rows: memory
+     * {@code O(Hq * 128 * M)}, never an {@code M x M} matrix.
+     *
+     * <p>A LibTorch composition in float32 (the native K3 kernel has no causal or GQA form yet);
+     * it runs on the device of its inputs.
+     *
+     * @param q     per layer (first layer of the group first) [Hq, M, d] after RoPE
+     * @param k     per layer [Hkv, M, d] after RoPE, Hq a multiple of Hkv; all layers alike
+     * @param row   the query whose row is rolled out, in [0, M)
+     * @param scale softmax scale; NaN for 1/sqrt(d)
+     * @return float32 [M]: the row (entries after `row` are 0), summing to 1
+     */
+    public static Tensor causalRowFromQk(List<Tensor> q, List<Tensor> k, long row, double scale, Mode mode) {
+        Args.notNull(q, "q");
+        Args.notNull(k, "k");
+        Args.notNull(mode, "mode");
+        if (q.isEmpty() || q.size() != k.size()) {
+            throw Args.error("q", "hold one tensor per layer, as many as k (" + k.size() + "), at least one", q.size());
+        }
+        Tensor q0 = Args.defined(q.get(0), "q[0]"), k0 = Args.defined(k.get(0), "k[0]");
+        Args.rank(q0, "q[0]", 3, "[heads, M, d]");
+        Args.rank(k0, "k[0]", 3, "[kvHeads, M, d]");
+        long hq = q0.size(0), m = q0.size(1), d = q0.size(2), hkv = k0.size(0);
+        if (hkv < 1 || hq % hkv != 0 || k0.size(1) != m || k0.size(2) != d) {
+            throw Args.error("k[0]", "be [kvHeads, " + m + ", " + d + "] with " + hq + " % kvHeads == 0",
+                    Tensors.describe(k0));
+        }
+        for (int l = 0; l < q.size(); l++) {
+            Tensor ql = Args.defined(q.get(l), "q[" + l + "]"), kl = Args.defined(k.get(l), "k[" + l + "]");
+            if (!java.util.Arrays.equals(ql.shape(), q0.shape())) {
+                throw Args.error("q[" + l + "]", "have the shape of q[0]", Tensors.describe(ql));
+            }
+            if (!java.util.Arrays.equals(kl.shape(), k0.shape())) {
+                throw Args.error("k[" + l + "]", "have the shape of k[0]", Tensors.describe(kl));
+            }
+        }
+        if (row < 0 || row >= m) throw Args.error("row", "be in [0, " + m + ")", row);
+        double sc = scale(scale, d);
+        long group = hq / hkv, rows = row + 1;
+        try (OpScope scope = new OpScope()) {
+            Device device = Tensors.deviceOf(q0);
+            Tensor keyIndex = torch.arange(new Scalar(m), Tensors.options(ScalarType.Long, device)).unsqueeze(0);
+            Tensor r = torch.zeros(new long[] {m}, Tensors.options(ScalarType.Float, device));
+            r.select(0, row).fill_(new Scalar(1.0));
+            for (int l = q.size() - 1; l >= 0; l--) {
+                Tensor ql = q.get(l).to(ScalarType.Float).view(hkv, group, m, d);
+                Tensor kt = k.get(l).to(ScalarType.Float).transpose(1, 2).unsqueeze(1);      // [Hkv, 1, d, M]
+                Tensor next = torch.zeros(new long[] {m}, Tensors.options(ScalarType.Float, device));
+                for (long c0 = 0; c0 < rows; c0 += CAUSAL_ROW_BLOCK) {
+                    long c = Math.min(CAUSAL_ROW_BLOCK, rows - c0);
+                    Tensor s = ql.narrow(2, c0, c).matmul(kt).mul(new Scalar(sc));           // [Hkv, g, c, M]
+                    Tensor queryIndex = torch.arange(new Scalar(c0), new Scalar(c0 + c),
+                            Tensors.options(ScalarType.Long, device)).unsqueeze(1);
+                    s = s.masked_fill(keyIndex.gt(queryIndex), new Scalar(Double.NEGATIVE_INFINITY));
+                    Tensor a = s.softmax(-1).mean(new long[] {0, 1}, false, new ScalarTypeOptional());  // [c, M]
+                    next = next.add(r.narrow(0, c0, c).unsqueeze(0).matmul(a).squeeze(0));
+                }
+                r = l > 0 || mode == Mode.ABNAR ? next.add(r).mul(new Scalar(0.5)) : next;
+            }
+            return scope.keep(r.contiguous());
+        }
+    }
 }

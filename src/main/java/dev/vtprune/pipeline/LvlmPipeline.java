@@ -57,6 +57,7 @@ public final class LvlmPipeline {
     private final PromptTemplate template;
     private final DynamicTiler tiler;
     private final Preprocessor preprocessor;
+    private final IvtpText ivtpText;
 
     /**
      * @param vitLayer   ViT layer probed for the CLS attention (PTP: 11 of 24; scaled to the
@@ -88,11 +89,25 @@ public final class LvlmPipeline {
     }
 
     public LvlmPipeline(Lvlm model, Tokenizer tokenizer, PromptTemplate template) {
+        this(model, tokenizer, template, null);
+    }
+
+    /**
+     * @param ivtpText CLIP's text tower and joint space for IVTP's LM stage (pseudo-CLS), or null
+     *                 when no IVTP run with lmLayers > 0 will be asked for; not owned
+     */
+    public LvlmPipeline(Lvlm model, Tokenizer tokenizer, PromptTemplate template, IvtpText ivtpText) {
+        this.ivtpText = ivtpText;
         this.model = Args.notNull(model, "model");
         this.tokenizer = Args.notNull(tokenizer, "tokenizer");
         this.template = Args.notNull(template, "template");
         this.tiler = DynamicTiler.forModel(model.config());
         this.preprocessor = Preprocessor.forModel(model.config());
+    }
+
+    /** CLIP's side of IVTP's LM stage, or null. */
+    public IvtpText ivtpText() {
+        return ivtpText;
     }
 
     public Lvlm model() {
@@ -297,12 +312,20 @@ public final class LvlmPipeline {
      */
     private Result forwardIvtp(IvtpPruner ivtp, List<Tiling> tilings, long[] tilesPerImage, Tensor pixels,
                                List<String> instructions, Timer timer) {
-        if (ivtp.config().lmLayers() > 0) {
-            throw new IllegalArgumentException("IVTP's LM stage (lmLayers = " + ivtp.config().lmLayers()
-                    + ": pseudo-CLS pruning inside the LM) is not implemented yet; use lmLayers = 0 (the ViT stage "
-                    + "only, the paper's IVTP-V), which reaches the final count inside the ViT");
-        }
         ModelConfig c = model.config();
+        if (ivtp.config().lmLayers() > 0) {
+            if (ivtpText == null) {
+                throw new IllegalArgumentException("IVTP's LM stage (lmLayers = " + ivtp.config().lmLayers() + ") needs "
+                        + "CLIP's text tower for the pseudo-CLS: build the pipeline with an IvtpText, or use lmLayers = 0");
+            }
+            if (tilings.size() != 1) {
+                throw Args.error("images", "be one image per run with IVTP's LM stage (lmLayers > 0; batches are not "
+                        + "supported there yet)", tilings.size());
+            }
+            if (ivtp.config().lmLayers() > c.language().layers()) {
+                throw Args.error("lmLayers", "be <= the LM's " + c.language().layers() + " layers", ivtp.config().lmLayers());
+            }
+        }
         int images = tilings.size(), perTile = c.vision().tokensPerTile();
         IvtpPruner.Config ic = ivtp.config();
         VitPruning plan = new VitPruning(ic.groupSize(), ivtp.vitKeepCounts(c.vision().layers(), perTile), c.vision().merge(),
@@ -337,11 +360,85 @@ public final class LvlmPipeline {
         }
         Batch shorter = Batch.assemble(model, pruned, parts);
         timer.lap("embed");
+        if (ic.lmLayers() > 0) {
+            return lmStage(ivtp, tilings, layout, vision, shorter, pruned.get(0), kept, perTile, before, seqs,
+                    instructions.get(0), timer);
+        }
         Prefill prefill = model.language().prefill(shorter.embeds, shorter.lengths);
         timer.lap("prefill");
         Result result = new Result(tilings, layout, selection, prefill, before, after, shorter.lengths, timer.done(), seqs);
         result.vitTrace(vision.trace());
         return result;
+    }
+
+    /**
+     * IVTP's LM stage on one image after the ViT stage: the pseudo-CLS from the instruction
+     * ({@link IvtpText}), then {@link dev.vtprune.model.LanguageModel#prefillPruned} with the
+     * LM's share of the schedule. Counts are per image: the schedule's per-tile count times the
+     * image's tiles (the ViT prunes per tile, the LM per image).
+     *
+     * @param kept global token ids (tile * perTile + token) of the ViT stage's survivors, in sequence order
+     */
+    private Result lmStage(IvtpPruner ivtp, List<Tiling> tilings, TileLayout layout, VisionOutput vision, Batch seq,
+                           PromptTemplate.Layout s, long[] kept, int perTile, long[] before,
+                           List<PromptTemplate.Layout> seqs, String instruction, Timer timer) {
+        ModelConfig c = model.config();
+        IvtpPruner.Config ic = ivtp.config();
+        int tiles = tilings.get(0).size(), vitPoints = IvtpPruner.points(c.vision().layers(), ic.groupSize());
+        long[] all = ivtp.schedule(c.vision().layers(), perTile);
+        long[] lmKeep = new long[all.length - vitPoints];
+        for (int i = 0; i < lmKeep.length; i++) lmKeep[i] = all[vitPoints + i] * tiles;
+
+        int[][] spans = instructionSpans(s, instruction);
+        Tensor embeds = seq.embeds;
+        Tensor textEmb = embeds.select(0, 0).narrow(0, s.instructionStart(), s.instructionCount());
+        Tensor cls = vision.cls().select(0, layout.thumbnail(0));
+        int m = c.vision().merge(), g = c.vision().grid();
+        long[] block = new long[m * m];
+        for (int r = 0; r < m; r++) for (int q = 0; q < m; q++) block[r * m + q] = (long) r * g + q;
+        Tensor clsBlock = cls.unsqueeze(0).unsqueeze(0).expand(1, (long) m * m, cls.size(0)).contiguous();
+        Tensor clsLm = model.projector().forwardKept(clsBlock, Tensor.create(block, 1, block.length), new long[][] {{0}})
+                .view(-1);
+        dev.vtprune.model.LmPruning.Result r;
+        Result.LmStage stage;
+        try (dev.vtprune.prune.PseudoCls.Result pc = ivtpText.pseudoCls(instruction, spans[0], spans[1], textEmb, cls, clsLm)) {
+            timer.lap("pseudo-cls");
+            dev.vtprune.model.LmPruning plan = new dev.vtprune.model.LmPruning(ic.groupSize(), ic.lmLayers(), lmKeep,
+                    ic.valueWeighting(), ic.mode());
+            r = model.language().prefillPruned(embeds, new dev.vtprune.model.LmPruning.Spans(
+                    new long[] {s.visualStart()}, new long[] {s.visualCount()}), pc.embedding(), plan, null);
+            stage = new Result.LmStage(r.steps(), r.positions(), instruction, spans[0], spans[1], pc.relevance(),
+                    pc.selected(), ivtpText.tau());
+        }
+        timer.lap("prefill");
+        long[] last = r.steps().get(r.steps().size() - 1).kept()[0];
+        long[] finalKept = new long[last.length], perTileKept = new long[tiles];
+        for (int j = 0; j < last.length; j++) {
+            finalKept[j] = kept[(int) (last[j] - s.visualStart())];
+            perTileKept[(int) (finalKept[j] / perTile)]++;
+        }
+        Device device = Tensors.deviceOf(embeds);
+        Selection selection = new Selection(layout, Tensors.longs(device, finalKept), Tensors.longs(device, perTileKept),
+                null, null, null, null);
+        long[] lengths = {r.positions()[r.positions().length - 1].length};
+        Result result = new Result(tilings, layout, selection, r.prefill(), before, new long[] {last.length}, lengths,
+                timer.done(), seqs);
+        result.vitTrace(vision.trace());
+        result.lmStage(stage);
+        return result;
+    }
+
+    /** Char spans [start[], end[]] of the layout's instruction tokens within the instruction string. */
+    private int[][] instructionSpans(PromptTemplate.Layout s, String instruction) {
+        Encoding e = tokenizer.encode(template.text(instruction), true);
+        int q0 = template.before().length() + template.imageToken().length() + template.between().length();
+        int first = s.instructionStart() - s.visualCount() + 1;  // the image token was one slot in e
+        int[] start = new int[s.instructionCount()], end = new int[s.instructionCount()];
+        for (int i = 0; i < start.length; i++) {
+            start[i] = Math.max(0, Math.min(instruction.length(), e.start()[first + i] - q0));
+            end[i] = Math.max(start[i], Math.min(instruction.length(), e.end()[first + i] - q0));
+        }
+        return new int[][] {start, end};
     }
 
     /**

@@ -53,6 +53,66 @@ public final class Result implements AutoCloseable {
         return pruneInputs;
     }
 
+    /**
+     * IVTP's LM stage as it ran on one image.
+     *
+     * @param steps        one per LM pruning point (present, scores, kept: sequence positions)
+     * @param positions    per LM layer, the sequence positions its KV cache holds
+     * @param instruction  the instruction text
+     * @param tokenStart   char spans of the LM's instruction tokens in it; tokenEnd likewise
+     * @param relevance    C_i of each instruction token (eq. 7; NaN = no CLIP token covers it)
+     * @param selected     the instruction tokens averaged into the pseudo-CLS (eq. 8), ascending
+     * @param tau          eq. 8's threshold
+     */
+    public record LmStage(List<dev.vtprune.model.LmPruning.Step> steps, long[][] positions, String instruction,
+                          int[] tokenStart, int[] tokenEnd, double[] relevance, int[] selected, double tau) {
+        /** Whether the pseudo-CLS fell back to the projected visual CLS (no token reached tau). */
+        public boolean fromVisualCls() {
+            return selected.length == 0;
+        }
+
+        /**
+         * A word of the instruction (a maximal run without whitespace) with the mean C_i of the
+         * LM tokens overlapping it (NaN when none has a relevance) and whether any of them went
+         * into the pseudo-CLS.
+         */
+        public record Word(String text, int start, double relevance, boolean selected) {}
+
+        /** The instruction's words, in order (what the paper's Fig. 5 highlights). */
+        public List<Word> words() {
+            java.util.Set<Integer> chosen = new java.util.HashSet<>();
+            for (int i : selected) chosen.add(i);
+            List<Word> out = new java.util.ArrayList<>();
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\\S+").matcher(instruction);
+            while (m.find()) {
+                double sum = 0;
+                int n = 0;
+                boolean any = false;
+                for (int i = 0; i < relevance.length; i++) {
+                    if (Math.max(tokenStart[i], m.start()) >= Math.min(tokenEnd[i], m.end())) continue;
+                    any |= chosen.contains(i);
+                    if (!Double.isNaN(relevance[i])) {
+                        sum += relevance[i];
+                        n++;
+                    }
+                }
+                out.add(new Word(m.group(), m.start(), n == 0 ? Double.NaN : sum / n, any));
+            }
+            return out;
+        }
+    }
+
+    private LmStage lmStage;
+
+    void lmStage(LmStage stage) {
+        this.lmStage = stage;
+    }
+
+    /** IVTP's LM stage (pseudo-CLS relevance, pruning points, cache positions); null otherwise. */
+    public LmStage lmStage() {
+        return lmStage;
+    }
+
     void vitTrace(dev.vtprune.model.VitPruning.Trace trace) {
         closing.check();
         this.vitTrace = trace;

@@ -67,6 +67,13 @@ record TaskBatch(Tensor pixels, int views, List<Tiling> tilings, List<String> ca
                 questions);
     }
 
+    /** Samples first .. first + n - 1 of `seed` taken modulo `pool`: a fixed set seen again and again. */
+    static List<VqaTask.Sample> cycled(long seed, long first, int n, int perImage, int pool) {
+        List<VqaTask.Sample> out = new ArrayList<>();
+        for (int i = 0; i < n; i++) out.add(VqaTask.sample(seed, (first + i) % pool, perImage));
+        return out;
+    }
+
     /** Samples first .. first + n - 1 of `seed`, `perImage` questions each. */
     static List<VqaTask.Sample> samples(long seed, long first, int n, int perImage) {
         List<VqaTask.Sample> out = new ArrayList<>();

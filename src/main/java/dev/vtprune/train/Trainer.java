@@ -48,10 +48,14 @@ public final class Trainer {
      * @param perImage   questions per image in stage 2 (the ViT runs once per image)
      * @param maxMinutes wall-clock budget: stage 2 stops early (and the model is written) once
      *                   it is spent
+     * @param pool       0: every training image is new; n > 0: images cycle over the first n
+     *                   of the train split (an overfitting check of the pipeline), and their
+     *                   accuracy is reported beside the validation accuracy
      */
     public record Options(long seed, int clipSteps, int steps, int images, int perImage, double lr, int logEvery,
-                          int valImages, double maxMinutes) {
+                          int valImages, double maxMinutes, int pool) {
         public Options {
+            check(pool >= 0, "--pool", ">= 0", pool);
             check(maxMinutes > 0, "--max-minutes", "> 0", maxMinutes);
             check(clipSteps >= 0, "--clip-steps", ">= 0", clipSteps);
             check(steps >= 1, "--steps", ">= 1", steps);
@@ -100,8 +104,8 @@ public final class Trainer {
             long next = 0;  // next training image
             double clipLoss = Double.NaN;
             if (o.clipSteps() > 0) {
-                List<Tensor> params = new ArrayList<>(model.vision().weights().values());
-                params.addAll(clip.weights().values());
+                Map<String, Tensor> params = new java.util.LinkedHashMap<>(model.vision().weights());
+                clip.weights().forEach((k, v) -> params.put("clip." + k, v));
                 Stage s = new Stage("clip", params, o.lr(), o.clipSteps());
                 for (int step = 0; step < o.clipSteps(); step++) {
                     List<VqaTask.Sample> samples = TaskBatch.samples(VqaTask.Split.TRAIN.seed, next, o.images(), 1);
@@ -116,8 +120,7 @@ public final class Trainer {
                 clipLoss = s.recent();
                 s.close();
             }
-            List<Tensor> all = new ArrayList<>(model.weights().values());
-            Stage s = new Stage("vqa", all, o.lr(), o.steps());
+            Stage s = new Stage("vqa", model.weights(), o.lr(), o.steps());
             int done = 0;
             for (int step = 0; step < o.steps(); step++, done++) {
                 if ((System.nanoTime() - t0) / 6e10 > o.maxMinutes()) {
@@ -125,7 +128,9 @@ public final class Trainer {
                             o.steps());
                     break;
                 }
-                List<VqaTask.Sample> samples = TaskBatch.samples(VqaTask.Split.TRAIN.seed, next, o.images(), o.perImage());
+                List<VqaTask.Sample> samples = o.pool() > 0
+                        ? TaskBatch.cycled(VqaTask.Split.TRAIN.seed, next, o.images(), o.perImage(), o.pool())
+                        : TaskBatch.samples(VqaTask.Split.TRAIN.seed, next, o.images(), o.perImage());
                 next += o.images();
                 s.step(step, () -> {
                     TaskBatch b = TaskBatch.of(samples, config, tok);
@@ -137,7 +142,11 @@ public final class Trainer {
             double loss = s.recent();
             s.close();
             for (Tensor w : model.weights().values()) w.requires_grad_(false);
-            double[] val = o.valImages() > 0 ? accuracy(model, VqaTask.Split.VAL.seed, o.valImages()) : new double[] {Double.NaN, 0};
+            if (o.pool() > 0) {
+                double[] fit = accuracy(model, VqaTask.Split.TRAIN.seed, o.pool(), o.perImage());
+                log.printf(Locale.ROOT, "training pool: %.1f%% of %d questions%n", 100 * fit[0], (int) fit[1]);
+            }
+            double[] val = o.valImages() > 0 ? accuracy(model, VqaTask.Split.VAL.seed, o.valImages(), 1) : new double[] {Double.NaN, 0};
             if (o.valImages() > 0) log.printf(Locale.ROOT, "validation: %.1f%% of %d questions%n", 100 * val[0], (int) val[1]);
             CheckpointWriter.write(model, out, clip.weights());
             tok.write(out.resolve("tokenizer.json"));
@@ -184,19 +193,31 @@ public final class Trainer {
         return p.lastLogits();
     }
 
-    /** {accuracy, questions} of the model's argmax answer over `images` images of `seed`, one question each. */
-    double[] accuracy(Lvlm model, long seed, int images) {
+    /**
+     * {accuracy, questions} of the model's argmax answer over `images` images of `seed`,
+     * `perImage` questions each; the accuracy per question type goes to the log.
+     */
+    double[] accuracy(Lvlm model, long seed, int images, int perImage) {
         int right = 0, n = 0;
+        java.util.EnumMap<dev.vtprune.task.Question.Type, int[]> byType = new java.util.EnumMap<>(dev.vtprune.task.Question.Type.class);
         for (int at = 0; at < images; at += 16) {
             try (PointerScope scope = new PointerScope()) {
-                TaskBatch b = TaskBatch.of(TaskBatch.samples(seed, at, Math.min(16, images - at), 1), config, tok);
+                TaskBatch b = TaskBatch.of(TaskBatch.samples(seed, at, Math.min(16, images - at), perImage), config, tok);
                 long[] guess = Tensors.toLongs(answerLogits(model, b).narrow(1, 0, tok.size()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
                 for (int i = 0; i < guess.length; i++) {
-                    if (guess[i] == b.answers()[i]) right++;
+                    int[] t = byType.computeIfAbsent(b.questions().get(i).type(), k -> new int[2]);
+                    if (guess[i] == b.answers()[i]) {
+                        right++;
+                        t[0]++;
+                    }
+                    t[1]++;
                     n++;
                 }
             }
         }
+        StringBuilder line = new StringBuilder("  by type:");
+        byType.forEach((k, v) -> line.append(String.format(Locale.ROOT, " %s %.0f%% (%d)", k.name().toLowerCase(Locale.ROOT), 100.0 * v[0] / v[1], v[1])));
+        log.println(line);
         return new double[] {(double) right / n, n};
     }
 
@@ -211,6 +232,9 @@ public final class Trainer {
     private final class Stage implements AutoCloseable {
         private final String name;
         private final TensorVector params;
+        /** Per parameter, its module (the name's first component): gradient norms are logged per module. */
+        private final String[] groups;
+        private final Map<String, Double> gradSquares = new java.util.TreeMap<>();
         private final AdamW opt;
         private final double lr;
         private final int steps, warmup;
@@ -220,9 +244,10 @@ public final class Trainer {
         private long examples;
         private long windowStart = System.nanoTime();
 
-        Stage(String name, List<Tensor> params, double lr, int steps) {
+        Stage(String name, Map<String, Tensor> params, double lr, int steps) {
             this.name = name;
-            this.params = new TensorVector(params.toArray(new Tensor[0]));
+            this.params = new TensorVector(params.values().toArray(new Tensor[0]));
+            this.groups = params.keySet().stream().map(k -> k.substring(0, Math.max(0, k.indexOf('.')))).toArray(String[]::new);
             AdamWOptions options = new AdamWOptions(lr);
             options.weight_decay().put(0.01);
             this.opt = new AdamW(this.params, options);
@@ -257,8 +282,10 @@ public final class Trainer {
             if ((step + 1) % every == 0 || step + 1 == steps) {
                 double now = System.nanoTime(), window = (now - windowStart) / 1e9;
                 recent = sum / count;
-                log.printf(Locale.ROOT, "%s step %d/%d  loss %.4f  lr %.2e  %.1f examples/s  %.1f s elapsed%n", name, step + 1,
-                        steps, recent, rate(step), examples / window, (now - start) / 1e9);
+                StringBuilder grads = new StringBuilder();
+                gradSquares.forEach((g, sq) -> grads.append(String.format(Locale.ROOT, " %s %.3f", g, Math.sqrt(sq))));
+                log.printf(Locale.ROOT, "%s step %d/%d  loss %.4f  lr %.2e  %.1f examples/s  %.1f s elapsed  grad norm:%s%n", name,
+                        step + 1, steps, recent, rate(step), examples / window, (now - start) / 1e9, grads);
                 log.flush();
                 sum = 0;
                 count = 0;
@@ -270,9 +297,13 @@ public final class Trainer {
         /** Scales all gradients so that their global L2 norm is at most `max`. */
         private void clip(double max) {
             double total = 0;
+            gradSquares.clear();
             for (long i = 0; i < params.size(); i++) {
                 Tensor g = params.get(i).grad();
-                if (g.defined()) total += g.pow(new Scalar(2.0)).sum().item_double();
+                if (!g.defined()) continue;
+                double sq = g.pow(new Scalar(2.0)).sum().item_double();
+                total += sq;
+                gradSquares.merge(groups[(int) i], sq, Double::sum);
             }
             double norm = Math.sqrt(total);
             if (norm > max) {

@@ -100,6 +100,13 @@ final class Oracle64 {
      * (query head h reads kv head h / (heads/kvHeads)), scale 1/sqrt(d), optionally causal.
      */
     static double[] probs(double[] q, double[] k, int n, int heads, int kvHeads, int d, boolean causal) {
+        boolean[] visible = new boolean[n * n];
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) visible[i * n + j] = !causal || j <= i;
+        return probs(q, k, n, heads, kvHeads, d, visible);
+    }
+
+    /** As above with key j visible to query i iff visible[i * n + j] (each row sees at least one key). */
+    static double[] probs(double[] q, double[] k, int n, int heads, int kvHeads, int d, boolean[] visible) {
         double[] p = new double[heads * n * n];
         int group = heads / kvHeads;
         for (int h = 0; h < heads; h++) {
@@ -108,7 +115,7 @@ final class Oracle64 {
                 double max = Double.NEGATIVE_INFINITY;
                 double[] s = new double[n];
                 for (int j = 0; j < n; j++) {
-                    if (causal && j > i) continue;
+                    if (!visible[i * n + j]) continue;
                     double dot = 0;
                     for (int e = 0; e < d; e++) dot += q[i * heads * d + h * d + e] * k[j * kvHeads * d + kh * d + e];
                     s[j] = dot / Math.sqrt(d);
@@ -116,11 +123,11 @@ final class Oracle64 {
                 }
                 double sum = 0;
                 for (int j = 0; j < n; j++) {
-                    if (causal && j > i) continue;
+                    if (!visible[i * n + j]) continue;
                     s[j] = Math.exp(s[j] - max);
                     sum += s[j];
                 }
-                for (int j = 0; j < n; j++) p[(h * n + i) * n + j] = causal && j > i ? 0 : s[j] / sum;
+                for (int j = 0; j < n; j++) p[(h * n + i) * n + j] = visible[i * n + j] ? s[j] / sum : 0;
             }
         }
         return p;
@@ -256,13 +263,22 @@ final class Oracle64 {
     // ----------------------------------------------------------------------------- decoder layer
 
     /** One Llama/Qwen2 decoder layer (HF names under prefix l) on x [n, hidden], positions 0..n-1. */
-    record LayerResult(double[] out, double[] probs) {}
+    record LayerResult(double[] out, double[] probs, double[] v) {}
 
     static LayerResult decoderLayer(ModelConfig c, Map<String, Tensor> ck, String l, double[] x, int n) {
-        ModelConfig.Language lc = c.language();
-        int h = lc.hidden(), hq = lc.heads(), hkv = lc.kvHeads(), d = lc.headDim(), m = lc.intermediate();
         long[] pos = new long[n];
         for (int i = 0; i < n; i++) pos[i] = i;
+        return decoderLayer(c, ck, l, x, n, pos, null);
+    }
+
+    /**
+     * The layer at RoPE positions pos with key j visible to query i iff visible[i * n + j] (null:
+     * causal); v [n, kvHeads * d] are the layer's values.
+     */
+    static LayerResult decoderLayer(ModelConfig c, Map<String, Tensor> ck, String l, double[] x, int n, long[] pos,
+                                    boolean[] visible) {
+        ModelConfig.Language lc = c.language();
+        int h = lc.hidden(), hq = lc.heads(), hkv = lc.kvHeads(), d = lc.headDim(), m = lc.intermediate();
         double[] a = rmsNorm(x, n, h, d(ck.get(l + "input_layernorm.weight")), lc.rmsEps());
         String s = l + "self_attn.";
         double[] q = linear(ck, s + "q_proj", lc.qkvBias(), a, n, h, hq * d);
@@ -270,12 +286,12 @@ final class Oracle64 {
         double[] v = linear(ck, s + "v_proj", lc.qkvBias(), a, n, h, hkv * d);
         q = rope(q, n, hq, d, pos, lc.ropeTheta());
         k = rope(k, n, hkv, d, pos, lc.ropeTheta());
-        double[] p = probs(q, k, n, hq, hkv, d, true);
+        double[] p = visible == null ? probs(q, k, n, hq, hkv, d, true) : probs(q, k, n, hq, hkv, d, visible);
         double[] hs = add(x, linear(ck, s + "o_proj", false, attend(p, v, n, hq, hkv, d), n, hq * d, h));
         double[] b = rmsNorm(hs, n, h, d(ck.get(l + "post_attention_layernorm.weight")), lc.rmsEps());
         double[] gate = linear(ck, l + "mlp.gate_proj", false, b, n, h, m);
         double[] up = linear(ck, l + "mlp.up_proj", false, b, n, h, m);
         for (int i = 0; i < gate.length; i++) gate[i] = silu(gate[i]) * up[i];
-        return new LayerResult(add(hs, linear(ck, l + "mlp.down_proj", false, gate, n, m, h)), p);
+        return new LayerResult(add(hs, linear(ck, l + "mlp.down_proj", false, gate, n, m, h)), p, v);
     }
 }

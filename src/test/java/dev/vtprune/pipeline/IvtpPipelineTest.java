@@ -94,10 +94,58 @@ class IvtpPipelineTest {
         }
     }
 
+    /**
+     * Both stages: ViT (2 groups of 3) then W = 2 LM layers (one short group), 16 -> 3 per tile
+     * geometrically over the 3 points. The LM stage itself is checked against a float64 oracle
+     * in LmPruningTest; here the wiring: counts, cache lengths, relevance per instruction token.
+     */
     @Test
-    void theLmStageIsRefusedNotRunPartly() {
+    void bothStagesRunWithThePseudoCls() {
+        IvtpPruner.Config c = IvtpPruner.Config.PAPER.withFinalKeep(3).withLmLayers(2);
+        long[] schedule = new IvtpPruner(c).schedule(6, 16);
+        assertEquals(3, schedule.length);
+        String prompt = "find the red ball";
+        try (IvtpText text = IvtpText.random(model.config(), 9, 0.2);
+             Result r = new LvlmPipeline(model, new ByteTokenizer(300, PromptTemplate.INTERNVL.specials()),
+                     PromptTemplate.INTERNVL, text).run(List.of(image(224, 112, 2)), List.of(prompt),
+                     LvlmPipeline.Options.of(new IvtpPruner(c)))) {
+            assertEquals(2, r.vitTrace().steps().size());
+            Result.LmStage lm = r.lmStage();
+            assertEquals(1, lm.steps().size());
+            assertEquals(1, lm.steps().get(0).layer(), "the short group's top: layer W - 1");
+            assertArrayEquals(new long[] {9}, r.visualAfter(), "3 tiles x 3, exact");
+            assertEquals(9, lm.steps().get(0).kept()[0].length);
+            assertEquals(3 * schedule[1], lm.steps().get(0).present()[0].length, "the ViT stage's survivors");
+            assertEquals(9, r.selection().keptIndices().length);
+            long full = r.sequences().get(0).length() - 48 + 3 * schedule[1];
+            assertEquals(full, lm.positions()[0].length, "layer 0 caches every token it saw, no pseudo-CLS");
+            assertEquals(full, lm.positions()[1].length);
+            assertEquals(full - 3 * schedule[1] + 9, lm.positions()[2].length, "layer 2 caches the kept tokens");
+            assertArrayEquals(new long[] {full - 3 * schedule[1] + 9}, r.kvLengths());
+            assertEquals(prompt.length(), lm.relevance().length, "one byte token per character");
+            for (int i = 0; i < prompt.length(); i++) {
+                assertEquals(i, lm.tokenStart()[i]);
+                double ci = lm.relevance()[i];
+                assertTrue(ci >= -1 && ci <= 1, "C_" + i + " is a cosine (each byte covered by one CLIP byte token): " + ci);
+            }
+            assertTrue(r.logits().isfinite().all().item_bool());
+        }
+    }
+
+    @Test
+    void theLmStageNeedsItsTextTowerOneImageAndEnoughLayers() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pipeline.run(
                 List.of(image(56, 56, 1)), List.of("x"), LvlmPipeline.Options.of(new IvtpPruner(IvtpPruner.Config.PAPER.withFinalKeep(4)))));
-        assertTrue(e.getMessage().contains("LM stage (lmLayers = 12"), e.getMessage());
+        assertTrue(e.getMessage().contains("needs CLIP's text tower"), e.getMessage());
+        try (IvtpText text = IvtpText.random(model.config(), 9, 0.2)) {
+            LvlmPipeline p = new LvlmPipeline(model, new ByteTokenizer(300, PromptTemplate.INTERNVL.specials()),
+                    PromptTemplate.INTERNVL, text);
+            e = assertThrows(IllegalArgumentException.class, () -> p.run(List.of(image(56, 56, 1)), List.of("x"),
+                    LvlmPipeline.Options.of(new IvtpPruner(IvtpPruner.Config.PAPER.withFinalKeep(4)))));
+            assertTrue(e.getMessage().contains("'lmLayers' must be <= the LM's 3 layers, got 12"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> p.run(List.of(image(56, 56, 1), image(56, 56, 2)),
+                    List.of("x", "y"), LvlmPipeline.Options.of(new IvtpPruner(IvtpPruner.Config.PAPER.withFinalKeep(4).withLmLayers(2)))));
+            assertTrue(e.getMessage().contains("one image per run"), e.getMessage());
+        }
     }
 }

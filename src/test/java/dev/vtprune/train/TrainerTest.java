@@ -26,7 +26,7 @@ class TrainerTest {
         ModelConfig c = ModelConfig.preset("tiny");
         StringWriter log = new StringWriter();
         Trainer.Report r = new Trainer(c, new PrintWriter(log, true))
-                .train(new Trainer.Options(4, 2, 3, 2, 2, 1e-3, 1, 4, 10), dir);
+                .train(new Trainer.Options(4, 2, 3, 2, 2, 1e-3, 1, 4, 10, 0), dir);
         assertTrue(Double.isFinite(r.clipLoss()) && Double.isFinite(r.loss()), r.toString());
         assertEquals(3, r.steps());
         assertEquals(4, r.valQuestions());
@@ -58,9 +58,9 @@ class TrainerTest {
     @Test
     void badOptions() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new Trainer.Options(1, 0, 0, 1, 1, 1e-3, 1, 0, 1));
+                () -> new Trainer.Options(1, 0, 0, 1, 1, 1e-3, 1, 0, 1, 0));
         assertTrue(e.getMessage().contains("'--steps'"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class, () -> new Trainer.Options(1, 0, 1, 1, 6, 1e-3, 1, 0, 1));
+        e = assertThrows(IllegalArgumentException.class, () -> new Trainer.Options(1, 0, 1, 1, 6, 1e-3, 1, 0, 1, 0));
         assertTrue(e.getMessage().contains("'--questions'"), e.getMessage());
     }
 }
