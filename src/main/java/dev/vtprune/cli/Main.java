@@ -66,9 +66,7 @@ public final class Main implements Runnable {
         });
         cmd.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             boolean outOfMemory = isOutOfMemory(ex);
-            boolean badInput = ex instanceof IllegalArgumentException || ex instanceof java.io.UncheckedIOException
-                    || outOfMemory || ex instanceof VtpruneException v && (v.status() == VtpruneException.Status.INVALID_ARGUMENT
-                    || v.status() == VtpruneException.Status.NONFINITE);
+            boolean badInput = exitCode(ex) == 2;
             err.println("vtprune " + commandLine.getCommandName() + ": " + describe(ex)
                     + (outOfMemory ? " (the inputs are too large for this machine's memory)" : ""));
             if (main.verbose) ex.printStackTrace(err);
@@ -92,6 +90,21 @@ public final class Main implements Runnable {
         }
         m = m.replaceFirst("^\\[enforce fail at [^\\]]*\\]\\s*[^.]*\\.\\s*", "");
         return m.strip().replaceAll("\\s*\n\\s*", " ");
+    }
+
+    /**
+     * 2 when the input is at fault (an IllegalArgumentException, an unreadable file, an
+     * allocation too large for this machine, a {@link VtpruneException} whose status says so:
+     * {@link VtpruneException.Status#isBadInput()}), 1 for an internal failure. A native op's
+     * error counts wherever it surfaces: as the exception or as the cause of a wrapper (a
+     * worker thread's ExecutionException, a loader's RuntimeException).
+     */
+    static int exitCode(Throwable ex) {
+        if (ex instanceof IllegalArgumentException || ex instanceof java.io.UncheckedIOException || isOutOfMemory(ex)) return 2;
+        for (Throwable t = ex; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof VtpruneException v) return v.status().isBadInput() ? 2 : 1;
+        }
+        return 1;
     }
 
     /** An allocation LibTorch (or the JVM) could not serve: the inputs' size, not a bug. */

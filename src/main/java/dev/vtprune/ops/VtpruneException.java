@@ -20,6 +20,19 @@ public final class VtpruneException extends RuntimeException {
             this.code = code;
         }
 
+        /**
+         * Whether the caller's request is at fault (an argument or data value out of contract,
+         * overflowing inputs, a request this build or machine cannot serve, inputs too large
+         * for its memory) rather than the library: the command line's exit code 2, not 1.
+         * CUDA (a failed launch or runtime call), INTERNAL and UNKNOWN are failures of ours.
+         */
+        public boolean isBadInput() {
+            return switch (this) {
+                case INVALID_ARGUMENT, NONFINITE, UNSUPPORTED, CUDA_UNAVAILABLE, OUT_OF_MEMORY -> true;
+                case CUDA, INTERNAL, UNKNOWN -> false;
+            };
+        }
+
         static Status of(int code) {
             for (Status s : values()) {
                 if (s.code == code) return s;
