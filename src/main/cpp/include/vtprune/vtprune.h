@@ -23,7 +23,9 @@
  *  - The Q/K forms (K3, K4, K5) compute attention logits scale * q . k: a logit that is not
  *    finite (Inf / NaN in q or k, or a dot product that overflows float32) is
  *    VT_ERR_NONFINITE on the CPU path and makes the affected outputs NaN on the CUDA
- *    path (cls_row for K3, the image's out for K4, the tile's out for K5).
+ *    path (cls_row for K3, the image's out for K4, the tile's out for K5). K3 reads only the
+ *    rows whose chain weight is non-zero (weights below e^-87.3 flush to 0): a non-finite value
+ *    in a row it skips cannot change the result and is not reported.
  *  - Ops that need scratch memory on the CUDA path take a caller-allocated `workspace` whose
  *    size comes from the matching *_workspace_bytes() query (0 on the CPU path, device < 0).
  */
