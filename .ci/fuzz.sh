@@ -3,7 +3,8 @@
 # under target/ci-fuzz, starting from the committed seeds (new inputs go to target/ci-fuzz/corpus,
 # never into the repository). Skipped with a note when clang-14 is not installed
 # (apt-get install -y clang-14 libclang-rt-14-dev).
-# Usage: .ci/fuzz.sh [seconds]   (default 60)
+# Usage: .ci/fuzz.sh [seconds]   (default 60). FUZZ_SEED (default 1) fixes libFuzzer's seed so that
+# a CI run is reproducible: exploration with fresh seeds is the long run's job (bench/results/fuzz-long-*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
@@ -20,6 +21,6 @@ cmake --build "$out/build" --parallel "${VTPRUNE_JOBS:-$(nproc)}" --target vtpru
 echo "== fuzz: vtprune_abi_fuzz for ${seconds} s"
 cd "$out"
 ASAN_OPTIONS=abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  build/src/test/fuzz/vtprune_abi_fuzz -max_total_time="$seconds" -print_final_stats=1 \
+  build/src/test/fuzz/vtprune_abi_fuzz -seed="${FUZZ_SEED:-1}" -max_total_time="$seconds" -print_final_stats=1 \
   corpus ../../src/test/fuzz/corpus/abi 2>fuzz.log || { tail -60 fuzz.log; exit 1; }
 grep -E "stat::(number_of_executed_units|average_exec_per_sec|new_units_added)" fuzz.log
