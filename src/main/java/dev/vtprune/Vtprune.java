@@ -188,9 +188,9 @@ public final class Vtprune {
             Device target = resolveDevice(device);
             IvtpPruner.Config ivtp = method.equals("ivtp") ? ivtpConfig(config) : null;
             if (!method.equals("ivtp")) {
-                if (keep != null) throw Args.error("keep", "be left unset unless method is 'ivtp'", keep + " with method '" + method + "'");
-                if (lmLayers != null) {
-                    throw Args.error("lmLayers", "be left unset unless method is 'ivtp'", lmLayers + " with method '" + method + "'");
+                String name = keep != null ? "keep" : lmLayers != null ? "lmLayers" : null;
+                if (name != null) {
+                    throw new IllegalArgumentException("argument '" + name + "' applies to method ivtp only, got method '" + method + "'");
                 }
             }
             if (ivtp != null && ivtp.lmLayers() > 0 && modelDir != null) {

@@ -159,7 +159,7 @@ final class DemoCommand implements Callable<Integer> {
                 "argument 'dtype'", "argument '--dtype'", "argument 'device'", "argument '--device'",
                 "argument 'method'", "argument '--method'", "argument 'ratio'", "argument '--ratio'",
                 "argument 'alpha'", "argument '--alpha'", "argument 'keep'", "argument '--keep'",
-                "unless method is", "unless --method is", "when modelDir is given", "when --model-dir is given",
+                "applies to method ivtp", "applies to --method ivtp", "when modelDir is given", "when --model-dir is given",
                 "and modelDir ", "and --model-dir ");
     }
 
