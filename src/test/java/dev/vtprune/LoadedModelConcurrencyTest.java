@@ -1,10 +1,8 @@
 package dev.vtprune;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.vtprune.internal.Tensors;
 import dev.vtprune.ops.Backend;
 import dev.vtprune.pipeline.LvlmPipeline;
 import dev.vtprune.pipeline.Result;
@@ -13,6 +11,9 @@ import dev.vtprune.prune.FastVPruner;
 import dev.vtprune.prune.PyramidTokenPruner;
 import dev.vtprune.prune.RandomPruner;
 import dev.vtprune.prune.SpatialPruner;
+import dev.vtprune.testing.Concurrency;
+import dev.vtprune.testing.Concurrency.Answer;
+import dev.vtprune.testing.Images;
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,9 +35,6 @@ import org.junit.jupiter.api.Test;
 class LoadedModelConcurrencyTest {
     record Request(BufferedImage image, String prompt, int method) {}
 
-    /** What a request must reproduce: kept indices (empty unpruned) and the last logits. */
-    record Answer(long[] kept, float[] logits) {}
-
     static final int METHODS = 8;
 
     private static LvlmPipeline.Options options(LoadedModel vlm, int method) {
@@ -56,8 +54,7 @@ class LoadedModelConcurrencyTest {
     private static Answer run(LoadedModel vlm, Request r) {
         try (PointerScope scope = new PointerScope();
              Result res = vlm.run(List.of(r.image), List.of(r.prompt), options(vlm, r.method))) {
-            long[] kept = res.selection() == null ? new long[0] : res.selection().keptIndices();
-            return new Answer(kept, Tensors.toFloats(res.logits()));
+            return Answer.of(res);
         }
     }
 
@@ -67,7 +64,7 @@ class LoadedModelConcurrencyTest {
         List<Request> requests = new ArrayList<>();
         for (int i = 0; i < 3 * METHODS; i++) {
             int[] s = sizes[i % sizes.length];
-            requests.add(new Request(VtpruneTest.image(s[0], s[1], 200 + i), prompts[(i / 3) % prompts.length], i % METHODS));
+            requests.add(new Request(Images.ovals(s[0], s[1], 200 + i), prompts[(i / 3) % prompts.length], i % METHODS));
         }
         return requests;
     }
@@ -76,31 +73,8 @@ class LoadedModelConcurrencyTest {
     void eightThreadsOnOneLoadedModelGiveTheSerialAnswers() throws Exception {
         List<Request> requests = requests();
         try (LoadedModel vlm = Vtprune.builder().preset("tiny").seed(9).method("ivtp").keep(2).load()) {
-            List<Answer> serial = new ArrayList<>();
-            for (Request r : requests) serial.add(run(vlm, r));
-            ExecutorService pool = Executors.newFixedThreadPool(8);
-            try {
-                CountDownLatch start = new CountDownLatch(1);
-                List<Future<Answer>> futures = new ArrayList<>();
-                for (int round = 0; round < 2; round++) {
-                    for (Request r : requests) {
-                        futures.add(pool.submit(() -> {
-                            start.await();
-                            return run(vlm, r);
-                        }));
-                    }
-                }
-                start.countDown();  // all at once, so that requests really overlap
-                for (int i = 0; i < futures.size(); i++) {
-                    int at = i % requests.size();
-                    Answer got = futures.get(i).get(5, TimeUnit.MINUTES), want = serial.get(at);
-                    String what = "request " + at + " (method " + requests.get(at).method + ")";
-                    assertArrayEquals(want.kept, got.kept, what + ": kept tokens");
-                    assertArrayEquals(want.logits, got.logits, what + ": last logits");
-                }
-            } finally {
-                pool.shutdownNow();
-            }
+            Concurrency.assertSerialAnswers(requests, 8, 2, r -> run(vlm, r),
+                    i -> "request " + i + " (method " + requests.get(i).method + ")");
         }
     }
 

@@ -17,8 +17,7 @@ import dev.vtprune.pipeline.PromptTemplate;
 import dev.vtprune.pipeline.Result;
 import dev.vtprune.prune.IvtpPruner;
 import dev.vtprune.prune.PyramidTokenPruner;
-import java.awt.Color;
-import java.awt.Graphics2D;
+import dev.vtprune.testing.Images;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,24 +36,10 @@ class VtpruneTest {
     @TempDir
     Path dir;
 
-    /** A test image of random ovals (w x h px). */
-    static BufferedImage image(int w, int h, long seed) {
-        BufferedImage im = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = im.createGraphics();
-        java.util.Random r = new java.util.Random(seed);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, w, h);
-        for (int i = 0; i < 12; i++) {
-            g.setColor(new Color(r.nextInt(0xFFFFFF)));
-            g.fillOval(r.nextInt(w), r.nextInt(h), 10 + r.nextInt(w / 2), 10 + r.nextInt(h / 2));
-        }
-        g.dispose();
-        return im;
-    }
 
     @Test
     void aLoadedPresetGivesWhatTheHandWiringGives() {
-        BufferedImage im = image(112, 56, 3);
+        BufferedImage im = Images.ovals(112, 56, 3);
         String prompt = "where is the red ball";
         PyramidTokenPruner.Config ptp = PyramidTokenPruner.Config.PAPER.withRatio(0.25).withAlpha(0.7);
         long[] keptByHand;
@@ -89,7 +74,7 @@ class VtpruneTest {
             assertEquals(1, c.lmLayers(), "round(12 * 3 / 32) of tiny's 3 LM layers");
             assertEquals(2, c.finalKeep());
             assertTrue(vlm.ivtpText() != null, "the LM stage runs: the pseudo-CLS needs CLIP's side");
-            try (Result r = vlm.run(image(112, 56, 5), "what is this?")) {
+            try (Result r = vlm.run(Images.ovals(112, 56, 5), "what is this?")) {
                 assertTrue(r.lmStage() != null);
                 assertArrayEquals(new long[] {3 * 2}, r.visualAfter(), "(2 tiles + thumbnail) x keep 2");
             }
@@ -98,7 +83,7 @@ class VtpruneTest {
             assertNull(vlm.ivtpText(), "no LM stage, no text side");
         }
         try (LoadedModel vlm = Vtprune.builder().preset("tiny").method("none").load();
-             Result r = vlm.run(image(56, 56, 6), "what is this?")) {
+             Result r = vlm.run(Images.ovals(56, 56, 6), "what is this?")) {
             assertNull(vlm.pruner());
             assertNull(r.selection());
         }
@@ -165,7 +150,7 @@ class VtpruneTest {
     @Test
     void useAfterCloseIsRefusedAndCloseIsIdempotent() {
         LoadedModel vlm = Vtprune.builder().preset("tiny").load();
-        BufferedImage im = image(56, 56, 1);
+        BufferedImage im = Images.ovals(56, 56, 1);
         List<Executable> uses = new ArrayList<>(List.of(() -> vlm.run(im, "what"), () -> vlm.runUnpruned(im, "what"),
                 vlm::model, vlm::tokenizer, vlm::pipeline, vlm::config, vlm::options, vlm::pruner, vlm::template,
                 vlm::ivtpText));
