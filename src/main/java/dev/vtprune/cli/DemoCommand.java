@@ -1,33 +1,25 @@
 package dev.vtprune.cli;
 
+import dev.vtprune.LoadedModel;
+import dev.vtprune.Vtprune;
 import dev.vtprune.io.Safetensors;
-import dev.vtprune.io.SafetensorsCheckpoint;
 import dev.vtprune.model.Flops;
 import dev.vtprune.model.Lvlm;
 import dev.vtprune.model.ModelConfig;
-import dev.vtprune.model.ModelLoader;
-import dev.vtprune.model.RandomWeights;
 import dev.vtprune.model.VitPruning;
 import dev.vtprune.ops.TileLayout;
 import dev.vtprune.internal.Tensors;
-import dev.vtprune.pipeline.ByteTokenizer;
-import dev.vtprune.pipeline.Tokenizer;
 import dev.vtprune.pipeline.LvlmPipeline;
-import dev.vtprune.pipeline.PromptTemplate;
 import dev.vtprune.pipeline.Result;
 import dev.vtprune.pipeline.Timings;
 import dev.vtprune.pipeline.image.ImageLoader;
 import dev.vtprune.pipeline.image.Overlay;
 import dev.vtprune.pipeline.image.SampleImage;
 import dev.vtprune.pipeline.image.Tiling;
-import dev.vtprune.prune.IvtpPruner;
-import dev.vtprune.prune.PseudoCls;
 import dev.vtprune.model.LmPruning;
 import dev.vtprune.pipeline.IvtpDump;
-import dev.vtprune.pipeline.IvtpText;
 import dev.vtprune.prune.Pruners;
 import dev.vtprune.prune.PyramidTokenPruner;
-import dev.vtprune.prune.TokenPruner;
 import java.awt.image.BufferedImage;
 import java.io.PrintWriter;
 import java.nio.file.Files;
@@ -37,10 +29,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
@@ -50,7 +40,9 @@ import picocli.CommandLine.ParentCommand;
  * pruned, with measured timings, FLOPs, per-region budgets and an overlay PNG of the kept
  * tokens. By default the bundled sample image and the `demo` preset with seeded random weights
  * (the selection is then structural, not semantic, and the output says so); --model-dir loads a
- * real InternVL2 / LLaVA-1.5 checkpoint.
+ * real InternVL2 / LLaVA-1.5 checkpoint. The model, its tokenizer, template and pruner come from
+ * {@link Vtprune#builder()}, as in any Java caller; this command adds the repeated timed runs,
+ * the report and the overlay.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Run one image through the LVLM pipeline with and without pruning; print a summary, write an overlay PNG.")
@@ -115,32 +107,31 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         main.setUp();
-        if (!(ratio >= 0 && ratio < 1)) throw new IllegalArgumentException("argument '--ratio' must be in [0, 1), got " + ratio);
-        if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("argument '--alpha' must be in [0, 1], got " + alpha);
         if (repeat < 1) throw new IllegalArgumentException("argument '--repeat' must be >= 1, got " + repeat);
         if (prompt.isEmpty()) throw new IllegalArgumentException("argument '--prompt' must not be empty (the instruction is what PTP reads)");
         if (!Pruners.NAMES.contains(method) && !method.equals("ivtp")) {
             throw new IllegalArgumentException("argument '--method' must be one of ivtp, " + String.join(", ", Pruners.NAMES)
                     + ", got '" + method + "'");
         }
-        if (keep != null && !method.equals("ivtp")) throw new IllegalArgumentException("argument '--keep' applies to --method ivtp only");
         if (dump != null && method.equals("ivtp")) {
             throw new IllegalArgumentException("argument '--dump' writes the inputs of `vtprune prune` (PTP and the baselines); "
                     + "for IVTP's pruning points use --dump-ivtp FILE.json");
         }
-        if ((lmLayers != null || dumpIvtp != null) && !method.equals("ivtp")) {
-            throw new IllegalArgumentException("argument '" + (lmLayers != null ? "--lm-layers" : "--dump-ivtp")
-                    + "' applies to --method ivtp only");
+        if (dumpIvtp != null && !method.equals("ivtp")) throw new IllegalArgumentException("argument '--dump-ivtp' applies to --method ivtp only");
+        PrintWriter say = main.spec.commandLine().getOut();
+        PrintWriter progress = main.spec.commandLine().getErr();
+        Vtprune.Builder builder;
+        try {  // the builder checks every model option it can before anything is loaded
+            builder = Vtprune.builder().dtype(dtype).device(device).seed(seed).method(method).ratio(ratio).alpha(alpha)
+                    .reuseProbe(reuseProbe).progress((String line) -> progress.println(line.startsWith(" ") ? line : "vtprune demo: " + line));
+            if (modelDir != null) builder.modelDir(modelDir);
+            else builder.preset(preset);
+            if (keep != null) builder.keep(keep);
+            if (lmLayers != null) builder.lmLayers(lmLayers);
+        } catch (IllegalArgumentException e) {
+            throw flags(e);
         }
-        if (lmLayers != null && lmLayers < 0) throw new IllegalArgumentException("argument '--lm-layers' must be >= 0, got " + lmLayers);
         if (dumpIvtp != null) writableFile(dumpIvtp, "--dump-ivtp");
-        if (keep != null && keep < 1) throw new IllegalArgumentException("argument '--keep' must be >= 1, got " + keep);
-        ScalarType type = switch (dtype.toLowerCase(Locale.ROOT)) {
-            case "float32" -> ScalarType.Float;
-            case "bfloat16" -> ScalarType.BFloat16;
-            default -> throw new IllegalArgumentException("argument '--dtype' must be float32 or bfloat16, got '" + dtype + "'");
-        };
-        Device target = device(device);
         if (modelDir == null) {  // the byte tokenizer: one token per UTF-8 byte, known before the model is built
             ModelConfig c = FlopsCommand.preset(preset, "--model");
             long bytes = prompt.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
@@ -151,96 +142,68 @@ final class DemoCommand implements Callable<Integer> {
         }
         writableDirectory(out, "--out");
         if (dump != null) writableFile(dump, "--dump");
-        PrintWriter say = main.spec.commandLine().getOut();
-        PrintWriter progress = main.spec.commandLine().getErr();
 
         BufferedImage picture = image == null ? SampleImage.load() : image(image);
         String imageName = image == null ? "the bundled sample image" : image.toString();
-        long t0 = System.nanoTime();
-        try {
-            return run(picture, imageName, type, target, say, progress, t0);
-        } catch (IllegalArgumentException e) {  // the pipeline's argument names, as this command's flags
-            throw Main.renamed(e, "argument 'instructions[0]'", "argument '--prompt'", "argument 'ratio'", "argument '--ratio'");
+        try (LoadedModel vt = builder.load()) {
+            return run(vt, picture, imageName, say, progress);
+        } catch (IllegalArgumentException e) {  // the library's argument names, as this command's flags
+            throw flags(e);
         }
     }
 
-    private Integer run(BufferedImage picture, String imageName, ScalarType type, Device target, PrintWriter say,
-                        PrintWriter progress, long t0) throws Exception {
-        try (Lvlm cpuModel = modelDir == null ? randomModel(preset, seed, type, progress)
-                : loadCheckpoint(modelDir, type, progress);
-             Lvlm model = target.is_cuda() ? cpuModel.to(target) : cpuModel) {
-            ModelConfig c = model.config();
-            double loadMs = (System.nanoTime() - t0) / 1e6;
-            PyramidTokenPruner.Config config = PyramidTokenPruner.Config.PAPER.withRatio(ratio).withAlpha(alpha);
-            if (keep != null && keep > c.vision().tokensPerTile()) {
-                throw new IllegalArgumentException("argument '--keep' must be <= " + c.vision().tokensPerTile()
-                        + " (the visual tokens per tile), got " + keep);
-            }
-            TokenPruner pruner = method.equals("ivtp") ? new IvtpPruner(ivtpConfig(c)) : Pruners.byName(method, config, seed);
-            PromptTemplate template = PromptTemplate.forFamily(c.family());
-            try (Tokenizer tokenizer = tokenizer(c, template, progress); IvtpText ivtpText = ivtpText(c)) {
-                LvlmPipeline pipeline = new LvlmPipeline(model, tokenizer, template, ivtpText);
-                LvlmPipeline.Options pruned = LvlmPipeline.Options.of(pruner).withReuseProbe(reuseProbe);
-                LvlmPipeline.Options unpruned = LvlmPipeline.Options.unpruned();
-                List<BufferedImage> images = List.of(picture);
-                List<String> prompts = List.of(prompt);
+    /** The exception with the builder's and the pipeline's argument names replaced by this command's flags. */
+    static IllegalArgumentException flags(IllegalArgumentException e) {
+        return Main.renamed(e, "argument 'instructions[0]'", "argument '--prompt'", "argument 'modelDir'", "argument '--model-dir'",
+                "argument 'preset'", "argument '--model'", "argument 'lmLayers'", "argument '--lm-layers'",
+                "argument 'dtype'", "argument '--dtype'", "argument 'device'", "argument '--device'",
+                "argument 'method'", "argument '--method'", "argument 'ratio'", "argument '--ratio'",
+                "argument 'alpha'", "argument '--alpha'", "argument 'keep'", "argument '--keep'",
+                "applies to method ivtp", "applies to --method ivtp", "when modelDir is given", "when --model-dir is given",
+                "and modelDir ", "and --model-dir ");
+    }
 
-                progress.println("vtprune demo: warming up (one run of each mode), then " + repeat + " measured run(s) of each");
-                close(pipeline.run(images, prompts, unpruned));
-                close(pipeline.run(images, prompts, pruned));
-                List<Timings> full = new ArrayList<>(), cut = new ArrayList<>();
-                Result lastFull = null, lastCut = null;
-                for (int i = 0; i < repeat; i++) {
-                    close(lastFull);
-                    close(lastCut);
-                    lastFull = pipeline.run(images, prompts, unpruned);
-                    lastCut = pipeline.run(images, prompts, pruned.withCapture(dump != null && i == repeat - 1));
-                    full.add(lastFull.timings());
-                    cut.add(lastCut.timings());
-                }
-                try (Result rf = lastFull; Result rp = lastCut) {
-                    report(say, c, model, imageName, tokenizer, pipeline, config, rf, rp, full, cut, loadMs);
-                    Path png = out.resolve("overlay.png");
-                    Files.createDirectories(out);
-                    Tiling tiling = rp.tilings().get(0);
-                    int grid = c.vision().grid() / c.vision().merge();
-                    Overlay.Summary s = Overlay.defaults().write(tiling, grid, rp.selection().keptIndices(), png);
-                    say.printf(Locale.ROOT, "overlay: %s (%d x %d px): %s%n", png, s.width(), s.height(), s.legend());
-                    if (dumpIvtp != null) {
-                        Files.writeString(dumpIvtp, IvtpDump.json(rp));
-                        say.println("ivtp pruning points: " + dumpIvtp);
-                    }
-                    if (dump != null) {
-                        Safetensors.write(dump, rp.pruneInputs());
-                        say.println("pruner inputs: " + dump + " (try: ./vtprune prune --input " + dump + " --patch-merge "
-                                + c.vision().merge() + ")");
-                    }
-                }
+    private Integer run(LoadedModel vt, BufferedImage picture, String imageName, PrintWriter say, PrintWriter progress)
+            throws Exception {
+        ModelConfig c = vt.config();
+        LvlmPipeline pipeline = vt.pipeline();
+        LvlmPipeline.Options pruned = vt.options();
+        LvlmPipeline.Options unpruned = LvlmPipeline.Options.unpruned();
+        List<BufferedImage> images = List.of(picture);
+        List<String> prompts = List.of(prompt);
+
+        progress.println("vtprune demo: warming up (one run of each mode), then " + repeat + " measured run(s) of each");
+        close(vt.run(images, prompts, unpruned));
+        close(vt.run(images, prompts, pruned));
+        List<Timings> full = new ArrayList<>(), cut = new ArrayList<>();
+        Result lastFull = null, lastCut = null;
+        for (int i = 0; i < repeat; i++) {
+            close(lastFull);
+            close(lastCut);
+            lastFull = vt.run(images, prompts, unpruned);
+            lastCut = vt.run(images, prompts, pruned.withCapture(dump != null && i == repeat - 1));
+            full.add(lastFull.timings());
+            cut.add(lastCut.timings());
+        }
+        try (Result rf = lastFull; Result rp = lastCut) {
+            report(say, vt, imageName, rf, rp, full, cut);
+            Path png = out.resolve("overlay.png");
+            Files.createDirectories(out);
+            Tiling tiling = rp.tilings().get(0);
+            int grid = c.vision().grid() / c.vision().merge();
+            Overlay.Summary s = Overlay.defaults().write(tiling, grid, rp.selection().keptIndices(), png);
+            say.printf(Locale.ROOT, "overlay: %s (%d x %d px): %s%n", png, s.width(), s.height(), s.legend());
+            if (dumpIvtp != null) {
+                Files.writeString(dumpIvtp, IvtpDump.json(rp));
+                say.println("ivtp pruning points: " + dumpIvtp);
+            }
+            if (dump != null) {
+                Safetensors.write(dump, rp.pruneInputs());
+                say.println("pruner inputs: " + dump + " (try: ./vtprune prune --input " + dump + " --patch-merge "
+                        + c.vision().merge() + ")");
             }
         }
         return 0;
-    }
-
-    /**
-     * The paper's config with W = --lm-layers, by default the paper's 12 of LLaVA's 32 LM layers
-     * scaled to this LM's depth (at least 1); 0 = the ViT stage alone (IVTP-V, Table 7).
-     */
-    private IvtpPruner.Config ivtpConfig(ModelConfig model) {
-        int depth = model.language().layers();
-        int w = lmLayers != null ? lmLayers : depth == 32 ? 12 : Math.max(1, (int) Math.round(12.0 * depth / 32));
-        if (w > depth) throw new IllegalArgumentException("argument '--lm-layers' must be <= " + depth + " (the LM's layers), got " + w);
-        IvtpPruner.Config c = IvtpPruner.Config.PAPER.withLmLayers(w);
-        return keep != null ? c.withFinalKeep(keep) : c.withFinalRatio(Math.max(1e-9, 1 - ratio));
-    }
-
-    /** The pseudo-CLS's CLIP side for IVTP's LM stage: seeded random for presets; null when no LM stage runs. */
-    private IvtpText ivtpText(ModelConfig model) {
-        if (!method.equals("ivtp") || ivtpConfig(model).lmLayers() == 0) return null;
-        if (modelDir != null) {
-            throw new IllegalArgumentException("argument '--lm-layers': IVTP's LM stage with --model-dir needs CLIP's text "
-                    + "tower, which the demo does not load from a checkpoint yet; pass --lm-layers 0 (the ViT stage only)");
-        }
-        return IvtpText.random(model, seed + 7, PseudoCls.PAPER_TAU);
     }
 
     private static BufferedImage image(Path path) {
@@ -280,84 +243,8 @@ final class DemoCommand implements Callable<Integer> {
         }
     }
 
-    /**
-     * The checkpoint's tokenizer (tokenizer.json, else tokenizer.model); else one token per UTF-8
-     * byte with the template's tokens kept whole (right for random weights, where only the
-     * prompt's length and layout matter; said out loud for a real checkpoint, whose choices then
-     * do not follow the text).
-     */
-    private Tokenizer tokenizer(ModelConfig c, PromptTemplate template, PrintWriter progress) {
-        if (modelDir != null) {
-            Path dir = Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent();
-            if (Files.exists(dir.resolve("tokenizer.json")) || Files.exists(dir.resolve("tokenizer.model"))) {
-                return Tokenizer.forCheckpoint(dir);
-            }
-            progress.println("vtprune demo: warning: neither tokenizer.json nor tokenizer.model in " + dir + ": the prompt is "
-                    + "encoded as UTF-8 bytes, so the instruction relevance does not follow its words");
-        }
-        return new ByteTokenizer(c.language().vocab(), template.specials());
-    }
-
     private static void close(Result r) {
         if (r != null) r.close();
-    }
-
-    private static Device device(String name) {
-        switch (name.toLowerCase(Locale.ROOT)) {
-            case "cpu": return Tensors.cpu();
-            case "cuda":
-                boolean ok;
-                try {
-                    ok = torch.cuda_is_available();
-                } catch (Throwable e) {  // LibTorch's CUDA natives are not on the class path
-                    ok = false;
-                }
-                if (!ok) {
-                    throw new IllegalArgumentException("argument '--device cuda': no CUDA device usable by LibTorch (its GPU "
-                            + "natives, org.bytedeco:pytorch-platform-gpu, must be on the class path, with a driver and a GPU)");
-                }
-                return new Device(torch.DeviceType.CUDA, (byte) 0);
-            default: throw new IllegalArgumentException("argument '--device' must be cpu or cuda, got '" + name + "'");
-        }
-    }
-
-    /** Seeded random weights (the real presets are billions of parameters: say so while waiting). */
-    private static Lvlm randomModel(String preset, long seed, ScalarType type, PrintWriter progress) {
-        ModelConfig c = ModelConfig.preset(preset);
-        long t0 = System.nanoTime();
-        progress.println("vtprune demo: creating seeded random weights for the '" + c.name() + "' preset ("
-                + Tensors.dtypeName(type) + ")...");
-        Lvlm m = RandomWeights.create(c, seed, type);
-        progress.printf(Locale.ROOT, "  %,d parameters in %.1f s%n", m.parameterCount(), (System.nanoTime() - t0) / 1e9);
-        return m;
-    }
-
-    /**
-     * config.json + safetensors of `dir` (a directory, or a file inside one) as a model in `type`,
-     * or, with type null, in the dtype of the checkpoint's first floating tensor.
-     */
-    static Lvlm loadCheckpoint(Path dir, ScalarType type, PrintWriter progress) {
-        Path config = Files.isDirectory(dir) ? dir.resolve("config.json") : dir.resolveSibling("config.json");
-        if (!Files.exists(dir)) throw new IllegalArgumentException("argument '--model-dir': " + dir + " does not exist");
-        if (!Files.exists(config)) throw new IllegalArgumentException("argument '--model-dir': no config.json in " + dir);
-        ModelConfig c = ModelConfig.fromHuggingFace(config);
-        try (SafetensorsCheckpoint source = SafetensorsCheckpoint.open(dir)) {
-            ScalarType run = type != null ? type : storedDtype(source);
-            progress.println("loading " + source.describe() + " as " + c.name() + " (" + c.family() + ", "
-                    + Tensors.dtypeName(run) + ")");
-            return ModelLoader.load(c, source, run, msg -> progress.println("  " + msg));
-        }
-    }
-
-    /** The dtype the checkpoint stores its (first floating) weights in; float32 when none is. */
-    private static ScalarType storedDtype(SafetensorsCheckpoint source) {
-        for (String name : source.names()) {
-            ScalarType t = source.info(name).dtype().scalarType();
-            for (ScalarType f : new ScalarType[] {ScalarType.Float, ScalarType.BFloat16, ScalarType.Half}) {
-                if (t != null && t.value == f.value) return f;
-            }
-        }
-        return ScalarType.Float;
     }
 
     private static double median(List<Timings> runs, java.util.function.ToDoubleFunction<Timings> f) {
@@ -365,12 +252,16 @@ final class DemoCommand implements Callable<Integer> {
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
-    private void report(PrintWriter say, ModelConfig c, Lvlm model, String imageName, Tokenizer tokenizer,
-                        LvlmPipeline pipeline, PyramidTokenPruner.Config config, Result rf, Result rp, List<Timings> full,
-                        List<Timings> cut, double loadMs) {
+    private void report(PrintWriter say, LoadedModel vt, String imageName, Result rf, Result rp, List<Timings> full,
+                        List<Timings> cut) {
+        ModelConfig c = vt.config();
+        Lvlm model = vt.model();
+        LvlmPipeline pipeline = vt.pipeline();
+        PyramidTokenPruner.Config config = vt.ptpConfig();
+        double loadMs = vt.loadMillis();
         Tiling tiling = rp.tilings().get(0);
         TileLayout layout = rp.layout();
-        boolean random = modelDir == null;
+        boolean random = vt.randomWeights();
         say.printf(Locale.ROOT, "vtprune demo — model %s (%s, %,d parameters, %s, %s), loaded in %.0f ms%n", c.name(),
                 c.family(), model.parameterCount(), random ? "seeded random weights" : "checkpoint " + modelDir,
                 Tensors.dtypeName(model.dtype()), loadMs);
@@ -378,7 +269,7 @@ final class DemoCommand implements Callable<Integer> {
                 tiling.source().getWidth(), tiling.source().getHeight(), tiling.cols(), tiling.rows(),
                 tiling.hasThumbnail() ? " + thumbnail" : "", tiling.size(), tiling.tileSize(), c.vision().tokensPerTile());
         say.printf(Locale.ROOT, "prompt: \"%s\" (%d tokens: %s)%n", prompt, rp.sequences().get(0).instructionCount(),
-                tokenizer.describe());
+                vt.tokenizer().describe());
         String how = method.equals("ptp") ? String.format(Locale.ROOT, "PTP r=%.2f alpha=%.2f, ViT layer %d of %d (paper: 11 of 24), LM layer %d%s",
                 ratio, alpha, pipeline.scaledVitLayer(config.vitLayer()), c.vision().layers(), config.lmLayer(),
                 reuseProbe ? ", probe layers reused" : "")
@@ -408,8 +299,8 @@ final class DemoCommand implements Callable<Integer> {
         int probeLayers = method.equals("ptp") && alpha > 0 ? config.lmLayer() + 1 : method.equals("fastv") ? config.lmLayer() + 1 : 0;
         Flops.Breakdown ff = Flops.prefill(c, v, text);
         Flops.Breakdown fp = method.equals("ivtp")
-                ? (pipeline.ivtpText() == null ? FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, ivtpConfig(c))
-                        : FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, ivtpConfig(c), pipeline.ivtpText().flopsShape(),
+                ? (pipeline.ivtpText() == null ? FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, vt.ivtpConfig())
+                        : FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, vt.ivtpConfig(), pipeline.ivtpText().flopsShape(),
                                 pipeline.ivtpText().clipTokens(prompt))).flops()
                 : method.equals("fastv") || reuseProbe ? Flops.reused(c, v, k, text, probeLayers)
                 : Flops.pruned(c, v, k, text, probeLayers);

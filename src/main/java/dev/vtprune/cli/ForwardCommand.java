@@ -1,5 +1,6 @@
 package dev.vtprune.cli;
 
+import dev.vtprune.Vtprune;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
@@ -19,12 +20,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
@@ -75,21 +74,19 @@ final class ForwardCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         main.setUp();
-        ScalarType type = switch (dtype.toLowerCase(Locale.ROOT)) {
-            case "auto" -> null;
-            case "float32" -> ScalarType.Float;
-            case "bfloat16" -> ScalarType.BFloat16;
-            case "float16" -> ScalarType.Half;
-            default -> throw new IllegalArgumentException("argument '--dtype' must be auto, float32, bfloat16 or float16, got '"
-                    + dtype + "'");
-        };
-        TokenPruner pruner = pruner();
-        Path dir = Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent();
         PrintWriter progress = main.spec.commandLine().getErr();
+        TokenPruner pruner = pruner();
+        Vtprune.Builder builder;
+        try {
+            builder = Vtprune.builder().modelDir(modelDir).dtype(dtype).progress(progress::println);
+        } catch (IllegalArgumentException e) {
+            throw DemoCommand.flags(e);
+        }
+        Path dir = Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent();
         try (PointerScope scope = new PointerScope(); InputFile in = InputFile.open(input)) {
             Tensor pixels = in.floating("pixel_values", 4, "[T, 3, S, S]");
             long[] ids = in.integers("input_ids", 1, "[L]");
-            try (Lvlm model = DemoCommand.loadCheckpoint(modelDir, type, progress)) {
+            try (Lvlm model = loadModel(builder)) {
                 int layers = model.config().language().layers();
                 int[] states = hidden.stream().mapToInt(Integer::intValue).toArray();
                 for (int s : states) {
@@ -110,6 +107,14 @@ final class ForwardCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    private static Lvlm loadModel(Vtprune.Builder builder) {
+        try {
+            return builder.loadModel();
+        } catch (IllegalArgumentException e) {
+            throw DemoCommand.flags(e);
+        }
     }
 
     private TokenPruner pruner() {

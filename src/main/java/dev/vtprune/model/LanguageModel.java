@@ -479,14 +479,36 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     /**
-     * What {@link #forwardAll} returns, float32, no batch dimension.
-     *
-     * @param logits [L, vocab]
-     * @param states hidden state index to [L, hidden]
+     * What {@link #forwardAll} returns, float32, no batch dimension; owns its tensors: after
+     * {@link #close()} (idempotent) the accessors throw {@link IllegalStateException}.
      */
-    public record Outputs(Tensor logits, Map<Integer, Tensor> states) implements AutoCloseable {
+    public static final class Outputs implements AutoCloseable {
+        private final dev.vtprune.internal.Closing closing = new dev.vtprune.internal.Closing("Outputs");
+        private final Tensor logits;
+        private final Map<Integer, Tensor> states;
+
+        /**
+         * @param logits [L, vocab]
+         * @param states hidden state index to [L, hidden]
+         */
+        public Outputs(Tensor logits, Map<Integer, Tensor> states) {
+            this.logits = logits;
+            this.states = states;
+        }
+
+        public Tensor logits() {
+            closing.check();
+            return logits;
+        }
+
+        public Map<Integer, Tensor> states() {
+            closing.check();
+            return states;
+        }
+
         @Override
         public void close() {
+            if (!closing.close()) return;
             Tensors.closeAll(logits);
             for (Tensor t : states.values()) t.close();
         }

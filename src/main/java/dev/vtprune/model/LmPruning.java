@@ -136,21 +136,51 @@ public record LmPruning(int groupSize, int layers, long[] keep, boolean valueWei
     public record Step(int layer, long[][] present, double[][] importance, long[][] kept, double ms) {}
 
     /**
-     * A pruned prefill.
-     *
-     * @param prefill   the logits at the last position and the KV cache (layer i's K/V
-     *                  {@code [1, Hkv, len_i, d]}, pseudo-CLS removed)
-     * @param steps     one per pruning point, in order
-     * @param positions per layer, the input positions (= RoPE positions) of the tokens its cache holds, ascending
+     * A pruned prefill; owns its prefill: after {@link #close()} (idempotent) the accessors throw
+     * {@link IllegalStateException}.
      */
-    public record Result(Prefill prefill, List<Step> steps, long[][] positions) implements AutoCloseable {
+    public static final class Result implements AutoCloseable {
+        private final dev.vtprune.internal.Closing closing = new dev.vtprune.internal.Closing("LmPruning.Result");
+        private final Prefill prefill;
+        private final List<Step> steps;
+        private final long[][] positions;
+
+        /**
+         * @param prefill   the logits at the last position and the KV cache (layer i's K/V
+         *                  {@code [1, Hkv, len_i, d]}, pseudo-CLS removed)
+         * @param steps     one per pruning point, in order
+         * @param positions per layer, the input positions (= RoPE positions) of the tokens its cache holds, ascending
+         */
+        public Result(Prefill prefill, List<Step> steps, long[][] positions) {
+            this.prefill = prefill;
+            this.steps = steps;
+            this.positions = positions;
+        }
+
+        public Prefill prefill() {
+            closing.check();
+            return prefill;
+        }
+
+        public List<Step> steps() {
+            closing.check();
+            return steps;
+        }
+
+        public long[][] positions() {
+            closing.check();
+            return positions;
+        }
+
         /** Tokens cached by layer i. */
         public long cacheLength(int layer) {
+            closing.check();
             return positions[Checks.layer(layer, "layer", 0, positions.length)].length;
         }
 
         @Override
         public void close() {
+            if (!closing.close()) return;
             prefill.close();
         }
     }

@@ -36,20 +36,56 @@ public final class PseudoCls {
     public static final double PAPER_TAU = 0.2;
 
     /**
-     * @param clipRelevance c_k of every CLIP token (eq. 6), CLIP token order
-     * @param relevance     C_i of every LM text token (eq. 7), NaN where no CLIP token covers it
-     * @param selected      the LM tokens with C_i >= tau, ascending
-     * @param embedding     [D] the pseudo-CLS (eq. 8); owned by this result
+     * The pseudo-CLS of one prompt; owns its embedding: after {@link #close()} (idempotent) the
+     * accessors throw {@link IllegalStateException}.
      */
-    public record Result(double[] clipRelevance, double[] relevance, int[] selected, Tensor embedding)
-            implements AutoCloseable {
+    public static final class Result implements AutoCloseable {
+        private final dev.vtprune.internal.Closing closing = new dev.vtprune.internal.Closing("PseudoCls.Result");
+        private final double[] clipRelevance, relevance;
+        private final int[] selected;
+        private final Tensor embedding;
+
+        /**
+         * @param clipRelevance c_k of every CLIP token (eq. 6), CLIP token order
+         * @param relevance     C_i of every LM text token (eq. 7), NaN where no CLIP token covers it
+         * @param selected      the LM tokens with C_i >= tau, ascending
+         * @param embedding     [D] the pseudo-CLS (eq. 8); owned by this result
+         */
+        public Result(double[] clipRelevance, double[] relevance, int[] selected, Tensor embedding) {
+            this.clipRelevance = clipRelevance;
+            this.relevance = relevance;
+            this.selected = selected;
+            this.embedding = embedding;
+        }
+
+        public double[] clipRelevance() {
+            closing.check();
+            return clipRelevance;
+        }
+
+        public double[] relevance() {
+            closing.check();
+            return relevance;
+        }
+
+        public int[] selected() {
+            closing.check();
+            return selected;
+        }
+
+        public Tensor embedding() {
+            closing.check();
+            return embedding;
+        }
+
         /** Whether eq. 8 fell back to the projected visual CLS (no token reached tau). */
         public boolean fromVisualCls() {
-            return selected.length == 0;
+            return selected().length == 0;
         }
 
         @Override
         public void close() {
+            if (!closing.close()) return;
             Tensors.closeAll(embedding);
         }
     }

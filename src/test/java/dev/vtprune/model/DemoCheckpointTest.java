@@ -17,12 +17,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** `vtprune demo --model-dir` on a tiny checkpoint with the real InternVL2 key names and config.json. */
-class DemoCheckpointTest {
+public class DemoCheckpointTest {
     @TempDir
     Path dir;
 
     /** An InternVL2 config.json with the `tiny` preset's dimensions. */
-    static final String TINY_INTERNVL = """
+    public static final String TINY_INTERNVL = """
             {"architectures": ["InternVLChatModel"], "model_type": "internvl_chat", "downsample_ratio": 0.5,
              "dynamic_image_size": true, "force_image_size": 56, "max_dynamic_patch": 4, "min_dynamic_patch": 1,
              "ps_version": "v2", "select_layer": -1, "template": "internlm2-chat", "use_thumbnail": true,

@@ -1,24 +1,19 @@
 package dev.vtprune.pipeline;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.vtprune.model.Lvlm;
 import dev.vtprune.model.ModelConfig;
 import dev.vtprune.model.RandomWeights;
-import dev.vtprune.internal.Tensors;
 import dev.vtprune.prune.FastVPruner;
 import dev.vtprune.prune.PyramidTokenPruner;
 import dev.vtprune.prune.RandomPruner;
 import dev.vtprune.prune.TokenPruner;
+import dev.vtprune.testing.Concurrency;
+import dev.vtprune.testing.Concurrency.Answer;
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -32,9 +27,6 @@ import org.junit.jupiter.api.Test;
  */
 class ConcurrentPipelineTest {
     record Request(BufferedImage image, String prompt, int method) {}
-
-    /** What a request must reproduce: kept indices (empty unpruned) and the last logits. */
-    record Answer(long[] kept, float[] logits) {}
 
     private static TokenPruner pruner(int method) {
         return switch (method) {
@@ -50,8 +42,7 @@ class ConcurrentPipelineTest {
         LvlmPipeline.Options options = pruner == null ? LvlmPipeline.Options.unpruned() : LvlmPipeline.Options.of(pruner);
         try (PointerScope scope = new PointerScope();
              Result res = p.run(List.of(r.image), List.of(r.prompt), options)) {
-            long[] kept = res.selection() == null ? new long[0] : Tensors.toLongs(res.selection().kept());
-            return new Answer(kept, Tensors.toFloats(res.logits()));
+            return Answer.of(res);
         }
     }
 
@@ -69,30 +60,7 @@ class ConcurrentPipelineTest {
             PromptTemplate template = PromptTemplate.INTERNVL;
             LvlmPipeline p = new LvlmPipeline(model, new ByteTokenizer(model.config().language().vocab(), template.specials()),
                     template);
-            List<Answer> serial = new ArrayList<>();
-            for (Request r : requests) serial.add(run(p, r));
-
-            ExecutorService pool = Executors.newFixedThreadPool(16);
-            try {
-                CountDownLatch start = new CountDownLatch(1);
-                List<Future<Answer>> futures = new ArrayList<>();
-                for (int round = 0; round < 2; round++) {
-                    for (Request r : requests) {
-                        futures.add(pool.submit(() -> {
-                            start.await();
-                            return run(p, r);
-                        }));
-                    }
-                }
-                start.countDown();  // all at once, so that requests really overlap
-                for (int i = 0; i < futures.size(); i++) {
-                    Answer got = futures.get(i).get(5, TimeUnit.MINUTES), want = serial.get(i % requests.size());
-                    assertArrayEquals(want.kept, got.kept, "request " + (i % requests.size()) + ": kept tokens");
-                    assertArrayEquals(want.logits, got.logits, "request " + (i % requests.size()) + ": last logits");
-                }
-            } finally {
-                pool.shutdownNow();
-            }
+            Concurrency.assertSerialAnswers(requests, 16, 2, r -> run(p, r), i -> "request " + i);
         }
         assertEquals(threads, torch.get_num_threads(), "the test leaves LibTorch's thread setting alone");
     }

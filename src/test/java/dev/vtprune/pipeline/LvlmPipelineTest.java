@@ -14,8 +14,6 @@ import dev.vtprune.prune.FastVPruner;
 import dev.vtprune.prune.PyramidTokenPruner;
 import dev.vtprune.prune.RandomPruner;
 import dev.vtprune.testing.Approx;
-import java.awt.Color;
-import java.awt.Graphics2D;
 import java.awt.image.BufferedImage;
 import java.util.List;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -41,17 +39,7 @@ class LvlmPipelineTest {
 
     /** A synthetic image with some structure (tiles differ). */
     static BufferedImage image(int w, int h, long seed) {
-        BufferedImage im = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = im.createGraphics();
-        java.util.Random r = new java.util.Random(seed);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, w, h);
-        for (int i = 0; i < 12; i++) {
-            g.setColor(new Color(r.nextInt(0xFFFFFF)));
-            g.fillOval(r.nextInt(w), r.nextInt(h), 10 + r.nextInt(w / 2), 10 + r.nextInt(h / 2));
-        }
-        g.dispose();
-        return im;
+        return dev.vtprune.testing.Images.ovals(w, h, seed);
     }
 
     static PyramidTokenPruner ptp(double ratio) {

@@ -1,0 +1,86 @@
+package dev.vtprune;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.vtprune.LoadedModel;
+import dev.vtprune.Vtprune;
+import dev.vtprune.internal.Tensors;
+import dev.vtprune.pipeline.Result;
+import dev.vtprune.pipeline.image.SampleImage;
+import java.awt.image.BufferedImage;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.pytorch.Tensor;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The README's Java example ("## From Java") is this test's code: the test runs it on the tiny
+ * preset and checks what it claims, and fails when the README's block and the code between the
+ * markers below differ by a character (indentation aside), so neither can drift.
+ */
+class ReadmeExampleTest {
+    @Test
+    void theReadmeExampleRuns() {
+        // README:begin
+        BufferedImage image = SampleImage.load();            // or ImageLoader.load(Path.of("photo.jpg"))
+        try (LoadedModel vlm = Vtprune.builder()
+                     .preset("tiny")                          // or .modelDir(Path.of("InternVL2-2B"))
+                     .device("cpu").dtype("float32")          // or "cuda", "bfloat16"; "auto" = the checkpoint's
+                     .method("ptp").ratio(0.5).alpha(0.5)     // or "ivtp" (.keep, .lmLayers), "none", baselines
+                     .load();
+             Result pruned = vlm.run(image, "Where is the red ball?");
+             Result full = vlm.runUnpruned(image, "Where is the red ball?")) {
+            long[] kept = pruned.selection().keptIndices();  // the visual tokens the LM saw, per tile ascending
+            long before = full.kvLengths()[0], after = pruned.kvLengths()[0];  // the LM's KV cache, unpruned vs pruned
+            Tensor logits = pruned.logits();                  // [1, vocab]: the first generated token's
+            // README:end
+            long visual = full.visualBefore()[0];
+            assertEquals(visual / 2, kept.length, "r = 0.5 drops half of the visual tokens");
+            assertEquals(before - visual / 2, after, "the KV cache is shorter by the dropped tokens");
+            assertArrayEquals(new long[] {1, vlm.config().language().vocab()}, logits.shape());
+            long[] sorted = kept.clone();
+            java.util.Arrays.sort(sorted);
+            assertArrayEquals(sorted, kept, "kept in the original order");
+            assertTrue(Tensors.toFloats(logits).length > 0);
+        }
+    }
+
+    @Test
+    void theReadmeShowsThisCode() throws Exception {
+        Path root = Path.of(System.getProperty("user.dir"));
+        List<String> readme = javaBlockAfter(Files.readAllLines(root.resolve("README.md"), StandardCharsets.UTF_8), "## From Java");
+        List<String> source = Files.readAllLines(root.resolve("src/test/java/dev/vtprune/ReadmeExampleTest.java"),
+                StandardCharsets.UTF_8);
+        List<String> code = new ArrayList<>(), imports = new ArrayList<>();
+        for (String line : readme) (line.startsWith("import ") ? imports : code).add(line);
+        while (!code.isEmpty() && code.get(0).isBlank()) code.remove(0);
+        assertEquals("}", code.remove(code.size() - 1), "the README block ends by closing the try");
+        for (String i : imports) assertTrue(source.contains(i), "the README's '" + i + "' is one of this test's imports");
+        List<String> body = source.subList(source.indexOf("        // README:begin") + 1, source.indexOf("            // README:end"));
+        assertEquals(dedent(body), dedent(code), "README.md's Java example and ReadmeExampleTest's code");
+    }
+
+    /** The lines of the first ```java block after the heading. */
+    private static List<String> javaBlockAfter(List<String> lines, String heading) {
+        int at = lines.indexOf(heading);
+        assertTrue(at >= 0, "README.md has the heading '" + heading + "'");
+        while (!lines.get(at).equals("```java")) at++;
+        int end = at + 1;
+        while (!lines.get(end).equals("```")) end++;
+        return new ArrayList<>(lines.subList(at + 1, end));
+    }
+
+    /** The lines without their common leading spaces. */
+    private static List<String> dedent(List<String> lines) {
+        int common = Integer.MAX_VALUE;
+        for (String l : lines) if (!l.isBlank()) common = Math.min(common, l.length() - l.stripLeading().length());
+        List<String> out = new ArrayList<>();
+        for (String l : lines) out.add(l.isBlank() ? "" : l.substring(common));
+        return out;
+    }
+}
