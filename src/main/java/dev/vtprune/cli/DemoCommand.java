@@ -360,7 +360,7 @@ final class DemoCommand implements Callable<Integer> {
                 b.append(String.format(Locale.ROOT, " after layer %d: %d -> %d (%.2f ms);", s.layer(), s.present()[0].length,
                         s.kept()[0].length, s.ms()));
             }
-            b.append(String.format(Locale.ROOT, "%n  prompt word relevance (eq. 7, cosine to the image's CLIP CLS; * = >= tau, in the pseudo-CLS%s):%n   ",
+            b.append(String.format(Locale.ROOT, "%n  prompt word relevance (eq. 7, cosine to the image's CLIP CLS, mean over the word's LM tokens; * = one of its tokens >= tau, in the pseudo-CLS%s):%n   ",
                     lm.fromVisualCls() ? "; none reached tau: the pseudo-CLS is the projected visual CLS" : ""));
             for (Result.LmStage.Word w : lm.words()) {
                 b.append(Double.isNaN(w.relevance()) ? String.format(Locale.ROOT, " %s(-)", w.text())
