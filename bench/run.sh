@@ -5,6 +5,9 @@
 #
 #   bench/run.sh quick    # about 5 minutes on 2 cores: 1 fork, short iterations
 #   bench/run.sh full     # the committed results: 2 forks, longer warm-up and measurement
+#   bench/run.sh soak     # 100,000 selections + 1,000 pipeline requests with the pointer GC off,
+#                         # RSS and JavaCPP's bytes sampled into results/soak-DATE/ (SOAK_SELECTIONS,
+#                         # SOAK_REQUESTS change the counts; about 15 minutes on 2 idle cores)
 set -euo pipefail
 mode="${1:-quick}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,6 +25,22 @@ cp="$here/target/classes:$root/target/classes:$(tr ':' '\n' <"$here/target/class
 java_opts=(-Dorg.bytedeco.javacpp.maxPhysicalBytes=0)
 # as ./vtprune: LibTorch's OpenMP threads wait passively (both backends run under the same setting)
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+
+case "$mode" in quick|full|soak) ;; *) echo "usage: bench/run.sh quick|full|soak" >&2; exit 2 ;; esac
+if [ "$mode" = soak ]; then
+  # The README's performance tip (pointer GC off: close() alone frees tensors) with a fixed,
+  # pre-touched heap, so that heap growth does not show up in the resident memory being watched.
+  soak_out="${BENCH_OUT:-$here/results/soak-$(date -u +%Y-%m-%d)}"
+  mkdir -p "$soak_out"
+  echo "== soak (${SOAK_SELECTIONS:-100000} selections, ${SOAK_REQUESTS:-1000} requests) into $soak_out" >&2
+  { echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"; echo "machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+    echo "java options: ${java_opts[*]} -Dorg.bytedeco.javacpp.nopointergc=true -Xms512m -Xmx512m -XX:+AlwaysPreTouch"
+    echo "load at start: $(cat /proc/loadavg)"; } >"$soak_out/machine.txt"
+  java "${java_opts[@]}" -Dorg.bytedeco.javacpp.nopointergc=true -Xms512m -Xmx512m -XX:+AlwaysPreTouch -cp "$cp" \
+    dev.vtprune.bench.Soak "$soak_out" "${SOAK_SELECTIONS:-100000}" "${SOAK_REQUESTS:-1000}"
+  echo "load at end: $(cat /proc/loadavg)" >>"$soak_out/machine.txt"
+  exit 0
+fi
 
 case "$mode" in
   # Why these numbers: every op call takes microseconds to a second. The warm-up covers the JIT
