@@ -1,10 +1,14 @@
 package dev.vtprune.cli;
 
 import dev.vtprune.model.ModelConfig;
+import dev.vtprune.task.Question;
 import dev.vtprune.train.Trainer;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.EnumSet;
+import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -54,17 +58,43 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--pool", defaultValue = "0", description = "Cycle over the first N training images only (an overfitting check); 0 = always new images. Default: ${DEFAULT-VALUE}.")
     int pool;
 
+    @Option(names = "--types", defaultValue = "colour,shape,count,position,presence", split = ",",
+            description = "Question types to train and validate on (a curriculum, or a diagnosis with the question text fixed). Default: ${DEFAULT-VALUE}.")
+    List<String> types;
+
+    @Option(names = "--visual-lr", defaultValue = "1", description = "Learning-rate multiplier of the ViT and the projector in stage 2 (their gradients are far smaller than the LM's). Default: ${DEFAULT-VALUE}.")
+    double visualLr;
+
+    @Option(names = "--align-steps", defaultValue = "0", description = "Steps of an alignment stage before stage 2: the LM frozen, ViT and projector trained on the questions. Default: ${DEFAULT-VALUE}.")
+    int alignSteps;
+
     @Option(names = "--log-every", defaultValue = "10", description = "Steps between progress lines. Default: ${DEFAULT-VALUE}.")
     int logEvery;
+
+    /** The --types words as question types; an unknown word is bad input naming the flag. */
+    static Set<Question.Type> questionTypes(List<String> words) {
+        EnumSet<Question.Type> out = EnumSet.noneOf(Question.Type.class);
+        for (String w : words) {
+            try {
+                out.add(Question.Type.valueOf(w.trim().toUpperCase(Locale.ROOT)));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("argument '--types' must list question types among "
+                        + "colour, shape, count, position, presence; got '" + w + "'");
+            }
+        }
+        return out;
+    }
 
     @Override
     public Integer call() {
         main.setUp();
         PrintWriter err = main.spec.commandLine().getErr();
-        Trainer.Options o = new Trainer.Options(seed, clipSteps, steps, batch, questions, lr, logEvery, val, maxMinutes, pool);
+        Trainer.Options o = new Trainer.Options(seed, clipSteps, steps, batch, questions, lr, logEvery, val, maxMinutes, pool,
+                questionTypes(types), visualLr, alignSteps);
         Trainer.Report r = new Trainer(ModelConfig.preset(preset), err).train(o, out);
         JsonOut json = new JsonOut().put("model", preset).put("out", out.toString()).put("seed", seed)
                 .put("clip_steps", clipSteps).put("steps", steps).put("steps_done", r.steps()).put("batch", batch).put("questions_per_image", questions)
+                .put("types", String.join(",", types)).put("visual_lr", visualLr).put("align_steps", alignSteps)
                 .put("parameters", r.parameters()).put("loss", r.loss()).put("seconds", Math.round(r.seconds()));
         if (clipSteps > 0) json.put("clip_loss", r.clipLoss());
         if (val > 0) json.put("val_accuracy", r.valAccuracy()).put("val_questions", r.valQuestions());

@@ -3,6 +3,7 @@ package dev.vtprune.task;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /**
@@ -45,6 +46,19 @@ public final class VqaTask {
 
     /** Sample `index` of `seed` with `questions` questions (1 to 5). */
     public static Sample sample(long seed, long index, int questions) {
+        return sample(seed, index, questions, EnumSet.allOf(Question.Type.class));
+    }
+
+    /**
+     * Sample `index` of `seed` with up to `questions` questions of the `allowed` types only (a
+     * curriculum, or a diagnosis that fixes the question text): the scene is the same as with
+     * every type; the types are drawn from `allowed` as {@link #sample(long, long, int)} draws them
+     * from all, repeating a type once every allowed one is used. Fewer questions (possibly none)
+     * when the scene carries none of the allowed types. With every type allowed it is exactly
+     * {@link #sample(long, long, int)}.
+     */
+    public static Sample sample(long seed, long index, int questions, Set<Question.Type> allowed) {
+        if (allowed == null || allowed.isEmpty()) throw new IllegalArgumentException("argument 'allowed' must name at least one question type, got " + allowed);
         if (questions < 1 || questions > Question.Type.values().length) {
             throw new IllegalArgumentException("argument 'questions' must be in [1, " + Question.Type.values().length
                     + "], got " + questions);
@@ -54,8 +68,8 @@ public final class VqaTask {
         Scene scene = scene(rnd);
         List<Question> qs = new ArrayList<>();
         EnumSet<Question.Type> used = EnumSet.noneOf(Question.Type.class);
+        Question.Type[] types = EnumSet.copyOf(allowed).toArray(new Question.Type[0]);
         for (int q = 0; q < questions; q++) {
-            Question.Type[] types = Question.Type.values();
             int first = rnd.nextInt(types.length);
             Question made = null;
             // Unused types first, from the drawn one on; then any type.
@@ -66,6 +80,7 @@ public final class VqaTask {
                     made = Questions.ask(t, scene, rnd);
                 }
             }
+            if (made == null) break;  // only when some type is excluded: PRESENCE and COUNT always fit
             used.add(made.type());
             qs.add(made);
         }

@@ -10,7 +10,9 @@ import dev.vtprune.task.Renderer;
 import dev.vtprune.task.VqaTask;
 import dev.vtprune.task.WordTokenizer;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
@@ -68,16 +70,21 @@ record TaskBatch(Tensor pixels, int views, List<Tiling> tilings, List<String> ca
     }
 
     /** Samples first .. first + n - 1 of `seed` taken modulo `pool`: a fixed set seen again and again. */
-    static List<VqaTask.Sample> cycled(long seed, long first, int n, int perImage, int pool) {
+    static List<VqaTask.Sample> cycled(long seed, long first, int n, int perImage, int pool, Set<Question.Type> types) {
         List<VqaTask.Sample> out = new ArrayList<>();
-        for (int i = 0; i < n; i++) out.add(VqaTask.sample(seed, (first + i) % pool, perImage));
+        for (int i = 0; i < n; i++) out.add(VqaTask.sample(seed, (first + i) % pool, perImage, types));
         return out;
     }
 
     /** Samples first .. first + n - 1 of `seed`, `perImage` questions each. */
     static List<VqaTask.Sample> samples(long seed, long first, int n, int perImage) {
+        return samples(seed, first, n, perImage, EnumSet.allOf(Question.Type.class));
+    }
+
+    /** Samples first .. first + n - 1 of `seed`, up to `perImage` questions each of `types` only. */
+    static List<VqaTask.Sample> samples(long seed, long first, int n, int perImage, Set<Question.Type> types) {
         List<VqaTask.Sample> out = new ArrayList<>();
-        for (int i = 0; i < n; i++) out.add(VqaTask.sample(seed, first + i, perImage));
+        for (int i = 0; i < n; i++) out.add(VqaTask.sample(seed, first + i, perImage, types));
         return out;
     }
 }

@@ -9,11 +9,14 @@ import dev.vtprune.model.Training;
 import dev.vtprune.model.VisionOutput;
 import dev.vtprune.internal.Tensors;
 import dev.vtprune.pipeline.PromptTemplate;
+import dev.vtprune.task.Question;
 import dev.vtprune.task.VqaTask;
 import dev.vtprune.task.WordTokenizer;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.Set;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -53,7 +56,8 @@ public final class Trainer {
      *                   accuracy is reported beside the validation accuracy
      */
     public record Options(long seed, int clipSteps, int steps, int images, int perImage, double lr, int logEvery,
-                          int valImages, double maxMinutes, int pool) {
+                          int valImages, double maxMinutes, int pool, Set<Question.Type> types, double visualLr,
+                          int alignSteps) {
         public Options {
             check(pool >= 0, "--pool", ">= 0", pool);
             check(maxMinutes > 0, "--max-minutes", "> 0", maxMinutes);
@@ -64,6 +68,17 @@ public final class Trainer {
             check(lr > 0, "--lr", "> 0", lr);
             check(logEvery >= 1, "--log-every", ">= 1", logEvery);
             check(valImages >= 0, "--val", ">= 0", valImages);
+            check(types != null && !types.isEmpty(), "--types", "at least one question type", types);
+            check(visualLr > 0, "--visual-lr", "> 0", visualLr);
+            check(alignSteps >= 0, "--align-steps", ">= 0", alignSteps);
+            types = Set.copyOf(types);
+        }
+
+        /** Every question type, one learning rate for all modules, no alignment stage. */
+        public Options(long seed, int clipSteps, int steps, int images, int perImage, double lr, int logEvery,
+                       int valImages, double maxMinutes, int pool) {
+            this(seed, clipSteps, steps, images, perImage, lr, logEvery, valImages, maxMinutes, pool,
+                    EnumSet.allOf(Question.Type.class), 1.0, 0);
         }
 
         private static void check(boolean ok, String arg, String expected, Object got) {
@@ -106,7 +121,7 @@ public final class Trainer {
             if (o.clipSteps() > 0) {
                 Map<String, Tensor> params = new java.util.LinkedHashMap<>(model.vision().weights());
                 clip.weights().forEach((k, v) -> params.put("clip." + k, v));
-                Stage s = new Stage("clip", params, o.lr(), o.clipSteps());
+                Stage s = new Stage("clip", params, o.lr(), o.clipSteps(), module -> 1.0);
                 for (int step = 0; step < o.clipSteps(); step++) {
                     List<VqaTask.Sample> samples = TaskBatch.samples(VqaTask.Split.TRAIN.seed, next, o.images(), 1);
                     next += o.images();
@@ -120,33 +135,28 @@ public final class Trainer {
                 clipLoss = s.recent();
                 s.close();
             }
-            Stage s = new Stage("vqa", model.weights(), o.lr(), o.steps());
-            int done = 0;
-            for (int step = 0; step < o.steps(); step++, done++) {
-                if ((System.nanoTime() - t0) / 6e10 > o.maxMinutes()) {
-                    log.printf(Locale.ROOT, "time budget of %.1f min spent: stopping after %d of %d steps%n", o.maxMinutes(), step,
-                            o.steps());
-                    break;
-                }
-                List<VqaTask.Sample> samples = o.pool() > 0
-                        ? TaskBatch.cycled(VqaTask.Split.TRAIN.seed, next, o.images(), o.perImage(), o.pool())
-                        : TaskBatch.samples(VqaTask.Split.TRAIN.seed, next, o.images(), o.perImage());
-                next += o.images();
-                s.step(step, () -> {
-                    TaskBatch b = TaskBatch.of(samples, config, tok);
-                    Tensor logits = answerLogits(model, b);
-                    Tensor loss = torch.nll_loss(torch.log_softmax(logits, 1), Tensor.create(b.answers()));
-                    return new Loss(loss, b.answers().length);
-                }, o.logEvery());
+            long[] cursor = {next};
+            if (o.alignSteps() > 0) {
+                // Alignment (LLaVA's stage 1): the LM frozen, only the ViT and the projector learn to
+                // feed it, so the visual path is trained before the LM settles on the question prior.
+                Map<String, Tensor> visual = new java.util.LinkedHashMap<>(model.vision().weights());
+                visual.putAll(model.projector().weights());
+                model.language().weights().values().forEach(w -> w.requires_grad_(false));
+                Stage a = new Stage("align", visual, o.lr(), o.alignSteps(), scales(o));
+                vqaSteps(model, a, o, o.alignSteps(), cursor, t0);
+                a.close();
+                model.language().weights().values().forEach(w -> w.requires_grad_(true));
             }
+            Stage s = new Stage("vqa", model.weights(), o.lr(), o.steps(), scales(o));
+            int done = vqaSteps(model, s, o, o.steps(), cursor, t0);
             double loss = s.recent();
             s.close();
             for (Tensor w : model.weights().values()) w.requires_grad_(false);
             if (o.pool() > 0) {
-                double[] fit = accuracy(model, VqaTask.Split.TRAIN.seed, o.pool(), o.perImage());
+                double[] fit = accuracy(model, VqaTask.Split.TRAIN.seed, o.pool(), o.perImage(), o.types());
                 log.printf(Locale.ROOT, "training pool: %.1f%% of %d questions%n", 100 * fit[0], (int) fit[1]);
             }
-            double[] val = o.valImages() > 0 ? accuracy(model, VqaTask.Split.VAL.seed, o.valImages(), 1) : new double[] {Double.NaN, 0};
+            double[] val = o.valImages() > 0 ? accuracy(model, VqaTask.Split.VAL.seed, o.valImages(), 1, o.types()) : new double[] {Double.NaN, 0};
             if (o.valImages() > 0) log.printf(Locale.ROOT, "validation: %.1f%% of %d questions%n", 100 * val[0], (int) val[1]);
             CheckpointWriter.write(model, out, clip.weights());
             tok.write(out.resolve("tokenizer.json"));
@@ -154,6 +164,38 @@ public final class Trainer {
             log.printf(Locale.ROOT, "wrote %s (config.json, model.safetensors, tokenizer.json) after %.1f min%n", out, seconds / 60);
             return new Report(clipLoss, loss, done, val[0], (int) val[1], seconds, model.parameterCount());
         }
+    }
+
+    /**
+     * Runs `steps` instruction-tuning steps of `stage` on new training images from `cursor[0]`
+     * on (or the pool's); returns the steps done before the time budget ran out.
+     */
+    private int vqaSteps(Lvlm model, Stage stage, Options o, int steps, long[] cursor, long t0) {
+        for (int step = 0; step < steps; step++) {
+            if ((System.nanoTime() - t0) / 6e10 > o.maxMinutes()) {
+                log.printf(Locale.ROOT, "time budget of %.1f min spent: stopping %s after %d of %d steps%n", o.maxMinutes(),
+                        stage.name, step, steps);
+                return step;
+            }
+            List<VqaTask.Sample> samples = o.pool() > 0
+                    ? TaskBatch.cycled(VqaTask.Split.TRAIN.seed, cursor[0], o.images(), o.perImage(), o.pool(), o.types())
+                    : TaskBatch.samples(VqaTask.Split.TRAIN.seed, cursor[0], o.images(), o.perImage(), o.types());
+            cursor[0] += o.images();
+            stage.step(step, () -> {
+                long d0 = System.nanoTime();
+                TaskBatch b = TaskBatch.of(samples, config, tok);
+                stage.dataNanos += System.nanoTime() - d0;
+                Tensor logits = answerLogits(model, b);
+                Tensor loss = torch.nll_loss(torch.log_softmax(logits, 1), Tensor.create(b.answers()));
+                return new Loss(loss, b.answers().length);
+            }, o.logEvery());
+        }
+        return steps;
+    }
+
+    /** Learning-rate multiplier per module: `visualLr` for the ViT and the projector, 1 for the rest. */
+    private static java.util.function.ToDoubleFunction<String> scales(Options o) {
+        return module -> module.equals("vision") || module.equals("projector") ? o.visualLr() : 1.0;
     }
 
     private static long count(Map<String, Tensor> w) {
@@ -197,12 +239,13 @@ public final class Trainer {
      * {accuracy, questions} of the model's argmax answer over `images` images of `seed`,
      * `perImage` questions each; the accuracy per question type goes to the log.
      */
-    double[] accuracy(Lvlm model, long seed, int images, int perImage) {
+    double[] accuracy(Lvlm model, long seed, int images, int perImage, Set<Question.Type> types) {
         int right = 0, n = 0;
         java.util.EnumMap<dev.vtprune.task.Question.Type, int[]> byType = new java.util.EnumMap<>(dev.vtprune.task.Question.Type.class);
         for (int at = 0; at < images; at += 16) {
             try (PointerScope scope = new PointerScope()) {
-                TaskBatch b = TaskBatch.of(TaskBatch.samples(seed, at, Math.min(16, images - at), perImage), config, tok);
+                TaskBatch b = TaskBatch.of(TaskBatch.samples(seed, at, Math.min(16, images - at), perImage, types), config, tok);
+                if (b.answers().length == 0) continue;
                 long[] guess = Tensors.toLongs(answerLogits(model, b).narrow(1, 0, tok.size()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
                 for (int i = 0; i < guess.length; i++) {
                     int[] t = byType.computeIfAbsent(b.questions().get(i).type(), k -> new int[2]);
@@ -235,7 +278,9 @@ public final class Trainer {
         /** Per parameter, its module (the name's first component): gradient norms are logged per module. */
         private final String[] groups;
         private final Map<String, Double> gradSquares = new java.util.TreeMap<>();
-        private final AdamW opt;
+        /** One AdamW per learning-rate multiplier (LibTorch's param groups are not reachable from here). */
+        private final List<AdamW> opts = new ArrayList<>();
+        private final List<Double> scales = new ArrayList<>();
         private final double lr;
         private final int steps, warmup;
         private final long start = System.nanoTime();
@@ -243,14 +288,22 @@ public final class Trainer {
         private int count;
         private long examples;
         private long windowStart = System.nanoTime();
+        /** Time spent rendering, tiling and laying out the batches since the last progress line. */
+        long dataNanos;
 
-        Stage(String name, Map<String, Tensor> params, double lr, int steps) {
+        Stage(String name, Map<String, Tensor> params, double lr, int steps, java.util.function.ToDoubleFunction<String> scaleOf) {
             this.name = name;
             this.params = new TensorVector(params.values().toArray(new Tensor[0]));
             this.groups = params.keySet().stream().map(k -> k.substring(0, Math.max(0, k.indexOf('.')))).toArray(String[]::new);
-            AdamWOptions options = new AdamWOptions(lr);
-            options.weight_decay().put(0.01);
-            this.opt = new AdamW(this.params, options);
+            Map<Double, TensorVector> byScale = new java.util.TreeMap<>();
+            int i = 0;
+            for (Tensor t : params.values()) byScale.computeIfAbsent(scaleOf.applyAsDouble(groups[i++]), k -> new TensorVector()).push_back(t);
+            byScale.forEach((scale, group) -> {
+                AdamWOptions options = new AdamWOptions(lr * scale);
+                options.weight_decay().put(0.01);
+                opts.add(new AdamW(group, options));
+                scales.add(scale);
+            });
             this.lr = lr;
             this.steps = steps;
             this.warmup = Math.max(1, Math.min(50, steps / 10));
@@ -266,12 +319,15 @@ public final class Trainer {
             double value;
             int n;
             try (PointerScope scope = new PointerScope(); Training.Mode mode = Training.enable()) {
-                for (long g = 0; g < opt.param_groups().size(); g++) opt.param_groups().get(g).options().set_lr(rate(step));
-                opt.zero_grad();
+                for (int o = 0; o < opts.size(); o++) {
+                    AdamW opt = opts.get(o);
+                    for (long g = 0; g < opt.param_groups().size(); g++) opt.param_groups().get(g).options().set_lr(rate(step) * scales.get(o));
+                    opt.zero_grad();
+                }
                 Loss loss = body.run();
                 loss.value().backward();
                 clip(1.0);
-                opt.step();
+                for (AdamW opt : opts) opt.step();
                 value = loss.value().item_double();
                 n = loss.examples();
             }
@@ -284,8 +340,10 @@ public final class Trainer {
                 recent = sum / count;
                 StringBuilder grads = new StringBuilder();
                 gradSquares.forEach((g, sq) -> grads.append(String.format(Locale.ROOT, " %s %.3f", g, Math.sqrt(sq))));
-                log.printf(Locale.ROOT, "%s step %d/%d  loss %.4f  lr %.2e  %.1f examples/s  %.1f s elapsed  grad norm:%s%n", name,
-                        step + 1, steps, recent, rate(step), examples / window, (now - start) / 1e9, grads);
+                log.printf(Locale.ROOT, "%s step %d/%d  loss %.4f  lr %.2e  %.1f examples/s (data %.0f%%)  %.1f s elapsed  grad norm:%s%n",
+                        name, step + 1, steps, recent, rate(step), examples / window, 100 * dataNanos / (now - windowStart),
+                        (now - start) / 1e9, grads);
+                dataNanos = 0;
                 log.flush();
                 sum = 0;
                 count = 0;
@@ -320,7 +378,7 @@ public final class Trainer {
 
         @Override
         public void close() {
-            opt.close();
+            for (AdamW opt : opts) opt.close();
         }
     }
 }
