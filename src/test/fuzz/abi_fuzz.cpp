@@ -416,6 +416,15 @@ void fuzz_rollout_qk(Reader& r) {
         INVARIANT(op, rejected_as_bad_input(st));
         return;
     }
+    for (float x : cls_row) INVARIANT(op, x >= 0.0f && x <= 1.0f + 1e-5f);
+    for (float x : importance) INVARIANT(op, x >= 0.0f && x <= 1.0f + 1e-5f);
+    // Both forms skip the rows whose chain weight is exactly 0, but the approximate exp flushes
+    // weights below e^-87.3 to 0 where the float64 probabilities keep a subnormal: a NaN in such
+    // a row is skipped by the Q/K form and read by the reference (found by the CI smoke run,
+    // 2026-12-03). With non-finite q or k only the status and ranges above are the contract.
+    for (int64_t l = 0; l < layers; ++l) {
+        if (!finite_all(q[l]) || !finite_all(k[l])) return;
+    }
     // The probabilities the Q/K form implies, [seqs, heads, M, M] per layer, in float64. A float32
     // logit is only good to about d * eps * scale * sum |q_e k_e|: inputs where that reaches 1e-4
     // (huge values cancelling) are compared on the invariants alone.
@@ -445,16 +454,7 @@ void fuzz_rollout_qk(Reader& r) {
                     }
                 }
     }
-    for (float x : cls_row) INVARIANT(op, x >= 0.0f && x <= 1.0f + 1e-5f);
-    for (float x : importance) INVARIANT(op, x >= 0.0f && x <= 1.0f + 1e-5f);
     if (worst_error > 1e-4) return;
-    // Both forms skip the rows whose chain weight is exactly 0, but the approximate exp flushes
-    // weights below e^-87.3 to 0 where the float64 probabilities keep a subnormal: a NaN in such
-    // a row is skipped by the Q/K form and read by the reference (found by the CI smoke run,
-    // 2026-12-03). With non-finite q or k only the status and ranges above are the contract.
-    for (int64_t l = 0; l < layers; ++l) {
-        if (!finite_all(q[l]) || !finite_all(k[l])) return;
-    }
     std::vector<const void*> pp;
     for (auto& p : probs) pp.push_back(p.data());
     std::vector<float> ref_row(cls_row.size()), ref_imp(importance.size());
