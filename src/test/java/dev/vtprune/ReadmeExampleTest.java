@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.vtprune.LoadedModel;
 import dev.vtprune.Vtprune;
 import dev.vtprune.internal.Tensors;
+import dev.vtprune.model.LmPruning;
+import dev.vtprune.model.VitPruning;
 import dev.vtprune.pipeline.Result;
 import dev.vtprune.pipeline.image.SampleImage;
 import java.awt.image.BufferedImage;
@@ -19,9 +21,10 @@ import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
 
 /**
- * The README's Java example ("## From Java") is this test's code: the test runs it on the tiny
- * preset and checks what it claims, and fails when the README's block and the code between the
- * markers below differ by a character (indentation aside), so neither can drift.
+ * The README's Java examples ("## From Java", "## IVTP from Java and the shell") are this test's
+ * code: the test runs them on the tiny preset and checks what they claim, and fails when a
+ * README block and the code between its markers below differ by a character (indentation
+ * aside), so neither can drift.
  */
 class ReadmeExampleTest {
     @Test
@@ -51,18 +54,72 @@ class ReadmeExampleTest {
     }
 
     @Test
+    void theReadmeIvtpExampleRuns() {
+        BufferedImage image = SampleImage.load();
+        // README-ivtp:begin
+        try (LoadedModel vlm = Vtprune.builder()
+                     .preset("tiny")
+                     .method("ivtp").keep(2).lmLayers(3)      // 2 visual tokens per tile at the end; GTP in LM layers 0-2
+                     .load();
+             Result r = vlm.run(image, "Where is the red ball?")) {
+            for (VitPruning.Step s : r.vitTrace().steps()) {   // one per group of ViT layers: ids kept per tile
+                System.out.println("ViT layer " + s.layer() + ": tile 0 keeps " + s.kept()[0].length + " of " + s.patches()[0].length);
+            }
+            Result.LmStage lm = r.lmStage();                   // the LM stage, against the CLIP-text pseudo-CLS
+            for (LmPruning.Step s : lm.steps()) {
+                System.out.println("LM layer " + s.layer() + ": keeps " + s.kept()[0].length + " of " + s.present()[0].length);
+            }
+            for (Result.LmStage.Word w : lm.words()) {         // eq. 7 relevance per word; eq. 8's choice
+                System.out.println(w.text() + " " + w.relevance() + (w.selected() ? " *" : ""));
+            }
+            // README-ivtp:end
+            int tiles = r.tilings().get(0).size();
+            List<LmPruning.Step> steps = lm.steps();
+            assertTrue(!r.vitTrace().steps().isEmpty() && !steps.isEmpty(), "both stages prune");
+            assertEquals(tiles * 2L, steps.get(steps.size() - 1).kept()[0].length, "keep(2) per tile at the end");
+            assertEquals(tiles * 2L, r.visualAfter()[0], "the LM saw the final count");
+            for (VitPruning.Step s : r.vitTrace().steps()) {
+                assertTrue(s.kept()[0].length <= s.patches()[0].length, "a ViT step never grows");
+            }
+            assertEquals(List.of("Where", "is", "the", "red", "ball?"),
+                    lm.words().stream().map(Result.LmStage.Word::text).toList(), "the instruction's words");
+        }
+    }
+
+    @Test
     void theReadmeShowsThisCode() throws Exception {
+        assertReadmeBlockIs("## From Java", "README");
+    }
+
+    @Test
+    void theReadmeShowsThisIvtpCode() throws Exception {
+        assertReadmeBlockIs("## IVTP from Java and the shell", "README-ivtp");
+    }
+
+    /**
+     * The first java block after the heading is the code between this file's
+     * {@code // <marker>:begin} and {@code :end} lines, plus the try's closing brace, and each of
+     * its imports is one of this file's.
+     */
+    private static void assertReadmeBlockIs(String heading, String marker) throws Exception {
         Path root = Path.of(System.getProperty("user.dir"));
-        List<String> readme = javaBlockAfter(Files.readAllLines(root.resolve("README.md"), StandardCharsets.UTF_8), "## From Java");
+        List<String> readme = javaBlockAfter(Files.readAllLines(root.resolve("README.md"), StandardCharsets.UTF_8), heading);
         List<String> source = Files.readAllLines(root.resolve("src/test/java/dev/vtprune/ReadmeExampleTest.java"),
                 StandardCharsets.UTF_8);
         List<String> code = new ArrayList<>(), imports = new ArrayList<>();
         for (String line : readme) (line.startsWith("import ") ? imports : code).add(line);
         while (!code.isEmpty() && code.get(0).isBlank()) code.remove(0);
-        assertEquals("}", code.remove(code.size() - 1), "the README block ends by closing the try");
+        assertEquals("}", code.remove(code.size() - 1), "the README block under '" + heading + "' ends by closing the try");
         for (String i : imports) assertTrue(source.contains(i), "the README's '" + i + "' is one of this test's imports");
-        List<String> body = source.subList(source.indexOf("        // README:begin") + 1, source.indexOf("            // README:end"));
-        assertEquals(dedent(body), dedent(code), "README.md's Java example and ReadmeExampleTest's code");
+        int begin = indexOfTrimmed(source, "// " + marker + ":begin"), end = indexOfTrimmed(source, "// " + marker + ":end");
+        assertTrue(begin >= 0 && end > begin, "markers " + marker + ":begin/end in this file");
+        assertEquals(dedent(source.subList(begin + 1, end)), dedent(code), "README.md's block under '" + heading
+                + "' and ReadmeExampleTest's code between the " + marker + " markers");
+    }
+
+    private static int indexOfTrimmed(List<String> lines, String text) {
+        for (int i = 0; i < lines.size(); i++) if (lines.get(i).trim().equals(text)) return i;
+        return -1;
     }
 
     /** The lines of the first ```java block after the heading. */
