@@ -134,6 +134,14 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
         add(new ModelConfig("demo-8b", Family.INTERNVL_INTERNLM2,
                 new Vision(448, 14, 6, 192, 3, 768, 2, true, false, false), new Projector(768, 512, 512, true),
                 new Language(24, 512, 8, 2, 1792, 4096, false, 1000000, 1e-5, false, 8192), new Tiling(1, 6, true)));
+        // LLaVA-1.5's layer counts at the demo's width: CLIP ViT-L/14-336's geometry (336 px, 576
+        // patches, no merge, pre-norm, quick GELU) and 23 of its 24 layers run (features of layer
+        // -2), a 32-layer LM. IVTP's paper setting runs here exactly as published (groups of 3:
+        // 7 x 3 + 1 x 2 ViT layers, W = 12 LM layers) in seconds; the 7B preset's fp32 weights
+        // (~28 GB) do not fit this machine.
+        add(new ModelConfig("demo-llava", Family.LLAVA,
+                new Vision(336, 14, 23, 192, 3, 768, 1, false, true, true), new Projector(192, 256, 256, false),
+                new Language(32, 256, 4, 4, 704, 4096, false, 10000, 1e-5, false, 4096), Tiling.SINGLE));
         // The model trained on the synthetic VQA task (dev.vtprune.task, `vtprune train`): 112 px
         // tiles of 8 x 8 patches of 14 px, pixel shuffle 2 -> 16 tokens per tile; the task's
         // 448 x 224 images give 4 x 2 tiles + thumbnail = 144 visual tokens. Small enough to train
