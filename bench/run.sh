@@ -46,7 +46,8 @@ case "$mode" in
   # Why these numbers: every op call takes microseconds to a second. The warm-up covers the JIT
   # and the first-call allocations (thread pool, caches); the measured iterations give a mean
   # with an error bar (99.9% CI); forks add JVM-to-JVM variation. quick is one fork and short
-  # iterations, and runs the rollout ops (K3) at the LLaVA shape only: at InternVL's their
+  # iterations, and runs both rollout ops (K3) against LibTorch at the LLaVA shape only (K3 from
+  # Q/K at InternVL ours alone, for its roofline fraction): at InternVL's their
   # composition alone takes seconds and 8 GB a call. full runs everything, longer and twice.
   quick) jmh=(-f 1 -wi 1 -w 1s -i 3 -r 1s); k3_shapes=LLAVA ;;
   full)  jmh=(-f 2 -wi 4 -w 2s -i 6 -r 2s); k3_shapes=LLAVA,INTERNVL ;;
@@ -65,6 +66,11 @@ rm -f "$out"/jmh-*.json
 jmh_run "$out/jmh-k1k2k4k5ptp.json" 'OpBenchmarks' \
   -p op=K1RegionBudget,K2SegmentedTopK,K5ClsSaliency,K5ClsSaliencyQk,K4TextRelevance,K4TextRelevanceQk,PtpSelection,PtpSelectionQk
 jmh_run "$out/jmh-k3.json" 'OpBenchmarks' -p op=K3Rollout,K3RolloutQk -p shape="$k3_shapes"
+if [ "$mode" = quick ]; then
+  # K3 from Q/K (what IVTP's ViT stage calls) at InternVL's shape too, ours only, for its roofline
+  # fraction (the setup still checks it against the LibTorch composition once)
+  jmh_run "$out/jmh-k3-internvl.json" 'OpBenchmarks' -p op=K3RolloutQk -p shape=INTERNVL -p backend=NATIVE
+fi
 echo "== batched requests (8 and 32 requests pruned as one ragged batch vs a loop vs LibTorch)" >&2
 jmh_run "$out/batched.json" 'BatchedRequests'
 grep -E "^(Benchmark|OpBenchmarks|BatchedRequests)" "$out/jmh-ops.log" >&2 || true
