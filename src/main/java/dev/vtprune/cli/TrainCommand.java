@@ -68,6 +68,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--align-steps", defaultValue = "0", description = "Steps of an alignment stage before stage 2: the LM frozen, ViT and projector trained on the questions. Default: ${DEFAULT-VALUE}.")
     int alignSteps;
 
+    @Option(names = "--init", paramLabel = "DIR", description = "Start from the weights of a checkpoint this command wrote (same --model), e.g. to continue a colour-only run on every type; default: random weights from --seed.")
+    Path init;
+
     @Option(names = "--log-every", defaultValue = "10", description = "Steps between progress lines. Default: ${DEFAULT-VALUE}.")
     int logEvery;
 
@@ -90,11 +93,12 @@ final class TrainCommand implements Callable<Integer> {
         main.setUp();
         PrintWriter err = main.spec.commandLine().getErr();
         Trainer.Options o = new Trainer.Options(seed, clipSteps, steps, batch, questions, lr, logEvery, val, maxMinutes, pool,
-                questionTypes(types), visualLr, alignSteps);
+                questionTypes(types), visualLr, alignSteps, init);
         Trainer.Report r = new Trainer(ModelConfig.preset(preset), err).train(o, out);
         JsonOut json = new JsonOut().put("model", preset).put("out", out.toString()).put("seed", seed)
                 .put("clip_steps", clipSteps).put("steps", steps).put("steps_done", r.steps()).put("batch", batch).put("questions_per_image", questions)
                 .put("types", String.join(",", types)).put("visual_lr", visualLr).put("align_steps", alignSteps)
+                .put("init", init == null ? "random" : init.toString())
                 .put("parameters", r.parameters()).put("loss", r.loss()).put("seconds", Math.round(r.seconds()));
         if (clipSteps > 0) json.put("clip_loss", r.clipLoss());
         if (val > 0) json.put("val_accuracy", r.valAccuracy()).put("val_questions", r.valQuestions());

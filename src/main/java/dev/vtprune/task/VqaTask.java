@@ -15,15 +15,17 @@ import java.util.SplittableRandom;
  * mix of (seed, i), so a sample depends on nothing but (seed, i) (integers only: identical on
  * every JVM) and can be made alone. The splits are seeds: {@link Split}.
  *
- * <p>Scenes hold 2 to 5 objects (shape, colour uniform; half side 7 to 11 px, i.e. 15 to 23 px
- * wide: under one 28 px visual token of a tile, a fraction of a thumbnail token), apart by at
+ * <p>Scenes hold 2 to 5 objects (shape, colour uniform; half side 12 to 18 px, i.e. 25 to 37 px
+ * wide: about one 28 px visual token of a tile, 1-4 of its 144 tokens, a fraction of a thumbnail
+ * token; at 7 to 11 px the tiny model's training stayed at the question prior,
+ * bench/results/eval-2026-12-03b), apart by at
  * least {@link #GAP} px. A question's type is drawn uniformly; when the scene cannot carry it
  * (no shape occurs once, say) the next feasible type in a random order is asked instead, and the
  * questions of one image have distinct types where possible.
  */
 public final class VqaTask {
     public static final int WIDTH = 448, HEIGHT = 224;
-    public static final int MIN_OBJECTS = 2, MAX_OBJECTS = 5, MIN_RADIUS = 7, MAX_RADIUS = 11;
+    public static final int MIN_OBJECTS = 2, MAX_OBJECTS = 5, MIN_RADIUS = 12, MAX_RADIUS = 18;
     /** Least gap between objects' boxes, and least |dx| between the two objects of a POSITION question. */
     static final int GAP = 4, MIN_DX = 24;
     private static final int COLOUR_JITTER = 12;

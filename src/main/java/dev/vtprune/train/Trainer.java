@@ -2,6 +2,7 @@ package dev.vtprune.train;
 
 import dev.vtprune.model.CheckpointWriter;
 import dev.vtprune.model.Lvlm;
+import dev.vtprune.model.ModelLoader;
 import dev.vtprune.model.ModelConfig;
 import dev.vtprune.model.Prefill;
 import dev.vtprune.model.RandomWeights;
@@ -54,11 +55,18 @@ public final class Trainer {
      * @param pool       0: every training image is new; n > 0: images cycle over the first n
      *                   of the train split (an overfitting check of the pipeline), and their
      *                   accuracy is reported beside the validation accuracy
+     * @param init       null: random initial weights; else a checkpoint directory this trainer
+     *                   wrote (same preset) whose LVLM weights are the starting point, e.g. a
+     *                   colour-only run continued on every question type (a curriculum in
+     *                   stages). Its CLIP text tower is not read: the CLIP stage, if any, starts
+     *                   a new one. Training images then start again at sample 0.
      */
     public record Options(long seed, int clipSteps, int steps, int images, int perImage, double lr, int logEvery,
                           int valImages, double maxMinutes, int pool, Set<Question.Type> types, double visualLr,
-                          int alignSteps) {
+                          int alignSteps, Path init) {
         public Options {
+            check(init == null || java.nio.file.Files.isRegularFile(init.resolve("model.safetensors")), "--init",
+                    "a checkpoint directory holding model.safetensors", init);
             check(pool >= 0, "--pool", ">= 0", pool);
             check(maxMinutes > 0, "--max-minutes", "> 0", maxMinutes);
             check(clipSteps >= 0, "--clip-steps", ">= 0", clipSteps);
@@ -78,7 +86,7 @@ public final class Trainer {
         public Options(long seed, int clipSteps, int steps, int images, int perImage, double lr, int logEvery,
                        int valImages, double maxMinutes, int pool) {
             this(seed, clipSteps, steps, images, perImage, lr, logEvery, valImages, maxMinutes, pool,
-                    EnumSet.allOf(Question.Type.class), 1.0, 0);
+                    EnumSet.allOf(Question.Type.class), 1.0, 0, null);
         }
 
         private static void check(boolean ok, String arg, String expected, Object got) {
@@ -111,7 +119,7 @@ public final class Trainer {
     public Report train(Options o, Path out) {
         long t0 = System.nanoTime();
         torch.manual_seed(o.seed());
-        try (Lvlm model = RandomWeights.create(config, o.seed(), ScalarType.Float);
+        try (Lvlm model = initial(o);
              ClipHead clip = new ClipHead(tok.size(), config.vision().hidden(), 64, 64, o.seed() + 1)) {
             for (Tensor w : model.weights().values()) w.requires_grad_(true);
             log.printf(Locale.ROOT, "vtprune train: model %s, %,d parameters (+ %,d in the CLIP text tower); %d CPU threads%n",
@@ -163,6 +171,16 @@ public final class Trainer {
             double seconds = (System.nanoTime() - t0) / 1e9;
             log.printf(Locale.ROOT, "wrote %s (config.json, model.safetensors, tokenizer.json) after %.1f min%n", out, seconds / 60);
             return new Report(clipLoss, loss, done, val[0], (int) val[1], seconds, model.parameterCount());
+        }
+    }
+
+    /** The starting LVLM: seeded random weights, or those of `o.init()` read as this trainer's preset. */
+    private Lvlm initial(Options o) {
+        if (o.init() == null) return RandomWeights.create(config, o.seed(), ScalarType.Float);
+        try (dev.vtprune.io.SafetensorsCheckpoint source = dev.vtprune.io.SafetensorsCheckpoint.open(o.init())) {
+            Lvlm m = ModelLoader.load(config, source, ScalarType.Float, null);
+            log.printf(Locale.ROOT, "vtprune train: starting from the weights in %s%n", o.init());
+            return m;
         }
     }
 

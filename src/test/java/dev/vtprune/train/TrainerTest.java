@@ -42,6 +42,36 @@ class TrainerTest {
         }
     }
 
+    /**
+     * --init starts from a written checkpoint: one step at a vanishing learning rate writes back
+     * (almost) the same weights, which random weights of another seed are not.
+     */
+    @Test
+    void continuesFromACheckpoint(@TempDir Path dir) {
+        ModelConfig c = ModelConfig.preset("tiny");
+        PrintWriter quiet = new PrintWriter(new StringWriter(), true);
+        Path first = dir.resolve("first"), second = dir.resolve("second");
+        new Trainer(c, quiet).train(new Trainer.Options(4, 0, 2, 2, 1, 1e-3, 1, 0, 10, 0), first);
+        StringWriter log = new StringWriter();
+        new Trainer(c, new PrintWriter(log, true)).train(new Trainer.Options(9, 0, 1, 2, 1, 1e-12, 1, 0, 10, 0,
+                java.util.EnumSet.allOf(dev.vtprune.task.Question.Type.class), 1.0, 0, first), second);
+        assertTrue(log.toString().contains("starting from the weights in " + first), log.toString());
+        try (SafetensorsCheckpoint a = SafetensorsCheckpoint.open(first); SafetensorsCheckpoint b = SafetensorsCheckpoint.open(second)) {
+            int compared = 0;
+            for (String name : a.names()) {
+                if (name.startsWith("clip.")) continue;  // a new text tower: not part of the LVLM
+                org.bytedeco.pytorch.Tensor x = a.load(name), y = b.load(name);
+                double diff = x.sub(y).abs().max().item_double(), size = x.abs().max().item_double();
+                assertTrue(diff <= 1e-6 * Math.max(1, size), name + " moved by " + diff);
+                compared++;
+            }
+            assertTrue(compared > 10, "compared " + compared + " tensors");
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer.Options(1, 0, 1, 1, 1, 1e-3, 1, 0, 1, 0,
+                java.util.EnumSet.allOf(dev.vtprune.task.Question.Type.class), 1.0, 0, dir.resolve("none")));
+        assertTrue(e.getMessage().contains("'--init'") && e.getMessage().contains("none"), e.getMessage());
+    }
+
     /** The batch lays questions out as the pipeline's template does, one visual block per image. */
     @Test
     void batchesFollowThePipelineLayout() {

@@ -1,0 +1,1 @@
+./vtprune --threads 2 train --out /tmp/t4/r3-init-r2-alltypes --init /tmp/t4/r2-clip200-colour-q4 --batch 16 --questions 4 --clip-steps 0 --steps 250 --max-minutes 13 --lr 1e-3 --log-every 20 --val 200

@@ -1,0 +1,1 @@
+./vtprune --threads 2 train --out /tmp/t4/r4-init-r3-alltypes --init /tmp/t4/r3-init-r2-alltypes --batch 16 --questions 4 --clip-steps 0 --steps 200 --max-minutes 12 --lr 1e-3 --log-every 10 --val 200
