@@ -28,7 +28,10 @@
 #include <string>
 #include <vector>
 
+#include "../src/test/cpp/views.hpp"
 #include "vtprune/vtprune.h"
+
+using vtv::view;
 
 namespace {
 
@@ -327,19 +330,23 @@ void check_region_budget(const ShapeSet& s, int32_t dt, uint64_t seed) {
     Tensor cls(normal(tiles * s.cls_dim, seed), dt);
     std::vector<float> scores(tiles), weights(tiles);
     std::vector<int64_t> budgets(tiles);
+    const int64_t images = (int64_t)s.local_tiles.size();
+    const vt_region_budget_params params{0.5, 1.0, 0};
     Timing t;
     t.cpu_us = time_cpu([&] {
-        vt(vt_region_budget(-1, nullptr, cls.h(), dt, tiles, s.cls_dim, L.tile_off.data(), (int64_t)s.local_tiles.size(),
-                            L.token_off.data(), 0.5, 1.0, 0, scores.data(), weights.data(), budgets.data()),
-           "vt_region_budget(cpu)");
+        const vt_tensor c = view(cls.h(), dt, {tiles, s.cls_dim}), to = view(L.tile_off.data(), {images + 1}),
+                        ko = view(L.token_off.data(), {tiles + 1}), sc = view(scores.data(), {tiles}),
+                        w = view(weights.data(), {tiles}), b = view(budgets.data(), {tiles});
+        vt(vt_region_budget(nullptr, &c, &to, &ko, &sc, &w, &b, &params), "vt_region_budget(cpu)");
     }, 5);
     DevCopy<int64_t> tile_off(L.tile_off), token_off(L.token_off);
     Out<float> gs(tiles), gw(tiles);
     Out<int64_t> gb(tiles);
     auto launch = [&](int) {
-        vt(vt_region_budget(0, nullptr, cls.dev, dt, tiles, s.cls_dim, tile_off.dev, (int64_t)s.local_tiles.size(),
-                            token_off.dev, 0.5, 1.0, 0, gs.dev, gw.dev, gb.dev),
-           "vt_region_budget(cuda)");
+        const vt_tensor c = view(cls.dev, dt, {tiles, s.cls_dim}, 0), to = view(tile_off.dev, {images + 1}, 0),
+                        ko = view(token_off.dev, {tiles + 1}, 0), sc = view(gs.dev, {tiles}, 0),
+                        w = view(gw.dev, {tiles}, 0), b = view(gb.dev, {tiles}, 0);
+        vt(vt_region_budget(nullptr, &c, &to, &ko, &sc, &w, &b, &params), "vt_region_budget(cuda)");
     };
     if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);

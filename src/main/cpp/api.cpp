@@ -8,6 +8,7 @@
 #include "core/error.hpp"
 #include "core/ops.hpp"
 #include "core/parallel.hpp"
+#include "core/view.hpp"
 
 using namespace vt;
 
@@ -58,24 +59,32 @@ void require_workspace(void* ws, size_t have, size_t need, const char* op) {
     if (need > 0) require_ptr(ws, op, "workspace");
 }
 
-// Runs the op on the CPU (device < 0) or on CUDA device `device`.
+// Runs the op on the CPU (device < 0) or on CUDA device `device`; call inside guard().
+template <class CpuFn, class CudaFn>
+void run_on(const char* op, int32_t device, void* stream, CpuFn&& on_cpu, CudaFn&& on_cuda) {
+    if (device < 0) {
+        on_cpu();
+        return;
+    }
+    if (!cuda::compiled()) throw Error(VT_ERR_CUDA_UNAVAILABLE, format("%s: this libvtprune was built without CUDA", op));
+    const int32_t count = cuda::device_count();
+    if (device >= count) {
+        throw Error(VT_ERR_CUDA_UNAVAILABLE,
+                    format("%s: argument 'device' is CUDA device %d, but %d device(s) are usable", op, device, count));
+    }
+    on_cuda(cuda::Launch{device, stream});
+}
+
 template <class CpuFn, class CudaFn>
 int32_t dispatch(const char* op, int32_t device, void* stream, CpuFn&& on_cpu, CudaFn&& on_cuda) {
-    return guard(op, [&] {
-        if (device < 0) {
-            on_cpu();
-            return;
-        }
-        if (!cuda::compiled())
-            throw Error(VT_ERR_CUDA_UNAVAILABLE, format("%s: this libvtprune was built without CUDA", op));
-        const int32_t count = cuda::device_count();
-        if (device >= count) {
-            throw Error(
-                VT_ERR_CUDA_UNAVAILABLE,
-                format("%s: argument 'device' is CUDA device %d, but %d device(s) are usable", op, device, count));
-        }
-        on_cuda(cuda::Launch{device, stream});
-    });
+    return guard(op, [&] { run_on(op, device, stream, on_cpu, on_cuda); });
+}
+
+// The ops that take views: check() validates the views and params (on the host, for both
+// paths) and returns the call's device; then the op runs there.
+template <class CheckFn, class CpuFn, class CudaFn>
+int32_t dispatch_views(const char* op, void* stream, CheckFn&& check, CpuFn&& on_cpu, CudaFn&& on_cuda) {
+    return guard(op, [&] { run_on(op, check(), stream, on_cpu, on_cuda); });
 }
 
 }  // namespace
@@ -119,36 +128,58 @@ VT_API int32_t vt_synchronize(int32_t device, void* stream) {
 }
 
 /* ---- K1 ---- */
-VT_API int32_t vt_region_budget(int32_t device, void* stream, const void* cls, int32_t dtype, int64_t num_tiles,
-                                int64_t dim, const int64_t* tile_offsets, int64_t num_images,
-                                const int64_t* token_offsets, double keep_ratio, double temperature,
-                                int64_t min_per_tile, float* scores, float* weights, int64_t* budgets) {
+VT_API int32_t vt_region_budget(void* stream, const vt_tensor* cls, const vt_tensor* tile_offsets,
+                                const vt_tensor* token_offsets, const vt_tensor* scores, const vt_tensor* weights,
+                                const vt_tensor* budgets, const vt_region_budget_params* params) {
     constexpr const char* op = "vt_region_budget";
-    const RegionBudgetArgs a{cls,        dtype,       num_tiles,    dim,    tile_offsets, num_images, token_offsets,
-                             keep_ratio, temperature, min_per_tile, scores, weights,      budgets};
+    RegionBudgetArgs a{};
     auto check = [&] {
-        require_at_least(num_images, 1, op, "num_images");
-        require_at_least(num_tiles, num_images, op, "num_tiles");
-        require_at_least(dim, 1, op, "dim");
-        VT_REQUIRE(keep_ratio >= 0.0 && keep_ratio <= 1.0, op, "keep_ratio", "must be in [0, 1], got %g", keep_ratio);
+        Views v(op);
+        const vt_tensor& c = v(cls, "cls", 2, "[num_tiles, dim]", kFloating);
+        const vt_tensor& to = v(tile_offsets, "tile_offsets", 1, "[num_images + 1]", kI64);
+        const vt_tensor& ko = v(token_offsets, "token_offsets", 1, "[num_tiles + 1]", kI64);
+        const vt_tensor& s = v(scores, "scores", 1, "[num_tiles]", kF32);
+        const vt_tensor& w = v(weights, "weights", 1, "[num_tiles]", kF32);
+        const vt_tensor& bu = v(budgets, "budgets", 1, "[num_tiles]", kI64);
+        const vt_region_budget_params& p = v.params(params);
+        const int64_t num_tiles = c.shape[0];
+        VT_REQUIRE(to.shape[0] >= 2, op, "tile_offsets", "must have >= 2 entries (num_images + 1, num_images >= 1), got %lld",
+                   static_cast<long long>(to.shape[0]));
+        const int64_t num_images = to.shape[0] - 1;
+        require_at_least(num_tiles, num_images, op, "cls.shape[0] (num_tiles)");
+        require_at_least(c.shape[1], 1, op, "cls.shape[1] (dim)");
+        v.dim(ko, "token_offsets", 0, num_tiles + 1, "num_tiles + 1, cls.shape[0] + 1");
+        v.dim(s, "scores", 0, num_tiles, "num_tiles, cls.shape[0]");
+        v.dim(w, "weights", 0, num_tiles, "num_tiles, cls.shape[0]");
+        v.dim(bu, "budgets", 0, num_tiles, "num_tiles, cls.shape[0]");
+        VT_REQUIRE(p.keep_ratio >= 0.0 && p.keep_ratio <= 1.0, op, "keep_ratio", "must be in [0, 1], got %g",
+                   p.keep_ratio);
         // A subnormal temperature makes cosine / temperature infinite and the weights NaN.
-        VT_REQUIRE(temperature >= DBL_MIN && std::isfinite(temperature), op, "temperature",
-                   "must be finite and >= %g (the smallest normal double), got %g", DBL_MIN, temperature);
-        require_at_least(min_per_tile, 0, op, "min_per_tile");
-        for (const void* p :
-             {cls, static_cast<const void*>(tile_offsets), static_cast<const void*>(token_offsets),
-              static_cast<const void*>(scores), static_cast<const void*>(weights), static_cast<const void*>(budgets)}) {
-            require_ptr(p, op, "cls/tile_offsets/token_offsets/scores/weights/budgets");
-        }
+        VT_REQUIRE(p.temperature >= DBL_MIN && std::isfinite(p.temperature), op, "temperature",
+                   "must be finite and >= %g (the smallest normal double), got %g", DBL_MIN, p.temperature);
+        require_at_least(p.min_per_tile, 0, op, "min_per_tile");
+        a = RegionBudgetArgs{c.data,
+                             c.dtype,
+                             num_tiles,
+                             c.shape[1],
+                             static_cast<const int64_t*>(to.data),
+                             num_images,
+                             static_cast<const int64_t*>(ko.data),
+                             p.keep_ratio,
+                             p.temperature,
+                             p.min_per_tile,
+                             static_cast<float*>(s.data),
+                             static_cast<float*>(w.data),
+                             static_cast<int64_t*>(bu.data)};
+        return v.device();
     };
-    return dispatch(
-        op, device, stream,
+    return dispatch_views(
+        op, stream, check,
         [&] {
-            check();
-            check_host_offsets(tile_offsets, num_images, num_tiles, op, "tile_offsets");
-            check_host_offsets(token_offsets, num_tiles, -1, op, "token_offsets");
-            for (int64_t b = 0; b < num_images; ++b) {
-                const int64_t tiles = tile_offsets[b + 1] - tile_offsets[b];
+            check_host_offsets(a.tile_offsets, a.num_images, a.num_tiles, op, "tile_offsets");
+            check_host_offsets(a.token_offsets, a.num_tiles, -1, op, "token_offsets");
+            for (int64_t b = 0; b < a.num_images; ++b) {
+                const int64_t tiles = a.tile_offsets[b + 1] - a.tile_offsets[b];
                 VT_REQUIRE(tiles >= 1 && tiles - 1 <= kMaxLocalTiles, op, "tile_offsets",
                            "must give every image 1 to %lld tiles (local tiles + thumbnail), image %lld has %lld",
                            static_cast<long long>(kMaxLocalTiles + 1), static_cast<long long>(b),
@@ -156,10 +187,7 @@ VT_API int32_t vt_region_budget(int32_t device, void* stream, const void* cls, i
             }
             cpu::region_budget(a);
         },
-        [&](const cuda::Launch& at) {
-            check();
-            cuda::region_budget(a, at);
-        });
+        [&](const cuda::Launch& at) { cuda::region_budget(a, at); });
 }
 
 /* ---- K2 ---- */

@@ -8,6 +8,9 @@
 #include <vector>
 
 #include "check.hpp"
+#include "views.hpp"
+
+using vtv::view;
 
 namespace {
 
@@ -270,11 +273,131 @@ struct Budget {
     }
     int32_t run(double keep, double temperature = 1.0) {
         const int64_t tiles[2] = {0, local + 1};
-        return vt_region_budget(-1, nullptr, cls.data(), VT_FLOAT32, local + 1, 1, tiles, 1, offsets.data(), keep,
-                                temperature, 0, scores.data(), weights.data(), budgets.data());
+        const vt_tensor c = view(cls.data(), {local + 1, 1}), to = view(tiles, {2}),
+                        ko = view(offsets.data(), {local + 2}), s = view(scores.data(), {local + 1}),
+                        w = view(weights.data(), {local + 1}), b = view(budgets.data(), {local + 1});
+        const vt_region_budget_params p{keep, temperature, 0};
+        return vt_region_budget(nullptr, &c, &to, &ko, &s, &w, &b, &p);
     }
     int64_t n(int64_t t) const { return offsets[t + 1] - offsets[t]; }
 };
+
+/* ---- Views: the library checks every vt_tensor of a call itself (K1 as the example) ---- */
+
+// A valid K1 call whose views a test then breaks one at a time.
+struct BudgetViews {
+    float cls[6] = {1, 0, 0, 1, 1, 1};  // 3 tiles of dim 2: 2 local + thumbnail
+    int64_t tile_off[2] = {0, 3}, tok_off[4] = {0, 4, 8, 12};
+    float scores[3] = {}, weights[3] = {};
+    int64_t budgets[3] = {};
+    vt_tensor c = view(cls, {3, 2}), to = view(tile_off, {2}), ko = view(tok_off, {4}), s = view(scores, {3}),
+              w = view(weights, {3}), b = view(budgets, {3});
+    vt_region_budget_params p{0.5, 1.0, 0};
+    const vt_tensor* cp = &c;
+    const vt_region_budget_params* pp = &p;
+    int32_t run() { return vt_region_budget(nullptr, cp, &to, &ko, &s, &w, &b, pp); }
+};
+
+TEST(views_valid_call_runs) {
+    BudgetViews v;
+    EXPECT_OK(v.run());
+    EXPECT_TRUE(v.budgets[0] + v.budgets[1] == 4 && v.budgets[2] == 2);
+}
+
+TEST(views_null_view_and_params_are_rejected) {
+    BudgetViews v;
+    v.cp = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, v.run(), "vt_region_budget: argument 'cls' must not be NULL (a vt_tensor view)");
+    BudgetViews u;
+    u.pp = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, u.run(), "vt_region_budget: argument 'params' must not be NULL");
+}
+
+TEST(views_null_data_is_rejected_unless_empty) {
+    BudgetViews v;
+    v.w.data = nullptr;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, v.run(), "argument 'weights' must not have NULL data (it has shape [3])");
+}
+
+TEST(views_wrong_rank_is_rejected) {
+    BudgetViews v;
+    v.c = view(v.cls, {6});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, v.run(), "argument 'cls' must have rank 2 [num_tiles, dim], got 1");
+    BudgetViews u;
+    u.c.ndim = 99;  // beyond VT_MAX_DIMS: rejected before any shape entry is read
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, u.run(), "argument 'cls' must have rank 2 [num_tiles, dim], got 99");
+}
+
+TEST(views_inconsistent_sizes_are_rejected) {
+    BudgetViews v;
+    v.s = view(v.scores, {2});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, v.run(),
+                  "argument 'scores' must have shape[0] = 3 (num_tiles, cls.shape[0]), got 2");
+    BudgetViews u;
+    u.ko = view(u.tok_off, {3});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, u.run(), "argument 'token_offsets' must have shape[0] = 4");
+    BudgetViews n;
+    n.c.shape[1] = -2;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, n.run(), "argument 'cls' must have sizes >= 0, got shape [num_tiles, dim] = [3, -2]");
+}
+
+TEST(views_wrong_dtype_is_rejected) {
+    BudgetViews v;
+    v.c.dtype = VT_INT64;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, v.run(),
+                  "argument 'cls' must have dtype 0 (float32), 1 (float16) or 2 (bfloat16), got 3");
+    BudgetViews u;
+    u.b.dtype = VT_FLOAT32;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, u.run(), "argument 'budgets' must have dtype 3 (int64), got 0");
+    BudgetViews w;
+    w.s.dtype = -5;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, w.run(), "argument 'scores' must have dtype 0 (float32), got -5");
+}
+
+TEST(views_mixed_devices_are_rejected) {
+    BudgetViews v;
+    v.w.device = 0;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, v.run(), "argument 'weights' must be on the device of 'cls' (cpu), got cuda:0");
+    BudgetViews u;
+    u.to.device = -7;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, u.run(), "argument 'tile_offsets' must be on device -1 (cpu) or >= 0 (cuda), got -7");
+}
+
+TEST(views_non_contiguous_strides_are_rejected) {
+    // cls read as its transpose: [3, 2] with strides [1, 3] is a column-major view.
+    BudgetViews v;
+    v.c.strides[0] = 1;
+    v.c.strides[1] = 3;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, v.run(),
+                  "argument 'cls' must be contiguous (row-major strides [2, 1] for shape [3, 2]), got strides [1, 3]");
+    BudgetViews u;
+    u.s.strides[0] = 2;  // every other float
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, u.run(), "argument 'scores' must be contiguous");
+    BudgetViews w;  // a dimension of size 1 may have any stride
+    w.c = view(w.cls, {3, 1});
+    w.c.strides[1] = 77;
+    w.c.strides[0] = 2;  // ... but the rows must still follow on
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, w.run(), "argument 'cls' must be contiguous");
+}
+
+TEST(views_reserved_field_must_be_zero) {
+    BudgetViews v;
+    v.ko.reserved = 1;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, v.run(), "argument 'token_offsets' must have reserved = 0, got 1");
+}
+
+TEST(views_footprint_overflow_is_rejected) {
+    BudgetViews v;
+    v.c = view(v.cls, {3, int64_t(1) << 62});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, v.run(), "argument 'cls' is too large");
+}
+
+TEST(views_cuda_device_without_cuda_is_unavailable) {
+    if (vt_cuda_device_count() > 0) return;  // (a GPU here: the call would run)
+    BudgetViews v;
+    for (vt_tensor* t : {&v.c, &v.to, &v.ko, &v.s, &v.w, &v.b}) t->device = 0;
+    EXPECT_STATUS(VT_ERR_CUDA_UNAVAILABLE, v.run(), "vt_region_budget");
+}
 
 TEST(k1_subnormal_temperature_is_rejected) {
     Budget b({10, 20, 5}, {0.5f, -0.5f});

@@ -13,7 +13,10 @@
 #include <cstring>
 #include <vector>
 
+#include "../cpp/views.hpp"
 #include "vtprune/vtprune.h"
+
+using vtv::view;
 
 namespace {
 
@@ -259,9 +262,11 @@ void fuzz_region_budget(Reader& r) {
     const uint8_t tk = r.u8();
     const double temperature = tk < 250 ? 0.05 * (1 + tk % 40) : tk == 250 ? 1e-310 : tk == 251 ? 2.3e-308 : 1e300;
     const int64_t min_per_tile = r.small(0, 8);
-    const int32_t st = vt_region_budget(-1, nullptr, cls.data(), VT_FLOAT32, tiles, dim, tile_off.data(), images,
-                                        tok_off.data(), keep, temperature, min_per_tile, scores.data(), weights.data(),
-                                        budgets.data());
+    const vt_tensor c = view(cls.data(), {tiles, dim}), to = view(tile_off.data(), {images + 1}),
+                    ko = view(tok_off.data(), {tiles + 1}), s = view(scores.data(), {tiles}),
+                    w = view(weights.data(), {tiles}), bu = view(budgets.data(), {tiles});
+    const vt_region_budget_params p{keep, temperature, min_per_tile};
+    const int32_t st = vt_region_budget(nullptr, &c, &to, &ko, &s, &w, &bu, &p);
     if (st != VT_OK) {
         INVARIANT(op, rejected_as_bad_input(st));
         return;

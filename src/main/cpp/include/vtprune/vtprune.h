@@ -8,16 +8,28 @@
  * Conventions shared by every op
  *  - Every entry point returns a vt_status and never lets a C++ exception escape. On failure
  *    vt_last_error() (thread-local) names the op and the offending argument.
- *  - `device < 0` runs on the CPU and the call returns when the work is done. `device >= 0`
- *    runs on that CUDA device: the work is enqueued on `stream` (a cudaStream_t; NULL is the
- *    legacy default stream) and the call returns without synchronising. On the CUDA path
- *    every pointer (data, offsets, outputs, workspace) is device memory of that device.
+ *  - Converted ops take their tensors as vt_tensor views (below) and their scalars as one
+ *    op-specific params struct:
+ *        int32_t vt_<op>(void* stream, const vt_tensor* <input>..., const vt_tensor* <output>...,
+ *                        const vt_<op>_params* params);
+ *    inputs first, then outputs, in the order the header documents them; the op runs on the
+ *    device of its views, which must all agree. Views are passed by pointer (a view is 88 bytes;
+ *    by value every call would copy them onto the stack) and as const: the library never writes
+ *    a view, only the memory an output view points at. The scalars travel in a struct so that a
+ *    call site names every field, and an op can gain a field without re-ordering a long list.
+ *  - A view whose device is -1 is host memory and the call runs on the CPU, returning when the
+ *    work is done. device >= 0 is that CUDA device: the work is enqueued on `stream` (a
+ *    cudaStream_t; NULL is the legacy default stream) and the call returns without
+ *    synchronising. On the CUDA path every data pointer (inputs, offsets, outputs, workspace) is
+ *    device memory of that device.
  *  - Inputs are fp32, fp16 or bf16 (vt_dtype); accumulation is fp32 (K1 cosines: fp64);
  *    score outputs are fp32, indices int64.
  *  - Ragged batches are flat arrays plus int64 offsets: segment i owns [off[i], off[i+1]).
- *  - Shapes, offsets and ranges are the caller's contract (the Java layer validates them before
- *    any call); entry points re-check what is cheap on the host side (sizes, enum values,
- *    NULL pointers) and report data errors they meet on their pass (NaN / Inf scores).
+ *  - The library checks every view of a call on the host before it dispatches (NULL views, rank,
+ *    dtype, sizes that agree across the call's views, one device, the documented strides), and
+ *    re-checks what is cheap on the host side (enum values, offsets in host memory); it reports
+ *    data errors it meets on its pass (NaN / Inf scores). It cannot check that a buffer is as long
+ *    as its view says: that remains the caller's contract.
  *  - Sizes whose products (element counts, bytes, extents of strided tensors) overflow int64
  *    are VT_ERR_INVALID_ARGUMENT; the *_workspace_bytes() queries answer SIZE_MAX for them.
  *  - The Q/K forms (K3, K4, K5) compute attention logits scale * q . k: a logit that is not
@@ -28,6 +40,8 @@
  *    in a row it skips cannot change the result and is not reported.
  *  - Ops that need scratch memory on the CUDA path take a caller-allocated `workspace` whose
  *    size comes from the matching *_workspace_bytes() query (0 on the CPU path, device < 0).
+ *  - Ops not yet converted to views take positional arguments: `int32_t device` (as a view's
+ *    device field), `void* stream`, then pointers, dtype codes and sizes.
  */
 #ifndef VTPRUNE_VTPRUNE_H
 #define VTPRUNE_VTPRUNE_H
@@ -60,7 +74,42 @@ typedef enum vt_status {
     VT_ERR_NONFINITE = 7         /* finite inputs whose intermediates overflowed (bad input) */
 } vt_status;
 
-typedef enum vt_dtype { VT_FLOAT32 = 0, VT_FLOAT16 = 1, VT_BFLOAT16 = 2 } vt_dtype;
+/* Element types. Op inputs are VT_FLOAT32 / VT_FLOAT16 / VT_BFLOAT16; VT_INT64 is for the views
+ * of offsets, positions, budgets and indices. */
+typedef enum vt_dtype { VT_FLOAT32 = 0, VT_FLOAT16 = 1, VT_BFLOAT16 = 2, VT_INT64 = 3 } vt_dtype;
+
+/* The most dimensions a view has (K3's [num_seqs, heads, tokens, tokens] layers). */
+#define VT_MAX_DIMS 4
+
+/* A view of one tensor argument, in the spirit of DLPack's DLTensor (but ours: a fixed-size
+ * struct of plain fields, no allocation, no deleter). Layout (x86-64 and every 64-bit ABI we
+ * build for; api.cpp static_asserts it, dev.vtprune.ops.NativeViews writes it):
+ *   offset  0  data     first element (element (i0, i1, ...) is at data + sum_d i_d * strides[d]
+ *                       elements); may be NULL only when the view has no elements.
+ *   offset  8  dtype    a vt_dtype.
+ *   offset 12  device   -1: host memory; d >= 0: memory of CUDA device d. Every view of a call
+ *                       must name the same device, and that is where the op runs.
+ *   offset 16  ndim     rank, 0..VT_MAX_DIMS; each op states the rank of each argument.
+ *   offset 20  reserved must be 0 (room for flags without a layout change).
+ *   offset 24  shape    sizes, shape[0] outermost; only the first ndim entries are read; >= 0.
+ *   offset 56  strides  in elements, not bytes; only the first ndim entries are read. Unless an
+ *                       op documents an argument as "strided", its strides must be the
+ *                       contiguous row-major ones (strides[ndim-1] = 1, strides[d] =
+ *                       strides[d+1] * shape[d+1]; any stride of a dimension of size 1): a
+ *                       transposed or sliced view is refused, naming the argument, rather than
+ *                       read as if it were contiguous. "Strided" arguments need the last
+ *                       stride 1 and the others >= 0.
+ *   size 88.
+ */
+typedef struct vt_tensor {
+    void* data;
+    int32_t dtype;
+    int32_t device;
+    int32_t ndim;
+    int32_t reserved;
+    int64_t shape[VT_MAX_DIMS];
+    int64_t strides[VT_MAX_DIMS];
+} vt_tensor;
 
 /* How attention is reduced over heads (PTP: MEAN) and over instruction tokens (PTP: MAX). */
 typedef enum vt_reduce { VT_REDUCE_MEAN = 0, VT_REDUCE_MAX = 1 } vt_reduce;
@@ -98,17 +147,15 @@ VT_API int32_t vt_synchronize(int32_t device, void* stream);
 /* ========================================================================================
  * K1 — fused cosine region scoring and token budgets (design §3 K1)
  *
- * A batch of `num_images` images. Image b owns tiles [tile_offsets[b], tile_offsets[b+1]) of
+ * A batch of num_images images. Image b owns tiles [tile_offsets[b], tile_offsets[b+1]) of
  * the flat tile list: its T_b >= 0 local tiles first, its thumbnail last (so every image has
  * at least one tile). Tile i owns tokens [token_offsets[i], token_offsets[i+1]).
  *
- * cls:            [num_tiles, dim] CLS embedding per tile (row-major, rows contiguous).
- * keep_ratio:     1 - r, in [0, 1].
- * temperature:    softmax temperature (finite, >= DBL_MIN: subnormals overflow s / temperature),
- *                 1 = the paper's form.
- * min_per_tile:   tokens reserved per local tile before the proportional split (>= 0);
- *                 lowered to floor(K_L / T) when the reservation would exceed K_L.
- * Outputs, one entry per tile:
+ * Views (all contiguous):
+ *   cls           [num_tiles, dim] fp32 / fp16 / bf16: the CLS embedding per tile; dim >= 1.
+ *   tile_offsets  [num_images + 1] int64, num_images >= 1; ends at num_tiles.
+ *   token_offsets [num_tiles + 1] int64.
+ * Outputs, [num_tiles] each:
  *   scores  (fp32)  s_t = cos(cls_t, cls_thumbnail) for local tiles; 1 for the thumbnail.
  *   weights (fp32)  p_t = softmax(s / temperature) over the image's local tiles; 0 for the
  *                   thumbnail.
@@ -121,12 +168,18 @@ VT_API int32_t vt_synchronize(int32_t device, void* stream);
  * the CPU path's message for the lowest such tile (dev.vtprune.ops.RegionBudget).
  * CUDA: one launch for the whole batch.
  * ======================================================================================== */
-VT_API int32_t vt_region_budget(int32_t device, void* stream,
-                                const void* cls, int32_t dtype, int64_t num_tiles, int64_t dim,
-                                const int64_t* tile_offsets, int64_t num_images,
-                                const int64_t* token_offsets,
-                                double keep_ratio, double temperature, int64_t min_per_tile,
-                                float* scores, float* weights, int64_t* budgets);
+typedef struct vt_region_budget_params {
+    double keep_ratio;    /* 1 - r, in [0, 1] */
+    double temperature;   /* softmax temperature: finite, >= DBL_MIN (subnormals overflow
+                             s / temperature); 1 = the paper's form */
+    int64_t min_per_tile; /* tokens reserved per local tile before the proportional split (>= 0);
+                             lowered to floor(K_L / T) when the reservation would exceed K_L */
+} vt_region_budget_params;
+
+VT_API int32_t vt_region_budget(void* stream, const vt_tensor* cls, const vt_tensor* tile_offsets,
+                                const vt_tensor* token_offsets, const vt_tensor* scores,
+                                const vt_tensor* weights, const vt_tensor* budgets,
+                                const vt_region_budget_params* params);
 
 /* ========================================================================================
  * K2 — segmented top-k per tile: fused min-max normalise + alpha fusion + selection

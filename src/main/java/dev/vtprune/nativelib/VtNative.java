@@ -7,9 +7,10 @@ import org.bytedeco.javacpp.annotation.Platform;
 /**
  * The JavaCPP binding of the C ABI in {@code src/main/cpp/include/vtprune/vtprune.h}.
  *
- * <p>Raw pointers cross as {@code long} addresses (a tensor's {@code data_ptr().address()}):
- * no {@code Pointer} object is created per argument, which keeps a call to a few hundred
- * nanoseconds. Arrays of layer pointers cross as {@code long[]}, reinterpreted as
+ * <p>Raw pointers cross as {@code long} addresses (a tensor's {@code data_ptr().address()}, or
+ * a {@code vt_tensor} view and a params struct that {@code dev.vtprune.ops.NativeViews} wrote
+ * into a per-thread block): no {@code Pointer} object is created per argument, which keeps a
+ * call to a few hundred nanoseconds. Arrays of layer pointers cross as {@code long[]}, reinterpreted as
  * {@code const void* const*} (both are 64-bit on every platform we build for). Every function
  * returns a status code; {@code dev.vtprune.ops.NativeLibrary} turns non-zero codes into
  * exceptions. Nothing here validates: the op classes of {@code dev.vtprune.ops} do, before
@@ -41,6 +42,10 @@ public final class VtNative {
     public static final int VT_FLOAT32 = 0;
     public static final int VT_FLOAT16 = 1;
     public static final int VT_BFLOAT16 = 2;
+    public static final int VT_INT64 = 3;
+
+    /** The most dimensions of a vt_tensor view. */
+    public static final int VT_MAX_DIMS = 4;
 
     public static final int VT_REDUCE_MEAN = 0;
     public static final int VT_REDUCE_MAX = 1;
@@ -66,12 +71,10 @@ public final class VtNative {
     public static native int vt_synchronize(int device, @Cast("void*") long stream);
 
     // ---- K1 ----
-    public static native int vt_region_budget(int device, @Cast("void*") long stream,
-            @Cast("const void*") long cls, int dtype, long numTiles, long dim,
-            @Cast("const int64_t*") long tileOffsets, long numImages,
-            @Cast("const int64_t*") long tokenOffsets,
-            double keepRatio, double temperature, long minPerTile,
-            @Cast("float*") long scores, @Cast("float*") long weights, @Cast("int64_t*") long budgets);
+    public static native int vt_region_budget(@Cast("void*") long stream, @Cast("const vt_tensor*") long cls,
+            @Cast("const vt_tensor*") long tileOffsets, @Cast("const vt_tensor*") long tokenOffsets,
+            @Cast("const vt_tensor*") long scores, @Cast("const vt_tensor*") long weights,
+            @Cast("const vt_tensor*") long budgets, @Cast("const vt_region_budget_params*") long params);
 
     // ---- K2 ----
     public static native int vt_fused_topk(int device, @Cast("void*") long stream,

@@ -41,9 +41,8 @@ class NativeAbiTest {
                     off.address(), 2, l.address(), 0f, 1, f.address(), l.address(), l.address()),
                     "vt_fused_topk: argument 'token_offsets' must be non-decreasing");
             // negative sizes
-            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_region_budget(-1, 0, cls.address(), VtNative.VT_FLOAT32,
-                    -1, 4, off.address(), 1, off.address(), 0.5, 1.0, 0, f.address(), f.address(), l.address()),
-                    "vt_region_budget: argument 'num_tiles' must be >= 1, got -1");
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, regionBudget(cls.address(), -1, off.address(), f.address(),
+                    l.address(), 0.5), "vt_region_budget: argument 'cls' must have sizes >= 0, got shape [num_tiles, dim] = [-1, 4]");
             // unknown dtype, NULL pointer, out-of-range enums and ratios
             try (LongPointer ok = new LongPointer(0, 2)) {
                 assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_fused_topk(-1, 0, f.address(), 0, 7, ok.address(), 1,
@@ -54,15 +53,44 @@ class NativeAbiTest {
                         ok.address(), 1, l.address(), 0.5f, 1, f.address(), l.address(), l.address()),
                         "argument 'instruction' must not be NULL when alpha != 0");
             }
-            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_region_budget(-1, 0, cls.address(), VtNative.VT_FLOAT32,
-                    1, 4, off.address(), 1, off.address(), 1.5, 1.0, 0, f.address(), f.address(), l.address()),
-                    "argument 'keep_ratio' must be in [0, 1], got 1.5");
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, regionBudget(cls.address(), 1, off.address(), f.address(),
+                    l.address(), 1.5), "argument 'keep_ratio' must be in [0, 1], got 1.5");
             assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_cls_saliency(-1, 0, f.address(), VtNative.VT_FLOAT32, 1, 1,
                     4, 0, 2, 3, VtNative.VT_REDUCE_MEAN, f.address()), "argument 'merge' must divide grid (2), got 3");
             assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_cls_saliency(-1, 0, f.address(), VtNative.VT_FLOAT32, 1, 1,
                     4, 0, 2, 1, 9, f.address()), "argument 'head_reduce' must be 0 (mean) or 1 (max), got 9");
         }
         assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_set_num_threads(0), "argument 'threads' must be in [1, 256], got 0");
+    }
+
+    /** vt_region_budget on the CPU: one image of `tiles` tiles of dim 4, every output at `out` / `longs`. */
+    static int regionBudget(long cls, long tiles, long offsets, long out, long longs, double keep) {
+        NativeViews v = NativeViews.get(6).putDouble(0, keep).putDouble(8, 1.0).putLong(16, 0);
+        return VtNative.vt_region_budget(0, v.view(0, cls, VtNative.VT_FLOAT32, -1, tiles, 4),
+                v.view(1, offsets, VtNative.VT_INT64, -1, 2), v.view(2, offsets, VtNative.VT_INT64, -1, tiles + 1),
+                v.view(3, out, VtNative.VT_FLOAT32, -1, tiles), v.view(4, out, VtNative.VT_FLOAT32, -1, tiles),
+                v.view(5, longs, VtNative.VT_INT64, -1, tiles), v.params());
+    }
+
+    @Test
+    void viewsOfAJavaCallerAreCheckedByTheLibrary() {
+        // The library's own checks, reached through the binding: a view on another device than the
+        // first, and a transposed (non-contiguous) view.
+        try (FloatPointer cls = new FloatPointer(8); FloatPointer f = new FloatPointer(8); LongPointer l = new LongPointer(8);
+             LongPointer off = new LongPointer(0, 1)) {
+            assertEquals(VtNative.VT_OK, regionBudget(cls.address(), 1, off.address(), f.address(), l.address(), 0.5),
+                    VtNative.vt_last_error());
+            NativeViews v = NativeViews.get(6);
+            long mixed = v.view(4, f.address(), VtNative.VT_FLOAT32, 0, 1);
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_region_budget(0, v.address(0), v.address(1),
+                    v.address(2), v.address(3), mixed, v.address(5), v.params()),
+                    "vt_region_budget: argument 'weights' must be on the device of 'cls' (cpu), got cuda:0");
+            v.view(4, f.address(), VtNative.VT_FLOAT32, -1, 1);
+            long transposed = v.strided(0, cls.address(), VtNative.VT_FLOAT32, -1, new long[] {1, 4}, new long[] {1, 2});
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_region_budget(0, transposed, v.address(1),
+                    v.address(2), v.address(3), v.address(4), v.address(5), v.params()),
+                    "argument 'cls' must be contiguous (row-major strides [4, 1] for shape [1, 4]), got strides [1, 2]");
+        }
     }
 
     @Test
