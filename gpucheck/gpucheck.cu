@@ -369,18 +369,22 @@ void check_fused_topk(const ShapeSet& s, int32_t dt, uint64_t seed) {
     for (auto& k : budgets) k = int64_t(r.uniform() * (s.tokens_per_tile() + 1));
     std::vector<float> fused(n);
     std::vector<int64_t> kept(n), per(tiles);
+    const vt_fused_topk_params params{0.5f, 1};
     Timing t;
     t.cpu_us = time_cpu([&] {
-        vt(vt_fused_topk(-1, nullptr, b.h(), c.h(), dt, L.token_off.data(), tiles, budgets.data(), 0.5f, 1, fused.data(),
-                         kept.data(), per.data()),
-           "vt_fused_topk(cpu)");
+        const vt_tensor bv = view(b.h(), dt, {n}), cv = view(c.h(), dt, {n}), ov = view(L.token_off.data(), {tiles + 1}),
+                        kbv = view(budgets.data(), {tiles}), fv = view(fused.data(), {n}), kv = view(kept.data(), {n}),
+                        pv = view(per.data(), {tiles});
+        vt(vt_fused_topk(nullptr, &bv, &cv, &ov, &kbv, &fv, &kv, &pv, &params), "vt_fused_topk(cpu)");
     }, 5);
     DevCopy<int64_t> off(L.token_off), kb(budgets);
     Out<float> gf(n);
     Out<int64_t> gk(n), gp(tiles);
     auto launch = [&](int) {
-        vt(vt_fused_topk(0, nullptr, b.dev, c.dev, dt, off.dev, tiles, kb.dev, 0.5f, 1, gf.dev, gk.dev, gp.dev),
-           "vt_fused_topk(cuda)");
+        const vt_tensor bv = view(b.dev, dt, {n}, 0), cv = view(c.dev, dt, {n}, 0), ov = view(off.dev, {tiles + 1}, 0),
+                        kbv = view(kb.dev, {tiles}, 0), fv = view(gf.dev, {n}, 0), kv = view(gk.dev, {n}, 0),
+                        pv = view(gp.dev, {tiles}, 0);
+        vt(vt_fused_topk(nullptr, &bv, &cv, &ov, &kbv, &fv, &kv, &pv, &params), "vt_fused_topk(cuda)");
     };
     if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);

@@ -191,36 +191,58 @@ VT_API int32_t vt_region_budget(void* stream, const vt_tensor* cls, const vt_ten
 }
 
 /* ---- K2 ---- */
-VT_API int32_t vt_fused_topk(int32_t device, void* stream, const void* bottom_up, const void* instruction,
-                             int32_t dtype, const int64_t* token_offsets, int64_t num_tiles, const int64_t* budgets,
-                             float alpha, int32_t normalize, float* fused, int64_t* kept, int64_t* kept_per_tile) {
+VT_API int32_t vt_fused_topk(void* stream, const vt_tensor* bottom_up, const vt_tensor* instruction,
+                             const vt_tensor* token_offsets, const vt_tensor* budgets, const vt_tensor* fused,
+                             const vt_tensor* kept, const vt_tensor* kept_per_tile, const vt_fused_topk_params* params) {
     constexpr const char* op = "vt_fused_topk";
-    const FusedTopkArgs a{bottom_up, instruction,    dtype, token_offsets, num_tiles,    budgets,
-                          alpha,     normalize != 0, fused, kept,          kept_per_tile};
+    FusedTopkArgs a{};
+    int64_t tokens = 0;
     auto check = [&] {
-        require_at_least(num_tiles, 0, op, "num_tiles");
-        VT_REQUIRE(alpha >= 0.0f && alpha <= 1.0f, op, "alpha", "must be in [0, 1], got %g", double(alpha));
-        VT_REQUIRE(instruction != nullptr || alpha == 0.0f, op, "instruction",
-                   "must not be NULL when alpha != 0 (alpha = %g)", double(alpha));
-        require_ptr(token_offsets, op, "token_offsets");
-        if (num_tiles > 0) {
-            require_ptr(bottom_up, op, "bottom_up");
-            require_ptr(budgets, op, "budgets");
-            require_ptr(kept, op, "kept");
-            require_ptr(kept_per_tile, op, "kept_per_tile");
+        Views v(op);
+        const vt_tensor& b = v(bottom_up, "bottom_up", 1, "[N]", kFloating);
+        const vt_tensor* c = v.optional(instruction, "instruction", 1, "[N]", kFloating);
+        const vt_tensor& off = v(token_offsets, "token_offsets", 1, "[num_tiles + 1]", kI64);
+        const vt_tensor& bud = v(budgets, "budgets", 1, "[num_tiles]", kI64);
+        const vt_tensor* f = v.optional(fused, "fused", 1, "[N]", kF32);
+        const vt_tensor& k = v(kept, "kept", 1, "[N]", kI64);
+        const vt_tensor& per = v(kept_per_tile, "kept_per_tile", 1, "[num_tiles]", kI64);
+        const vt_fused_topk_params& p = v.params(params);
+        tokens = b.shape[0];
+        VT_REQUIRE(off.shape[0] >= 1, op, "token_offsets", "must have >= 1 entry (num_tiles + 1), got %lld",
+                   static_cast<long long>(off.shape[0]));
+        const int64_t num_tiles = off.shape[0] - 1;
+        if (c) {
+            v.same_dtype(*c, "instruction", b, "bottom_up");
+            v.dim(*c, "instruction", 0, tokens, "N, bottom_up.shape[0]");
         }
+        v.dim(bud, "budgets", 0, num_tiles, "num_tiles, token_offsets.shape[0] - 1");
+        if (f) v.dim(*f, "fused", 0, tokens, "N, bottom_up.shape[0]");
+        v.dim(k, "kept", 0, tokens, "N, bottom_up.shape[0]");
+        v.dim(per, "kept_per_tile", 0, num_tiles, "num_tiles, token_offsets.shape[0] - 1");
+        VT_REQUIRE(p.alpha >= 0.0f && p.alpha <= 1.0f, op, "alpha", "must be in [0, 1], got %g", double(p.alpha));
+        VT_REQUIRE(c != nullptr || p.alpha == 0.0f, op, "instruction", "must not be NULL when alpha != 0 (alpha = %g)",
+                   double(p.alpha));
+        VT_REQUIRE(p.normalize == 0 || p.normalize == 1, op, "normalize", "must be 0 or 1, got %d", p.normalize);
+        a = FusedTopkArgs{b.data,
+                          c ? c->data : nullptr,
+                          b.dtype,
+                          static_cast<const int64_t*>(off.data),
+                          num_tiles,
+                          static_cast<const int64_t*>(bud.data),
+                          p.alpha,
+                          p.normalize != 0,
+                          f ? static_cast<float*>(f->data) : nullptr,
+                          static_cast<int64_t*>(k.data),
+                          static_cast<int64_t*>(per.data)};
+        return v.device();
     };
-    return dispatch(
-        op, device, stream,
+    return dispatch_views(
+        op, stream, check,
         [&] {
-            check();
-            check_host_offsets(token_offsets, num_tiles, -1, op, "token_offsets");
+            check_host_offsets(a.token_offsets, a.num_tiles, tokens, op, "token_offsets");
             cpu::fused_topk(a);
         },
-        [&](const cuda::Launch& at) {
-            check();
-            cuda::fused_topk(a, at);
-        });
+        [&](const cuda::Launch& at) { cuda::fused_topk(a, at); });
 }
 
 /* ---- K3 ---- */

@@ -248,10 +248,41 @@ TEST(k2_normalize_with_overflowing_range_keeps_its_budget) {
     const int64_t offsets[2] = {0, 4}, budgets[1] = {2};
     float fused[4] = {-7, -7, -7, -7};
     int64_t kept[4] = {-7, -7, -7, -7}, per_tile[1] = {-7};
-    EXPECT_OK(vt_fused_topk(-1, nullptr, b, nullptr, VT_FLOAT32, offsets, 1, budgets, 0.0f, 1, fused, kept, per_tile));
+    const vt_tensor bv = view(b, {4}), ov = view(offsets, {2}), budv = view(budgets, {1}), fv = view(fused, {4}),
+                    kv = view(kept, {4}), pv = view(per_tile, {1});
+    const vt_fused_topk_params p{0.0f, 1};
+    EXPECT_OK(vt_fused_topk(nullptr, &bv, nullptr, &ov, &budv, &fv, &kv, &pv, &p));
     EXPECT_TRUE(per_tile[0] == 2);
     EXPECT_TRUE(kept[0] == 0 && kept[1] == 3 && kept[2] == -1 && kept[3] == -1);
     EXPECT_TRUE(fused[0] == 1.0f && fused[1] == 0.0f && fused[2] == 0.5f && fused[3] == 0.75f);
+}
+
+TEST(k2_views_must_agree_with_the_offsets) {
+    const float b[4] = {1, 2, 3, 4}, c[4] = {4, 3, 2, 1};
+    const int64_t offsets[3] = {0, 2, 4}, short_offsets[3] = {0, 2, 3}, budgets[2] = {1, 1};
+    int64_t kept[4], per_tile[2];
+    const vt_tensor bv = view(b, {4}), ov = view(offsets, {3}), budv = view(budgets, {2}), kv = view(kept, {4}),
+                    pv = view(per_tile, {2});
+    const vt_fused_topk_params p{0.5f, 1};
+    EXPECT_OK(vt_fused_topk(nullptr, &bv, &bv, &ov, &budv, nullptr, &kv, &pv, &p));
+    EXPECT_TRUE(kept[0] == 1 && kept[1] == 3 && per_tile[0] == 1 && per_tile[1] == 1);
+    // The offsets end before N: the CPU path checks them against bottom_up's view.
+    const vt_tensor sv = view(short_offsets, {3});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_fused_topk(nullptr, &bv, &bv, &sv, &budv, nullptr, &kv, &pv, &p),
+                  "vt_fused_topk: argument 'token_offsets' must end at 4, got 3");
+    // instruction of another dtype or length, alpha > 0 without it
+    vt_tensor cv = view(c, {4});
+    cv.dtype = VT_FLOAT16;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_fused_topk(nullptr, &bv, &cv, &ov, &budv, nullptr, &kv, &pv, &p),
+                  "argument 'instruction' must have the dtype of 'bottom_up' (0, float32), got 1 (float16)");
+    const vt_tensor c3 = view(c, {3});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_fused_topk(nullptr, &bv, &c3, &ov, &budv, nullptr, &kv, &pv, &p),
+                  "argument 'instruction' must have shape[0] = 4 (N, bottom_up.shape[0]), got 3");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_fused_topk(nullptr, &bv, nullptr, &ov, &budv, nullptr, &kv, &pv, &p),
+                  "argument 'instruction' must not be NULL when alpha != 0");
+    const vt_tensor b1 = view(budgets, {1});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_fused_topk(nullptr, &bv, &bv, &ov, &b1, nullptr, &kv, &pv, &p),
+                  "argument 'budgets' must have shape[0] = 2 (num_tiles, token_offsets.shape[0] - 1), got 1");
 }
 
 /* ---- K1: budgets at extreme counts, degenerate temperatures ---- */

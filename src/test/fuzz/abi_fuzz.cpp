@@ -219,8 +219,11 @@ void fuzz_fused_topk(Reader& r) {
     std::vector<int64_t> kept(b.size(), -7), per_tile(size_t(tiles), -7);
     const float alpha = float(r.small(0, 4)) / 4.0f;
     const int32_t norm = r.u8() % 2;
-    const int32_t st = vt_fused_topk(-1, nullptr, b.data(), c.data(), VT_FLOAT32, off.data(), tiles, budgets.data(),
-                                     alpha, norm, fused.data(), kept.data(), per_tile.data());
+    const vt_tensor bv = view(b.data(), {n}), cv = view(c.data(), {n}), ov = view(off.data(), {tiles + 1}),
+                    budv = view(budgets.data(), {tiles}), fv = view(fused.data(), {n}), kv = view(kept.data(), {n}),
+                    pv = view(per_tile.data(), {tiles});
+    const vt_fused_topk_params p{alpha, norm};
+    const int32_t st = vt_fused_topk(nullptr, &bv, &cv, &ov, &budv, &fv, &kv, &pv, &p);
     if (!valid) {
         INVARIANT(op, st != VT_OK);
         return;

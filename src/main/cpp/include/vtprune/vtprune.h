@@ -185,14 +185,18 @@ VT_API int32_t vt_region_budget(void* stream, const vt_tensor* cls, const vt_ten
  * K2 — segmented top-k per tile: fused min-max normalise + alpha fusion + selection
  *      (design §3 K2)
  *
- * bottom_up, instruction: [N] per-token scores (instruction may be NULL: then alpha must be 0).
- * Tile i owns tokens [token_offsets[i], token_offsets[i+1]), keeps min(budgets[i], n_i).
+ * Views (all contiguous):
+ *   bottom_up      [N] fp32 / fp16 / bf16 per-token scores.
+ *   instruction    [N] the same dtype, or a NULL view (then alpha must be 0).
+ *   token_offsets  [num_tiles + 1] int64; tile i owns tokens [token_offsets[i], token_offsets[i+1]),
+ *                  ending at N; keeps min(budgets[i], n_i).
+ *   budgets        [num_tiles] int64.
  * normalize = 1: per tile x^ = (x - min) / (max - min), or 0 for the whole tile when
  *                max - min <= 1e-12; f = (1 - alpha) * b^ + alpha * c^.
  * normalize = 0: f = (1 - alpha) * b + alpha * c (the plain form is alpha = 0).
  * Selection: the budgets[i] largest f of each tile, ties to the lower index.
  * Outputs:
- *   fused          (fp32, may be NULL) [N] the fused scores f.
+ *   fused          (fp32, may be a NULL view) [N] the fused scores f.
  *   kept           (int64) [N]: the kept global token indices in ascending order first,
  *                  then -1 in every remaining entry.
  *   kept_per_tile  (int64) [num_tiles] tokens kept per tile.
@@ -201,11 +205,15 @@ VT_API int32_t vt_region_budget(void* stream, const vt_tensor* cls, const vt_ten
  * for such a tile (keeping nothing of it), and the caller checks when it reads the counts.
  * CUDA: one launch for the whole batch.
  * ======================================================================================== */
-VT_API int32_t vt_fused_topk(int32_t device, void* stream,
-                             const void* bottom_up, const void* instruction, int32_t dtype,
-                             const int64_t* token_offsets, int64_t num_tiles,
-                             const int64_t* budgets, float alpha, int32_t normalize,
-                             float* fused, int64_t* kept, int64_t* kept_per_tile);
+typedef struct vt_fused_topk_params {
+    float alpha;       /* weight of the instruction scores, in [0, 1] */
+    int32_t normalize; /* 1: min-max normalise each tile's scores first; 0: fuse the raw scores */
+} vt_fused_topk_params;
+
+VT_API int32_t vt_fused_topk(void* stream, const vt_tensor* bottom_up, const vt_tensor* instruction,
+                             const vt_tensor* token_offsets, const vt_tensor* budgets,
+                             const vt_tensor* fused, const vt_tensor* kept,
+                             const vt_tensor* kept_per_tile, const vt_fused_topk_params* params);
 
 /* ========================================================================================
  * K3 — attention rollout matrix chains (design §3 K3, IVTP eq. 3 and 4)

@@ -77,11 +77,11 @@ public final class VtNative {
             @Cast("const vt_tensor*") long budgets, @Cast("const vt_region_budget_params*") long params);
 
     // ---- K2 ----
-    public static native int vt_fused_topk(int device, @Cast("void*") long stream,
-            @Cast("const void*") long bottomUp, @Cast("const void*") long instruction, int dtype,
-            @Cast("const int64_t*") long tokenOffsets, long numTiles, @Cast("const int64_t*") long budgets,
-            float alpha, int normalize,
-            @Cast("float*") long fused, @Cast("int64_t*") long kept, @Cast("int64_t*") long keptPerTile);
+    public static native int vt_fused_topk(@Cast("void*") long stream, @Cast("const vt_tensor*") long bottomUp,
+            @Cast("const vt_tensor*") long instruction, @Cast("const vt_tensor*") long tokenOffsets,
+            @Cast("const vt_tensor*") long budgets, @Cast("const vt_tensor*") long fused,
+            @Cast("const vt_tensor*") long kept, @Cast("const vt_tensor*") long keptPerTile,
+            @Cast("const vt_fused_topk_params*") long params);
 
     // ---- K3 ----
     public static native @Cast("size_t") long vt_rollout_workspace_bytes(int device, long numSeqs, long heads, long tokens);
