@@ -582,12 +582,15 @@ void check_cls_saliency(const ShapeSet& s, int32_t dt, uint64_t seed, bool qk) {
     std::vector<float> out(tiles * tokens);
     const float scale = 1.0f / std::sqrt(float(d));
     auto call = [&](int32_t device, const void* a, const void* qq, const void* kk, float* o) {
+        const vt_tensor ov = view(o, {tiles, tokens}, device);
         if (qk) {
-            vt(vt_cls_saliency_qk(device, nullptr, qq, kk, dt, tiles, H, M, d, H * d, d, H * M * d, M * d, d, 1, g, s.merge,
-                                  scale, VT_REDUCE_MEAN, o),
-               "vt_cls_saliency_qk");
+            const vt_tensor qv = view(qq, dt, {tiles, H, d}, device), kv = view(kk, dt, {tiles, H, M, d}, device);
+            const vt_cls_saliency_qk_params p{1, g, s.merge, VT_REDUCE_MEAN, scale};
+            vt(vt_cls_saliency_qk(nullptr, &qv, &kv, &ov, &p), "vt_cls_saliency_qk");
         } else {
-            vt(vt_cls_saliency(device, nullptr, a, dt, tiles, H, P, 0, g, s.merge, VT_REDUCE_MEAN, o), "vt_cls_saliency");
+            const vt_tensor av = view(a, dt, {tiles, H, P}, device);
+            const vt_cls_saliency_params p{0, g, s.merge, VT_REDUCE_MEAN};
+            vt(vt_cls_saliency(nullptr, &av, &ov, &p), "vt_cls_saliency");
         }
     };
     Timing t;

@@ -531,79 +531,73 @@ int64_t check_patches(const char* op, int64_t grid, int64_t merge, int64_t first
 }
 }  // namespace
 
-VT_API int32_t vt_cls_saliency(int32_t device, void* stream, const void* attn, int32_t dtype, int64_t num_tiles,
-                               int64_t heads, int64_t row_len, int64_t first_patch, int64_t grid, int64_t merge,
-                               int32_t head_reduce, float* out) {
+namespace {
+// The out view [num_tiles, (grid/merge)^2] of both K5 forms (grid and merge already checked).
+void check_saliency_out(Views& v, const vt_tensor* out, int64_t num_tiles, int64_t grid, int64_t merge) {
+    const vt_tensor& o = v(out, "out", 2, "[num_tiles, (grid/merge)^2]", kF32);
+    v.dim(o, "out", 0, num_tiles, "num_tiles");
+    v.dim(o, "out", 1, (grid / merge) * (grid / merge), "(grid/merge)^2");
+}
+}  // namespace
+
+VT_API int32_t vt_cls_saliency(void* stream, const vt_tensor* attn, const vt_tensor* out,
+                               const vt_cls_saliency_params* params) {
     constexpr const char* op = "vt_cls_saliency";
-    const ClsSaliencyArgs a{attn, dtype, num_tiles, heads, row_len, first_patch, grid, merge, head_reduce, out};
+    ClsSaliencyArgs a{};
     auto check = [&] {
-        require_at_least(num_tiles, 1, op, "num_tiles");
-        require_at_least(heads, 1, op, "heads");
-        const int64_t patch_end = check_patches(op, grid, merge, first_patch);
-        VT_REQUIRE(row_len == patch_end, op, "row_len", "must be first_patch + grid^2 = %lld, got %lld",
+        Views v(op);
+        const vt_cls_saliency_params& p = v.params(params);
+        const int64_t patch_end = check_patches(op, p.grid, p.merge, p.first_patch);
+        const vt_tensor& t = v(attn, "attn", 3, "[num_tiles, heads, row_len]", kFloating);
+        const int64_t num_tiles = t.shape[0], heads = t.shape[1], row_len = t.shape[2];
+        require_at_least(num_tiles, 1, op, "attn.shape[0] (num_tiles)");
+        require_at_least(heads, 1, op, "attn.shape[1] (heads)");
+        VT_REQUIRE(row_len == patch_end, op, "attn", "must have shape[2] (row_len) = first_patch + grid^2 = %lld, got %lld",
                    static_cast<long long>(patch_end), static_cast<long long>(row_len));
-        checked_elements({num_tiles, heads, row_len}, op, "attn");
-        require_reduce(head_reduce, op, "head_reduce");
-        require_ptr(attn, op, "attn");
-        require_ptr(out, op, "out");
+        require_reduce(p.head_reduce, op, "head_reduce");
+        check_saliency_out(v, out, num_tiles, p.grid, p.merge);
+        a = ClsSaliencyArgs{t.data,      t.dtype, num_tiles,     heads,
+                            row_len,     p.first_patch, p.grid, p.merge,
+                            p.head_reduce, static_cast<float*>(out->data)};
+        return v.device();
     };
-    return dispatch(
-        op, device, stream,
-        [&] {
-            check();
-            cpu::cls_saliency(a);
-        },
-        [&](const cuda::Launch& at) {
-            check();
-            cuda::cls_saliency(a, at);
-        });
+    return dispatch_views(
+        op, stream, check, [&] { cpu::cls_saliency(a); }, [&](const cuda::Launch& at) { cuda::cls_saliency(a, at); });
 }
 
-VT_API int32_t vt_cls_saliency_qk(int32_t device, void* stream, const void* q_cls, const void* k, int32_t dtype,
-                                  int64_t num_tiles, int64_t heads, int64_t keys, int64_t head_dim,
-                                  int64_t q_tile_stride, int64_t q_head_stride, int64_t k_tile_stride,
-                                  int64_t k_head_stride, int64_t k_token_stride, int64_t first_patch, int64_t grid,
-                                  int64_t merge, float scale, int32_t head_reduce, float* out) {
+VT_API int32_t vt_cls_saliency_qk(void* stream, const vt_tensor* q_cls, const vt_tensor* k, const vt_tensor* out,
+                                  const vt_cls_saliency_qk_params* params) {
     constexpr const char* op = "vt_cls_saliency_qk";
-    const ClsSaliencyQkArgs a{q_cls,         k,
-                              dtype,         num_tiles,
-                              heads,         keys,
-                              head_dim,      q_tile_stride,
-                              q_head_stride, k_tile_stride,
-                              k_head_stride, k_token_stride,
-                              first_patch,   grid,
-                              merge,         scale,
-                              head_reduce,   out};
+    ClsSaliencyQkArgs a{};
     auto check = [&] {
-        require_at_least(num_tiles, 1, op, "num_tiles");
-        require_at_least(heads, 1, op, "heads");
-        require_at_least(head_dim, 1, op, "head_dim");
-        const int64_t patch_end = check_patches(op, grid, merge, first_patch);
-        VT_REQUIRE(keys >= patch_end, op, "keys", "must be >= first_patch + grid^2 = %lld, got %lld",
+        Views v(op);
+        const vt_tensor& q = v(q_cls, "q_cls", 3, "[num_tiles, heads, head_dim]", kFloating, Layout::Strided);
+        const vt_tensor& kv = v(k, "k", 4, "[num_tiles, heads, keys, head_dim]", kFloating, Layout::Strided);
+        const vt_cls_saliency_qk_params& p = v.params(params);
+        v.same_dtype(kv, "k", q, "q_cls");
+        const int64_t num_tiles = q.shape[0], heads = q.shape[1], head_dim = q.shape[2], keys = kv.shape[2];
+        require_at_least(num_tiles, 1, op, "q_cls.shape[0] (num_tiles)");
+        require_at_least(heads, 1, op, "q_cls.shape[1] (heads)");
+        require_at_least(head_dim, 1, op, "q_cls.shape[2] (head_dim)");
+        v.dim(kv, "k", 0, num_tiles, "num_tiles, q_cls.shape[0]");
+        v.dim(kv, "k", 1, heads, "heads, q_cls.shape[1]");
+        v.dim(kv, "k", 3, head_dim, "head_dim, q_cls.shape[2]");
+        const int64_t patch_end = check_patches(op, p.grid, p.merge, p.first_patch);
+        VT_REQUIRE(keys >= patch_end, op, "k", "must have shape[2] (keys) >= first_patch + grid^2 = %lld, got %lld",
                    static_cast<long long>(patch_end), static_cast<long long>(keys));
-        require_at_least(q_tile_stride, 0, op, "q_tile_stride");
-        require_at_least(q_head_stride, 0, op, "q_head_stride");
-        require_at_least(k_tile_stride, 0, op, "k_tile_stride");
-        require_at_least(k_head_stride, 0, op, "k_head_stride");
-        require_at_least(k_token_stride, head_dim, op, "k_token_stride");
-        checked_extent(head_dim, {{num_tiles, q_tile_stride}, {heads, q_head_stride}}, op, "q_cls");
-        checked_extent(head_dim, {{num_tiles, k_tile_stride}, {heads, k_head_stride}, {keys, k_token_stride}}, op, "k");
-        VT_REQUIRE(std::isfinite(scale) && scale > 0.0f, op, "scale", "must be finite and > 0, got %g", double(scale));
-        require_reduce(head_reduce, op, "head_reduce");
-        require_ptr(q_cls, op, "q_cls");
-        require_ptr(k, op, "k");
-        require_ptr(out, op, "out");
+        VT_REQUIRE(std::isfinite(p.scale) && p.scale > 0.0f, op, "scale", "must be finite and > 0, got %g",
+                   double(p.scale));
+        require_reduce(p.head_reduce, op, "head_reduce");
+        check_saliency_out(v, out, num_tiles, p.grid, p.merge);
+        a = ClsSaliencyQkArgs{q.data,        kv.data,       q.dtype,       num_tiles,     heads,
+                              keys,          head_dim,      q.strides[0],  q.strides[1],  kv.strides[0],
+                              kv.strides[1], kv.strides[2], p.first_patch, p.grid,        p.merge,
+                              p.scale,       p.head_reduce, static_cast<float*>(out->data)};
+        return v.device();
     };
-    return dispatch(
-        op, device, stream,
-        [&] {
-            check();
-            cpu::cls_saliency_qk(a);
-        },
-        [&](const cuda::Launch& at) {
-            check();
-            cuda::cls_saliency_qk(a, at);
-        });
+    return dispatch_views(
+        op, stream, check, [&] { cpu::cls_saliency_qk(a); },
+        [&](const cuda::Launch& at) { cuda::cls_saliency_qk(a, at); });
 }
 
 }  // extern "C"

@@ -38,9 +38,12 @@ TEST(thread_count_is_bounded) {
 
 /* ---- K5: sizes whose products wrap in int64 ---- */
 
+// One tile, one head: attn [1, 1, row_len]; out [1, 1] (every case fails before out is checked).
 int32_t saliency_rows(const float* attn, int64_t row_len, int64_t first_patch, int64_t grid, int64_t merge,
                       float* out) {
-    return vt_cls_saliency(-1, nullptr, attn, VT_FLOAT32, 1, 1, row_len, first_patch, grid, merge, VT_REDUCE_MEAN, out);
+    const vt_tensor a = view(attn, {1, 1, row_len}), o = view(out, {1, 1});
+    const vt_cls_saliency_params p{first_patch, grid, merge, VT_REDUCE_MEAN};
+    return vt_cls_saliency(nullptr, &a, &o, &p);
 }
 
 TEST(k5_grid_squared_wrapping_to_row_len_is_rejected) {
@@ -62,9 +65,12 @@ TEST(k5_negative_row_len_is_rejected) {
     // grid = 3037000500: grid^2 wraps negative, and so did the row_len it was compared with.
     float attn[4] = {}, out[4] = {};
     const int64_t g = 3037000500;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, int64_t(uint64_t(g) * uint64_t(g)), 0, g, g, out),
-                  "argument 'grid'");
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, -3, 1, 2, 1, out), "argument 'row_len'");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, 4, 0, g, g, out), "argument 'grid'");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, int64_t(uint64_t(g) * uint64_t(g)), 0, 2, 1, out),
+                  "argument 'attn' must have sizes >= 0");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, -3, 1, 2, 1, out), "argument 'attn' must have sizes >= 0");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, 3, 1, 2, 1, out),
+                  "argument 'attn' must have shape[2] (row_len) = first_patch + grid^2 = 5, got 3");
 }
 
 TEST(k5_first_patch_plus_patches_overflow_is_rejected) {
@@ -76,32 +82,54 @@ TEST(k5_first_patch_plus_patches_overflow_is_rejected) {
 TEST(k5_attn_size_overflow_is_rejected) {
     // row_len fits but num_tiles * heads * row_len does not.
     float attn[1] = {}, out[1] = {};
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_cls_saliency(-1, nullptr, attn, VT_FLOAT32, int64_t(1) << 40, int64_t(1) << 20, 1 << 10, 0, 32,
-                                  32, VT_REDUCE_MEAN, out),
-                  "argument 'attn' is too large");
+    const vt_tensor a = view(attn, {int64_t(1) << 40, int64_t(1) << 20, 1 << 10}), o = view(out, {1, 1});
+    const vt_cls_saliency_params p{0, 32, 32, VT_REDUCE_MEAN};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_cls_saliency(nullptr, &a, &o, &p), "argument 'attn' is too large");
+}
+
+// K5 from Q/K with head_dim 1: q [tiles, 1, 1], k [tiles, 1, keys, 1] with the given strides.
+int32_t saliency_qk(const float* q, const float* k, int64_t tiles, int64_t keys, int64_t q_tile_stride,
+                    int64_t k_tile_stride, int64_t k_token_stride, int64_t first_patch, int64_t grid, float* out) {
+    const vt_tensor qv = vtv::strided(q, VT_FLOAT32, {tiles, 1, 1}, {q_tile_stride, 1, 1}),
+                    kv = vtv::strided(k, VT_FLOAT32, {tiles, 1, keys, 1}, {k_tile_stride, 1, k_token_stride, 1}),
+                    ov = view(out, {tiles, 1});
+    const vt_cls_saliency_qk_params p{first_patch, grid, grid, VT_REDUCE_MEAN, 1.0f};
+    return vt_cls_saliency_qk(nullptr, &qv, &kv, &ov, &p);
 }
 
 TEST(k5_qk_grid_and_strides_overflow_are_rejected) {
     float q[4] = {}, k[4] = {}, out[4] = {};
     const int64_t g = int64_t(1) << 32;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, g, g, 1.0f,
-                                     VT_REDUCE_MEAN, out),
-                  "argument 'grid' is too large");
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, kI64Max, kI64Max,
-                                     1.0f, VT_REDUCE_MEAN, out),
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk(q, k, 1, 1, 1, 1, 1, 0, g, out), "argument 'grid' is too large");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk(q, k, 1, 1, 1, 1, 1, 0, kI64Max, out),
                   "argument 'grid' is too large");
     // keys * k_token_stride wraps: the old checks passed.
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, 1, 1, int64_t(1) << 40, 1, 1, 1, 1, 1,
-                                     int64_t(1) << 30, 1, 2, 1, 1.0f, VT_REDUCE_MEAN, out),
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk(q, k, 1, int64_t(1) << 40, 1, 1, int64_t(1) << 30, 1, 1, out),
                   "argument 'k' is too large");
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_cls_saliency_qk(-1, nullptr, q, k, VT_FLOAT32, int64_t(1) << 40, 1, 5, 1, int64_t(1) << 30, 1,
-                                     5, 5, 1, 1, 2, 1, 1.0f, VT_REDUCE_MEAN, out),
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_qk(q, k, int64_t(1) << 40, 5, int64_t(1) << 30, 5, 1, 1, 2, out),
                   "argument 'q_cls' is too large");
+}
+
+TEST(k5_qk_strided_views_are_read_through_their_strides) {
+    // Two tiles; q and k interleaved with junk (tile stride 2 for q, token stride 2 for k): the
+    // same result as the contiguous copy, and the junk (NaN) is never read.
+    const float q[4] = {1.0f, NAN, 2.0f, NAN}, qc[2] = {1.0f, 2.0f};
+    const float k[8] = {0.5f, NAN, -0.5f, NAN, 1.0f, NAN, 0.0f, NAN}, kc[4] = {0.5f, -0.5f, 1.0f, 0.0f};
+    float out[2] = {-1, -1}, want[2] = {-2, -2};
+    EXPECT_OK(saliency_qk(qc, kc, 2, 2, 1, 2, 1, 1, 1, want));
+    EXPECT_OK(saliency_qk(q, k, 2, 2, 2, 4, 2, 1, 1, out));
+    EXPECT_TRUE(out[0] == want[0] && out[1] == want[1]);
+    EXPECT_TRUE(std::fabs(want[0] - 1.0 / (1.0 + std::exp(1.0))) < 1e-6);
+    // Head_dim must be contiguous; strides must not be negative.
+    const float k2[4] = {};
+    const vt_tensor qv = view(qc, {2, 1, 1}), ov = view(out, {2, 1}),
+                    kt = vtv::strided(k2, VT_FLOAT32, {2, 1, 1, 2}, {2, 2, 2, 2}),
+                    kn = vtv::strided(k2, VT_FLOAT32, {2, 1, 2, 1}, {-2, 2, 1, 1});
+    const vt_cls_saliency_qk_params p{1, 1, 1, VT_REDUCE_MEAN, 1.0f};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_cls_saliency_qk(nullptr, &qv, &kt, &ov, &p),
+                  "argument 'k' must have stride 1 in its last dimension, got strides [2, 2, 2, 2]");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_cls_saliency_qk(nullptr, &qv, &kn, &ov, &p),
+                  "argument 'k' must have strides >= 0, got [-2, 2, 1, 1]");
 }
 
 TEST(k5_valid_call_still_pools_exactly) {
@@ -110,7 +138,11 @@ TEST(k5_valid_call_still_pools_exactly) {
     for (int h = 0; h < 2; ++h) {
         for (int i = 0; i < 17; ++i) attn[h * 17 + i] = float(h * 100 + i);
     }
-    EXPECT_OK(vt_cls_saliency(-1, nullptr, attn.data(), VT_FLOAT32, 1, 2, 17, 1, 4, 2, VT_REDUCE_MEAN, out.data()));
+    const vt_tensor a = view(attn.data(), {1, 2, 17}), o = view(out.data(), {1, 4}), o3 = view(out.data(), {1, 3});
+    const vt_cls_saliency_params p{1, 4, 2, VT_REDUCE_MEAN};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_cls_saliency(nullptr, &a, &o3, &p),
+                  "argument 'out' must have shape[1] = 4 ((grid/merge)^2), got 3");
+    EXPECT_OK(vt_cls_saliency(nullptr, &a, &o, &p));
     // patch p of head h is h * 100 + 1 + p; the head mean is 51 + p.
     const int tl[4] = {0, 2, 8, 10};
     for (int t = 0; t < 4; ++t) {
@@ -193,8 +225,7 @@ TEST(k4_qk_empty_batch_needs_no_buffers) {
 // K5 from Q/K with 1 tile, 1 head, head_dim 1, keys {CLS, 1 patch}: logits scale * q * k_j.
 int32_t saliency_qk_1d(float q, float k0, float k1, float* out) {
     const float qv[1] = {q}, kv[2] = {k0, k1};
-    return vt_cls_saliency_qk(-1, nullptr, qv, kv, VT_FLOAT32, 1, 1, 2, 1, 1, 1, 2, 2, 1, 1, 1, 1, 1.0f,
-                              VT_REDUCE_MEAN, out);
+    return saliency_qk(qv, kv, 1, 2, 1, 2, 1, 1, 1, out);
 }
 
 TEST(k5_qk_overflowing_logits_are_rejected) {

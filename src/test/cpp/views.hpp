@@ -33,4 +33,13 @@ inline vt_tensor view(const int64_t* data, std::initializer_list<int64_t> shape,
     return view(data, VT_INT64, shape, device);
 }
 
+// A view with explicit strides (in elements), for the strided Q/K arguments.
+inline vt_tensor strided(const void* data, int32_t dtype, std::initializer_list<int64_t> shape,
+                         std::initializer_list<int64_t> strides, int32_t device = -1) {
+    vt_tensor t = view(data, dtype, shape, device);
+    int32_t d = 0;
+    for (int64_t s : strides) t.strides[d++] = s;
+    return t;
+}
+
 }  // namespace vtv

@@ -122,8 +122,10 @@ void fuzz_cls_saliency(Reader& r) {
     const int64_t out_n = consistent && in >= 0 ? footprint({tiles, tokens}) : 1;
     std::vector<float> attn(in > 0 ? size_t(in) : 1), out(out_n > 0 ? size_t(out_n) : 1, -7.0f);
     r.fill(attn);
-    const int32_t st = vt_cls_saliency(-1, nullptr, attn.data(), VT_FLOAT32, tiles, heads, row_len, first, grid, merge,
-                                       reduce, out.data());
+    const vt_tensor av = view(attn.data(), {tiles, heads, row_len}),
+                    ov = consistent && in >= 0 ? view(out.data(), {tiles, tokens}) : view(out.data(), {1, 1});
+    const vt_cls_saliency_params p{first, grid, merge, reduce};
+    const int32_t st = vt_cls_saliency(nullptr, &av, &ov, &p);
     if (!consistent || in == -1 || tiles < 1 || heads < 1) {
         INVARIANT(op, st != VT_OK);
         return;
@@ -146,9 +148,10 @@ void fuzz_cls_saliency_qk(Reader& r) {
     r.fill(q);
     r.fill(k);
     const int32_t reduce = r.u8() % 2;
-    const int32_t st = vt_cls_saliency_qk(-1, nullptr, q.data(), k.data(), VT_FLOAT32, tiles, heads, keys, d, heads * d,
-                                          d, heads * keys * d, keys * d, d, first, grid, merge, scale, reduce,
-                                          out.data());
+    const vt_tensor qv = view(q.data(), {tiles, heads, d}), kv = view(k.data(), {tiles, heads, keys, d}),
+                    ov = view(out.data(), {tiles, (grid / merge) * (grid / merge)});
+    const vt_cls_saliency_qk_params p{first, grid, merge, reduce, scale};
+    const int32_t st = vt_cls_saliency_qk(nullptr, &qv, &kv, &ov, &p);
     if (st != VT_OK) {
         INVARIANT(op, st == VT_ERR_NONFINITE && std::strstr(vt_last_error(), "non-finite attention logits"));
         return;

@@ -323,30 +323,39 @@ VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream,
  * (grid/m) x (grid/m) grid, token (i, j) at index i * (grid/m) + j summing patches
  * (m*i + a, m*j + b), a, b < m. grid % merge == 0.
  *
- * From attention rows: attn [num_tiles, heads, row_len] contiguous CLS rows; the patches are
- * entries first_patch .. first_patch + grid^2 - 1 of each row (first_patch = 1 when the row
- * still holds the CLS column). out (fp32) [num_tiles, (grid/merge)^2] =
- * pool_m( head_reduce_h attn[t, h, patch] ).
+ * From attention rows. Views:
+ *   attn [num_tiles, heads, row_len] fp32 / fp16 / bf16, contiguous: CLS rows; num_tiles,
+ *        heads >= 1; the patches are entries first_patch .. first_patch + grid^2 - 1 of each row
+ *        (first_patch = 1 when the row still holds the CLS column), row_len = first_patch + grid^2.
+ *   out  [num_tiles, (grid/merge)^2] fp32, contiguous:
+ *        pool_m( head_reduce_h attn[t, h, patch] ).
  * ======================================================================================== */
-VT_API int32_t vt_cls_saliency(int32_t device, void* stream,
-                               const void* attn, int32_t dtype, int64_t num_tiles,
-                               int64_t heads, int64_t row_len, int64_t first_patch,
-                               int64_t grid, int64_t merge, int32_t head_reduce, float* out);
+typedef struct vt_cls_saliency_params {
+    int64_t first_patch; /* index of the first patch in a row (or among the keys), >= 0 */
+    int64_t grid;        /* patch grid side, >= 1 */
+    int64_t merge;       /* pooling side m, >= 1, divides grid */
+    int32_t head_reduce; /* a vt_reduce */
+} vt_cls_saliency_params;
 
-/* Flash-compatible form: the CLS row from q_cls and K of the layer.
- * q_cls: element (t, h, e) at q_cls + t * q_tile_stride + h * q_head_stride + e.
- * k:     element (t, h, j, e) at k + t * k_tile_stride + h * k_head_stride
- *        + j * k_token_stride + e, keys j in [0, keys) (CLS included).
+VT_API int32_t vt_cls_saliency(void* stream, const vt_tensor* attn, const vt_tensor* out,
+                               const vt_cls_saliency_params* params);
+
+/* Flash-compatible form: the CLS row from q_cls and K of the layer. Views (same dtype):
+ *   q_cls [num_tiles, heads, head_dim] strided: the CLS query of each tile and head.
+ *   k     [num_tiles, heads, keys, head_dim] strided: keys j in [0, keys) (CLS included),
+ *         keys >= first_patch + grid^2.
+ *   out   [num_tiles, (grid/merge)^2] fp32, contiguous, as above.
  * Softmax over all keys of scale * q_cls . k_j; patches are keys first_patch ..
- * first_patch + grid^2 - 1. out as above. Memory O(keys).
+ * first_patch + grid^2 - 1. Memory O(keys).
  * ======================================================================================== */
-VT_API int32_t vt_cls_saliency_qk(int32_t device, void* stream,
-                                  const void* q_cls, const void* k, int32_t dtype,
-                                  int64_t num_tiles, int64_t heads, int64_t keys,
-                                  int64_t head_dim, int64_t q_tile_stride, int64_t q_head_stride,
-                                  int64_t k_tile_stride, int64_t k_head_stride,
-                                  int64_t k_token_stride, int64_t first_patch, int64_t grid,
-                                  int64_t merge, float scale, int32_t head_reduce, float* out);
+typedef struct vt_cls_saliency_qk_params {
+    int64_t first_patch, grid, merge; /* as in vt_cls_saliency_params */
+    int32_t head_reduce;              /* a vt_reduce */
+    float scale;                      /* logit scale, finite and > 0 (1 / sqrt(head_dim)) */
+} vt_cls_saliency_qk_params;
+
+VT_API int32_t vt_cls_saliency_qk(void* stream, const vt_tensor* q_cls, const vt_tensor* k,
+                                  const vt_tensor* out, const vt_cls_saliency_qk_params* params);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -129,13 +129,10 @@ public final class VtNative {
             @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes, @Cast("float*") long out);
 
     // ---- K5 ----
-    public static native int vt_cls_saliency(int device, @Cast("void*") long stream,
-            @Cast("const void*") long attn, int dtype, long numTiles, long heads, long rowLen,
-            long firstPatch, long grid, long merge, int headReduce, @Cast("float*") long out);
+    public static native int vt_cls_saliency(@Cast("void*") long stream, @Cast("const vt_tensor*") long attn,
+            @Cast("const vt_tensor*") long out, @Cast("const vt_cls_saliency_params*") long params);
 
-    public static native int vt_cls_saliency_qk(int device, @Cast("void*") long stream,
-            @Cast("const void*") long qCls, @Cast("const void*") long k, int dtype,
-            long numTiles, long heads, long keys, long headDim,
-            long qTileStride, long qHeadStride, long kTileStride, long kHeadStride, long kTokenStride,
-            long firstPatch, long grid, long merge, float scale, int headReduce, @Cast("float*") long out);
+    public static native int vt_cls_saliency_qk(@Cast("void*") long stream, @Cast("const vt_tensor*") long qCls,
+            @Cast("const vt_tensor*") long k, @Cast("const vt_tensor*") long out,
+            @Cast("const vt_cls_saliency_qk_params*") long params);
 }

@@ -53,10 +53,16 @@ class NativeAbiTest {
             }
             assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, regionBudget(cls.address(), 1, off.address(), f.address(),
                     l.address(), 1.5), "argument 'keep_ratio' must be in [0, 1], got 1.5");
-            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_cls_saliency(-1, 0, f.address(), VtNative.VT_FLOAT32, 1, 1,
-                    4, 0, 2, 3, VtNative.VT_REDUCE_MEAN, f.address()), "argument 'merge' must divide grid (2), got 3");
-            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_cls_saliency(-1, 0, f.address(), VtNative.VT_FLOAT32, 1, 1,
-                    4, 0, 2, 1, 9, f.address()), "argument 'head_reduce' must be 0 (mean) or 1 (max), got 9");
+            NativeViews v = NativeViews.get(2).putLong(0, 0).putLong(8, 2).putLong(16, 3).putInt(24, VtNative.VT_REDUCE_MEAN);
+            long attn = v.view(0, f.address(), VtNative.VT_FLOAT32, -1, 1, 1, 4), out = v.view(1, f.address(),
+                    VtNative.VT_FLOAT32, -1, 1, 4);
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_cls_saliency(0, attn, out, v.params()),
+                    "argument 'merge' must divide grid (2), got 3");
+            v.putLong(16, 1).putInt(24, 9);
+            assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_cls_saliency(0, attn, out, v.params()),
+                    "argument 'head_reduce' must be 0 (mean) or 1 (max), got 9");
+            v.putInt(24, VtNative.VT_REDUCE_MAX);
+            assertEquals(VtNative.VT_OK, VtNative.vt_cls_saliency(0, attn, out, v.params()), VtNative.vt_last_error());
         }
         assertStatus(VtNative.VT_ERR_INVALID_ARGUMENT, VtNative.vt_set_num_threads(0), "argument 'threads' must be in [1, 256], got 0");
     }
