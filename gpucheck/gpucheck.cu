@@ -507,18 +507,19 @@ void check_text_relevance(const ShapeSet& s, int32_t dt, uint64_t seed) {
     for (int i = 0; i < sets; ++i) attn.emplace_back(new Tensor(p, dt));
     std::vector<int64_t> qo{0, Q}, vo{0, N};
     std::vector<float> out(N);
+    const vt_text_relevance_params params{H, VT_REDUCE_MEAN, VT_REDUCE_MAX};
     Timing t;
     t.cpu_us = time_cpu([&] {
-        vt(vt_text_relevance(-1, nullptr, attn[0]->h(), dt, H, qo.data(), vo.data(), 1, VT_REDUCE_MEAN, VT_REDUCE_MAX,
-                             out.data()),
-           "vt_text_relevance(cpu)");
+        const vt_tensor av = view(attn[0]->h(), dt, {H * Q * N}), qov = view(qo.data(), {2}), vov = view(vo.data(), {2}),
+                        ov = view(out.data(), {N});
+        vt(vt_text_relevance(nullptr, &av, &qov, &vov, &ov, &params), "vt_text_relevance(cpu)");
     }, 5);
     DevCopy<int64_t> dqo(qo), dvo(vo);
     Out<float> gout(N);
     auto launch = [&](int i) {
-        vt(vt_text_relevance(0, nullptr, attn[i % sets]->dev, dt, H, dqo.dev, dvo.dev, 1, VT_REDUCE_MEAN, VT_REDUCE_MAX,
-                             gout.dev),
-           "vt_text_relevance(cuda)");
+        const vt_tensor av = view(attn[i % sets]->dev, dt, {H * Q * N}, 0), qov = view(dqo.dev, {2}, 0),
+                        vov = view(dvo.dev, {2}, 0), ov = view(gout.dev, {N}, 0);
+        vt(vt_text_relevance(nullptr, &av, &qov, &vov, &ov, &params), "vt_text_relevance(cuda)");
     };
     if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);
@@ -538,20 +539,25 @@ void check_text_relevance_qk(const ShapeSet& s, int32_t dt, uint64_t seed) {
     std::vector<int64_t> qo{0, Q}, ko{0, L}, vo{0, N};
     std::vector<float> out(N);
     const float scale = 1.0f / std::sqrt(float(d));
+    const vt_text_relevance_qk_params params{scale, VT_REDUCE_MEAN, VT_REDUCE_MAX};
     Timing t;
     t.cpu_us = time_cpu([&] {
-        vt(vt_text_relevance_qk(-1, nullptr, q.h(), k.h(), dt, Hq, Hkv, d, Q * d, d, L * d, d, qo.data(), ko.data(),
-                                seq.qpos.data(), vo.data(), seq.vpos.data(), 1, Q, scale, VT_REDUCE_MEAN, VT_REDUCE_MAX,
-                                nullptr, 0, out.data()),
+        const vt_tensor qv = view(q.h(), dt, {Hq, Q, d}), kv = view(k.h(), dt, {Hkv, L, d}), qov = view(qo.data(), {2}),
+                        kov = view(ko.data(), {2}), qpv = view(seq.qpos.data(), {Q}), vov = view(vo.data(), {2}),
+                        vpv = view(seq.vpos.data(), {N}), ov = view(out.data(), {N});
+        vt(vt_text_relevance_qk(nullptr, &qv, &kv, &qov, &kov, &qpv, &vov, &vpv, &ov, &params, nullptr, 0),
            "vt_text_relevance_qk(cpu)");
     }, 3);
     DevCopy<int64_t> dqo(qo), dko(ko), dvo(vo), dqp(seq.qpos), dvp(seq.vpos);
-    size_t ws_bytes = vt_text_relevance_qk_workspace_bytes(0, Hq, Q);
+    const vt_tensor q_dev = view(q.dev, dt, {Hq, Q, d}, 0);
+    size_t ws_bytes = vt_text_relevance_qk_workspace_bytes(&q_dev);
     DevBytes ws(ws_bytes);
     Out<float> gout(N);
     auto launch = [&](int) {
-        vt(vt_text_relevance_qk(0, nullptr, q.dev, k.dev, dt, Hq, Hkv, d, Q * d, d, L * d, d, dqo.dev, dko.dev, dqp.dev,
-                                dvo.dev, dvp.dev, 1, Q, scale, VT_REDUCE_MEAN, VT_REDUCE_MAX, ws.p, ws_bytes, gout.dev),
+        const vt_tensor kv = view(k.dev, dt, {Hkv, L, d}, 0), qov = view(dqo.dev, {2}, 0), kov = view(dko.dev, {2}, 0),
+                        qpv = view(dqp.dev, {Q}, 0), vov = view(dvo.dev, {2}, 0), vpv = view(dvp.dev, {N}, 0),
+                        ov = view(gout.dev, {N}, 0);
+        vt(vt_text_relevance_qk(nullptr, &q_dev, &kv, &qov, &kov, &qpv, &vov, &vpv, &ov, &params, ws.p, ws_bytes),
            "vt_text_relevance_qk(cuda)");
     };
     if (!g_gpu) return cpu_only(__func__ + 6, t);

@@ -371,148 +371,165 @@ VT_API int32_t vt_rollout_qk(int32_t device, void* stream, const void* const* q_
 }
 
 /* ---- K4 ---- */
-VT_API int32_t vt_text_relevance(int32_t device, void* stream, const void* attn, int32_t dtype, int64_t heads,
-                                 const int64_t* query_offsets, const int64_t* visual_offsets, int64_t num_images,
-                                 int32_t head_reduce, int32_t text_reduce, float* out) {
+VT_API int32_t vt_text_relevance(void* stream, const vt_tensor* attn, const vt_tensor* query_offsets,
+                                 const vt_tensor* visual_offsets, const vt_tensor* out,
+                                 const vt_text_relevance_params* params) {
     constexpr const char* op = "vt_text_relevance";
-    const TextRelevanceArgs a{attn,        dtype,       heads, query_offsets, visual_offsets, num_images,
-                              head_reduce, text_reduce, out};
+    TextRelevanceArgs a{};
+    int64_t attn_len = 0, out_len = 0;
     auto check = [&] {
-        require_at_least(num_images, 1, op, "num_images");
-        require_at_least(heads, 1, op, "heads");
-        require_reduce(head_reduce, op, "head_reduce");
-        require_reduce(text_reduce, op, "text_reduce");
-        require_ptr(query_offsets, op, "query_offsets");
-        require_ptr(visual_offsets, op, "visual_offsets");
+        Views v(op);
+        const vt_tensor& t = v(attn, "attn", 1, "[sum_b heads * Q_b * N_b]", kFloating);
+        const vt_tensor& qo = v(query_offsets, "query_offsets", 1, "[num_images + 1]", kI64);
+        const vt_tensor& vo = v(visual_offsets, "visual_offsets", 1, "[num_images + 1]", kI64);
+        const vt_tensor& o = v(out, "out", 1, "[sum N_b]", kF32);
+        const vt_text_relevance_params& p = v.params(params);
+        VT_REQUIRE(qo.shape[0] >= 2, op, "query_offsets",
+                   "must have >= 2 entries (num_images + 1, num_images >= 1), got %lld", static_cast<long long>(qo.shape[0]));
+        const int64_t num_images = qo.shape[0] - 1;
+        v.dim(vo, "visual_offsets", 0, num_images + 1, "num_images + 1, query_offsets.shape[0]");
+        require_at_least(p.heads, 1, op, "heads");
+        require_reduce(p.head_reduce, op, "head_reduce");
+        require_reduce(p.text_reduce, op, "text_reduce");
+        attn_len = t.shape[0];
+        out_len = o.shape[0];
+        a = TextRelevanceArgs{t.data,
+                              t.dtype,
+                              p.heads,
+                              static_cast<const int64_t*>(qo.data),
+                              static_cast<const int64_t*>(vo.data),
+                              num_images,
+                              p.head_reduce,
+                              p.text_reduce,
+                              static_cast<float*>(o.data)};
+        return v.device();
     };
-    return dispatch(
-        op, device, stream,
+    return dispatch_views(
+        op, stream, check,
         [&] {
-            check();
-            check_host_offsets(query_offsets, num_images, -1, op, "query_offsets");
-            check_host_offsets(visual_offsets, num_images, -1, op, "visual_offsets");
+            check_host_offsets(a.query_offsets, a.num_images, -1, op, "query_offsets");
+            check_host_offsets(a.visual_offsets, a.num_images, out_len, op, "visual_offsets");
             int64_t attn_elements = 0;  // sum over images of heads * Q_b * N_b
-            for (int64_t b = 0; b < num_images; ++b) {
-                const int64_t block = checked_elements({heads, query_offsets[b + 1] - query_offsets[b],
-                                                        visual_offsets[b + 1] - visual_offsets[b]},
+            for (int64_t b = 0; b < a.num_images; ++b) {
+                const int64_t block = checked_elements({a.heads, a.query_offsets[b + 1] - a.query_offsets[b],
+                                                        a.visual_offsets[b + 1] - a.visual_offsets[b]},
                                                        op, "attn");
                 attn_elements = checked_add(attn_elements, block, op, "attn", "the sum of heads * Q_b * N_b");
             }
-            checked_elements({attn_elements}, op, "attn");
-            if (visual_offsets[num_images] > 0) require_ptr(out, op, "out");
-            if (attn_elements > 0) require_ptr(attn, op, "attn");  // (an empty attn may be NULL)
+            VT_REQUIRE(attn_elements == attn_len, op, "attn",
+                       "must have shape[0] = %lld (the sum of heads * Q_b * N_b over the offsets), got %lld",
+                       static_cast<long long>(attn_elements), static_cast<long long>(attn_len));
             cpu::text_relevance(a);
         },
         [&](const cuda::Launch& at) {
-            check();
-            require_ptr(attn, op, "attn");
-            require_ptr(out, op, "out");
+            // The offsets are device memory: the views' lengths cannot be checked against them,
+            // so an empty view must still point somewhere (as before views).
+            require_ptr(a.attn, op, "attn");
+            require_ptr(a.out, op, "out");
             cuda::text_relevance(a, at);
         });
 }
 
-VT_API size_t vt_text_relevance_qk_workspace_bytes(int32_t device, int64_t q_heads, int64_t total_queries) {
-    return device < 0 || q_heads < 1 || total_queries < 0 ? 0 : workspace::text_relevance_qk(q_heads, total_queries);
+VT_API size_t vt_text_relevance_qk_workspace_bytes(const vt_tensor* q) {
+    if (q == nullptr || q->device < 0 || q->ndim != 3 || q->shape[0] < 1 || q->shape[1] < 0) return 0;
+    return workspace::text_relevance_qk(q->shape[0], q->shape[1]);
 }
 
-VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream, const void* q, const void* k, int32_t dtype,
-                                    int64_t q_heads, int64_t kv_heads, int64_t head_dim, int64_t q_head_stride,
-                                    int64_t q_token_stride, int64_t k_head_stride, int64_t k_token_stride,
-                                    const int64_t* query_offsets, const int64_t* key_offsets, const int64_t* query_pos,
-                                    const int64_t* visual_offsets, const int64_t* visual_pos, int64_t num_images,
-                                    int64_t total_queries, float scale, int32_t head_reduce, int32_t text_reduce,
-                                    void* workspace, size_t workspace_bytes, float* out) {
+VT_API int32_t vt_text_relevance_qk(void* stream, const vt_tensor* q, const vt_tensor* k,
+                                    const vt_tensor* query_offsets, const vt_tensor* key_offsets,
+                                    const vt_tensor* query_pos, const vt_tensor* visual_offsets,
+                                    const vt_tensor* visual_pos, const vt_tensor* out,
+                                    const vt_text_relevance_qk_params* params, void* workspace,
+                                    size_t workspace_bytes) {
     constexpr const char* op = "vt_text_relevance_qk";
-    const TextRelevanceQkArgs a{q,
-                                k,
-                                dtype,
+    TextRelevanceQkArgs a{};
+    int64_t total_keys = 0, total_visual = 0;
+    auto check = [&] {
+        Views v(op);
+        const vt_tensor& qv = v(q, "q", 3, "[q_heads, total_queries, head_dim]", kFloating, Layout::Strided);
+        const vt_tensor& kv = v(k, "k", 3, "[kv_heads, total_keys, head_dim]", kFloating, Layout::Strided);
+        const vt_tensor& qo = v(query_offsets, "query_offsets", 1, "[num_images + 1]", kI64);
+        const vt_tensor& ko = v(key_offsets, "key_offsets", 1, "[num_images + 1]", kI64);
+        const vt_tensor& qp = v(query_pos, "query_pos", 1, "[total_queries]", kI64);
+        const vt_tensor& vo = v(visual_offsets, "visual_offsets", 1, "[num_images + 1]", kI64);
+        const vt_tensor& vp = v(visual_pos, "visual_pos", 1, "[total_visual]", kI64);
+        const vt_tensor& o = v(out, "out", 1, "[total_visual]", kF32);
+        const vt_text_relevance_qk_params& p = v.params(params);
+        v.same_dtype(kv, "k", qv, "q");
+        const int64_t q_heads = qv.shape[0], total_queries = qv.shape[1], head_dim = qv.shape[2];
+        const int64_t kv_heads = kv.shape[0];
+        total_keys = kv.shape[1];
+        total_visual = vp.shape[0];
+        VT_REQUIRE(qo.shape[0] >= 2, op, "query_offsets",
+                   "must have >= 2 entries (num_images + 1, num_images >= 1), got %lld", static_cast<long long>(qo.shape[0]));
+        const int64_t num_images = qo.shape[0] - 1;
+        v.dim(ko, "key_offsets", 0, num_images + 1, "num_images + 1, query_offsets.shape[0]");
+        v.dim(vo, "visual_offsets", 0, num_images + 1, "num_images + 1, query_offsets.shape[0]");
+        v.dim(qp, "query_pos", 0, total_queries, "total_queries, q.shape[1]");
+        v.dim(o, "out", 0, total_visual, "total_visual, visual_pos.shape[0]");
+        require_at_least(q_heads, 1, op, "q.shape[0] (q_heads)");
+        require_at_least(kv_heads, 1, op, "k.shape[0] (kv_heads)");
+        VT_REQUIRE(q_heads % kv_heads == 0, op, "k", "must have shape[0] (kv_heads) dividing q_heads (%lld), got %lld",
+                   static_cast<long long>(q_heads), static_cast<long long>(kv_heads));
+        require_at_least(head_dim, 1, op, "q.shape[2] (head_dim)");
+        v.dim(kv, "k", 2, head_dim, "head_dim, q.shape[2]");
+        VT_REQUIRE(std::isfinite(p.scale) && p.scale > 0.0f, op, "scale", "must be finite and > 0, got %g",
+                   double(p.scale));
+        require_reduce(p.head_reduce, op, "head_reduce");
+        require_reduce(p.text_reduce, op, "text_reduce");
+        checked_elements({q_heads, total_queries}, op, "q");  // q_heads * total_queries row statistics
+        a = TextRelevanceQkArgs{qv.data,
+                                kv.data,
+                                qv.dtype,
                                 q_heads,
                                 kv_heads,
                                 head_dim,
-                                q_head_stride,
-                                q_token_stride,
-                                k_head_stride,
-                                k_token_stride,
-                                query_offsets,
-                                key_offsets,
-                                query_pos,
-                                visual_offsets,
-                                visual_pos,
+                                qv.strides[0],
+                                qv.strides[1],
+                                kv.strides[0],
+                                kv.strides[1],
+                                static_cast<const int64_t*>(qo.data),
+                                static_cast<const int64_t*>(ko.data),
+                                static_cast<const int64_t*>(qp.data),
+                                static_cast<const int64_t*>(vo.data),
+                                static_cast<const int64_t*>(vp.data),
                                 num_images,
                                 total_queries,
-                                scale,
-                                head_reduce,
-                                text_reduce,
+                                p.scale,
+                                p.head_reduce,
+                                p.text_reduce,
                                 workspace,
                                 workspace_bytes,
-                                out};
-    auto check = [&] {
-        require_at_least(num_images, 1, op, "num_images");
-        require_at_least(total_queries, 0, op, "total_queries");
-        require_at_least(q_heads, 1, op, "q_heads");
-        require_at_least(kv_heads, 1, op, "kv_heads");
-        VT_REQUIRE(q_heads % kv_heads == 0, op, "kv_heads", "must divide q_heads (%lld), got %lld",
-                   static_cast<long long>(q_heads), static_cast<long long>(kv_heads));
-        require_at_least(head_dim, 1, op, "head_dim");
-        require_at_least(q_token_stride, head_dim, op, "q_token_stride");
-        require_at_least(k_token_stride, head_dim, op, "k_token_stride");
-        require_at_least(q_head_stride, 0, op, "q_head_stride");
-        require_at_least(k_head_stride, 0, op, "k_head_stride");
-        VT_REQUIRE(std::isfinite(scale) && scale > 0.0f, op, "scale", "must be finite and > 0, got %g", double(scale));
-        require_reduce(head_reduce, op, "head_reduce");
-        require_reduce(text_reduce, op, "text_reduce");
-        require_ptr(query_offsets, op, "query_offsets");
-        require_ptr(key_offsets, op, "key_offsets");
-        require_ptr(visual_offsets, op, "visual_offsets");
-        checked_elements({q_heads, total_queries}, op, "total_queries");  // q_heads * total_queries row statistics
-        if (total_queries > 0) {
-            require_ptr(q, op, "q");
-            require_ptr(k, op, "k");
-            require_ptr(query_pos, op, "query_pos");
-            checked_extent(head_dim, {{q_heads, q_head_stride}, {total_queries, q_token_stride}}, op, "q");
-        }
+                                static_cast<float*>(o.data)};
+        return v.device();
     };
-    // The same pointer rules on both paths; `visuals` (sum N_b) is known on the host only, and
-    // taken as > 0 on the CUDA path, whose offsets are device memory.
-    auto check_visual = [&](int64_t visuals) {
-        if (visuals != 0) {
-            require_ptr(visual_pos, op, "visual_pos");
-            require_ptr(out, op, "out");
-        }
-    };
-    return dispatch(
-        op, device, stream,
+    return dispatch_views(
+        op, stream, check,
         [&] {
-            check();
-            check_host_offsets(query_offsets, num_images, total_queries, op, "query_offsets");
-            check_host_offsets(key_offsets, num_images, -1, op, "key_offsets");
-            check_host_offsets(visual_offsets, num_images, -1, op, "visual_offsets");
-            check_visual(visual_offsets[num_images]);
-            if (total_queries > 0 && key_offsets[num_images] > 0) {
-                checked_extent(head_dim, {{kv_heads, k_head_stride}, {key_offsets[num_images], k_token_stride}}, op,
-                               "k");
-            }
-            for (int64_t b = 0; b < num_images; ++b) {
-                const int64_t keys = key_offsets[b + 1] - key_offsets[b];
-                for (int64_t r = query_offsets[b]; r < query_offsets[b + 1]; ++r) {
-                    VT_REQUIRE(query_pos[r] >= 0 && query_pos[r] < keys, op, "query_pos",
+            check_host_offsets(a.query_offsets, a.num_images, a.total_queries, op, "query_offsets");
+            check_host_offsets(a.key_offsets, a.num_images, total_keys, op, "key_offsets");
+            check_host_offsets(a.visual_offsets, a.num_images, total_visual, op, "visual_offsets");
+            for (int64_t b = 0; b < a.num_images; ++b) {
+                const int64_t keys = a.key_offsets[b + 1] - a.key_offsets[b];
+                for (int64_t r = a.query_offsets[b]; r < a.query_offsets[b + 1]; ++r) {
+                    VT_REQUIRE(a.query_pos[r] >= 0 && a.query_pos[r] < keys, op, "query_pos",
                                "entry %lld is %lld, outside image %lld's %lld keys", static_cast<long long>(r),
-                               static_cast<long long>(query_pos[r]), static_cast<long long>(b),
+                               static_cast<long long>(a.query_pos[r]), static_cast<long long>(b),
                                static_cast<long long>(keys));
                 }
-                for (int64_t v = visual_offsets[b]; v < visual_offsets[b + 1]; ++v) {
-                    VT_REQUIRE(visual_pos[v] >= 0 && visual_pos[v] < keys, op, "visual_pos",
+                for (int64_t v = a.visual_offsets[b]; v < a.visual_offsets[b + 1]; ++v) {
+                    VT_REQUIRE(a.visual_pos[v] >= 0 && a.visual_pos[v] < keys, op, "visual_pos",
                                "entry %lld is %lld, outside image %lld's %lld keys", static_cast<long long>(v),
-                               static_cast<long long>(visual_pos[v]), static_cast<long long>(b),
+                               static_cast<long long>(a.visual_pos[v]), static_cast<long long>(b),
                                static_cast<long long>(keys));
                 }
             }
             cpu::text_relevance_qk(a);
         },
         [&](const cuda::Launch& at) {
-            check();
-            check_visual(-1);
-            require_workspace(workspace, workspace_bytes, workspace::text_relevance_qk(q_heads, total_queries), op);
+            require_ptr(a.visual_pos, op, "visual_pos");  // (offsets in device memory: see vt_text_relevance)
+            require_ptr(a.out, op, "out");
+            require_workspace(workspace, workspace_bytes, workspace::text_relevance_qk(a.q_heads, a.total_queries), op);
             cuda::text_relevance_qk(a, at);
         });
 }

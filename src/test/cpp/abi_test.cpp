@@ -158,18 +158,12 @@ struct TextQk {
     float q[2] = {1.0f, 0.0f}, k[4] = {0.5f, 0.0f, -0.5f, 0.0f}, out[1] = {-1.0f};
     int64_t query_offsets[2] = {0, 1}, key_offsets[2] = {0, 2}, query_pos[1] = {1};
     int64_t visual_offsets[2] = {0, 1}, visual_pos[1] = {0};
-    const void* qp = q;
-    const void* kp = k;
-    const int64_t* query_pos_p = query_pos;
-    const int64_t* visual_pos_p = visual_pos;
-    float* out_p = out;
-    float scale = 1.0f;
+    vt_tensor qv = view(q, {1, 1, 2}), kv = view(k, {1, 2, 2}), qo = view(query_offsets, {2}),
+              ko = view(key_offsets, {2}), qp = view(query_pos, {1}), vo = view(visual_offsets, {2}),
+              vp = view(visual_pos, {1}), ov = view(out, {1});
+    vt_text_relevance_qk_params p{1.0f, VT_REDUCE_MEAN, VT_REDUCE_MAX};
 
-    int32_t run() {
-        return vt_text_relevance_qk(-1, nullptr, qp, kp, VT_FLOAT32, 1, 1, 2, 2, 2, 4, 2, query_offsets, key_offsets,
-                                    query_pos_p, visual_offsets, visual_pos_p, 1, 1, scale, VT_REDUCE_MEAN,
-                                    VT_REDUCE_MAX, nullptr, 0, out_p);
-    }
+    int32_t run() { return vt_text_relevance_qk(nullptr, &qv, &kv, &qo, &ko, &qp, &vo, &vp, &ov, &p, nullptr, 0); }
 };
 
 TEST(k4_qk_valid_call_gives_the_softmax_probability) {
@@ -179,35 +173,33 @@ TEST(k4_qk_valid_call_gives_the_softmax_probability) {
     EXPECT_TRUE(std::fabs(t.out[0] - want) < 1e-6);
 }
 
-TEST(k4_qk_null_q_is_rejected) {
-    // Used to return OK, reading the query as zeros.
-    TextQk t;
-    t.qp = nullptr;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'q' must not be NULL");
+TEST(k4_qk_null_data_is_rejected) {
+    // NULL q used to return OK, reading the query as zeros.
+    for (int i = 0; i < 5; ++i) {
+        TextQk t;
+        vt_tensor* views[5] = {&t.qv, &t.kv, &t.qp, &t.vp, &t.ov};
+        const char* names[5] = {"argument 'q' must not have NULL data", "argument 'k' must not have NULL data",
+                                "argument 'query_pos' must not have NULL data",
+                                "argument 'visual_pos' must not have NULL data", "argument 'out' must not have NULL data"};
+        views[i]->data = nullptr;
+        EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), names[i]);
+    }
 }
 
-TEST(k4_qk_null_k_is_rejected) {
+TEST(k4_qk_views_must_agree_with_each_other_and_the_offsets) {
     TextQk t;
-    t.kp = nullptr;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'k' must not be NULL");
-}
-
-TEST(k4_qk_null_query_pos_is_rejected) {
-    TextQk t;
-    t.query_pos_p = nullptr;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'query_pos' must not be NULL");
-}
-
-TEST(k4_qk_null_visual_pos_is_rejected) {
-    TextQk t;
-    t.visual_pos_p = nullptr;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'visual_pos' must not be NULL");
-}
-
-TEST(k4_qk_null_out_is_rejected) {
-    TextQk t;
-    t.out_p = nullptr;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'out' must not be NULL");
+    t.ko = view(t.key_offsets, {1});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(),
+                  "argument 'key_offsets' must have shape[0] = 2 (num_images + 1, query_offsets.shape[0]), got 1");
+    TextQk u;
+    u.kv = view(u.k, {1, 1, 2});  // one key row, but key_offsets end at 2
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, u.run(), "argument 'key_offsets' must end at 1, got 2");
+    TextQk w;
+    w.kv = view(w.k, {1, 2, 1});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, w.run(), "argument 'k' must have shape[2] = 2 (head_dim, q.shape[2]), got 1");
+    TextQk x;
+    x.kv.dtype = VT_BFLOAT16;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, x.run(), "argument 'k' must have the dtype of 'q' (0, float32), got 2 (bfloat16)");
 }
 
 TEST(k4_qk_empty_batch_needs_no_buffers) {
@@ -215,9 +207,11 @@ TEST(k4_qk_empty_batch_needs_no_buffers) {
     TextQk t;
     t.query_offsets[1] = 0;
     t.visual_offsets[1] = 0;
-    EXPECT_OK(vt_text_relevance_qk(-1, nullptr, nullptr, nullptr, VT_FLOAT32, 1, 1, 2, 2, 2, 4, 2, t.query_offsets,
-                                   t.key_offsets, nullptr, t.visual_offsets, nullptr, 1, 0, 1.0f, VT_REDUCE_MEAN,
-                                   VT_REDUCE_MAX, nullptr, 0, nullptr));
+    t.qv = view(static_cast<const float*>(nullptr), {1, 0, 2});
+    t.qp = view(static_cast<const int64_t*>(nullptr), {0});
+    t.vp = view(static_cast<const int64_t*>(nullptr), {0});
+    t.ov = view(static_cast<const float*>(nullptr), {0});
+    EXPECT_OK(t.run());
 }
 
 /* ---- Non-finite attention logits from finite (or non-finite) q, k: an error, not OK + NaN ---- */
@@ -254,7 +248,7 @@ TEST(k4_qk_overflowing_logits_are_rejected) {
     t.k[0] = 1e30f;
     EXPECT_STATUS(VT_ERR_NONFINITE, t.run(), "argument 'q/k' gives non-finite attention logits");
     TextQk u;
-    u.scale = 3e38f;  // finite q, k, scale; q . k * scale overflows
+    u.p.scale = 3e38f;  // finite q, k, scale; q . k * scale overflows
     u.q[0] = 4.0f;
     EXPECT_STATUS(VT_ERR_NONFINITE, u.run(), "non-finite attention logits");
 }
@@ -513,11 +507,15 @@ TEST(workspace_queries_saturate_instead_of_wrapping) {
     EXPECT_TRUE(vt_rollout_workspace_bytes(0, big, 1, big) == SIZE_MAX);
     EXPECT_TRUE(vt_rollout_matrix_workspace_bytes(0, 1, int64_t(1) << 32) == SIZE_MAX);
     EXPECT_TRUE(vt_rollout_qk_workspace_bytes(0, big, big, 1) == SIZE_MAX);
-    EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(0, big, big) == SIZE_MAX);
+    const vt_tensor q_big = view(nullptr, VT_FLOAT32, {big, big, 1}, 0), q_ok = view(nullptr, VT_FLOAT32, {8, 1000, 64}, 0),
+                    q_host = view(nullptr, VT_FLOAT32, {8, 1000, 64});
+    EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(&q_big) == SIZE_MAX);
+    EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(nullptr) == 0);
+    EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(&q_host) == 0);
     // In range: exact sizes (256-byte aligned buffers), whether or not CUDA is compiled in.
     EXPECT_TRUE(vt_rollout_workspace_bytes(0, 3, 2, 5) == 2 * 256);
     EXPECT_TRUE(vt_rollout_qk_workspace_bytes(0, 1, 100, 1) == 2 * 256 + 512);
-    EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(0, 8, 1000) == 32000);
+    EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(&q_ok) == 32000);
     EXPECT_TRUE(vt_rollout_workspace_bytes(-1, 3, 2, 5) == 0);
 }
 
@@ -526,17 +524,21 @@ TEST(k4_heads_times_queries_overflow_is_rejected) {
     const float attn[4] = {};
     float out[2] = {};
     const int64_t qo[2] = {0, 2}, vo[2] = {0, 2};
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_text_relevance(-1, nullptr, attn, VT_FLOAT32, int64_t(1) << 62, qo, vo, 1, VT_REDUCE_MEAN,
-                                    VT_REDUCE_MAX, out),
+    const vt_tensor av = view(attn, {4}), qov = view(qo, {2}), vov = view(vo, {2}), ov = view(out, {2});
+    const vt_text_relevance_params p{int64_t(1) << 62, VT_REDUCE_MEAN, VT_REDUCE_MAX};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_text_relevance(nullptr, &av, &qov, &vov, &ov, &p),
                   "argument 'attn' is too large");
-    // Q/K form: q_heads * total_queries row statistics.
+    // attn shorter than the offsets imply: checked on the CPU path
+    const vt_text_relevance_params p2{1, VT_REDUCE_MEAN, VT_REDUCE_MAX};
+    const vt_tensor a3 = view(attn, {3});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_text_relevance(nullptr, &a3, &qov, &vov, &ov, &p2),
+                  "argument 'attn' must have shape[0] = 4 (the sum of heads * Q_b * N_b over the offsets), got 3");
+    EXPECT_OK(vt_text_relevance(nullptr, &av, &qov, &vov, &ov, &p2));
+    // Q/K form: q_heads * total_queries row statistics (q's heads share one row: stride 0).
     TextQk t;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_text_relevance_qk(-1, nullptr, t.q, t.k, VT_FLOAT32, int64_t(1) << 62, 1, 2, 0, 2, 4, 2,
-                                       t.query_offsets, t.key_offsets, t.query_pos, t.visual_offsets, t.visual_pos, 1,
-                                       1 << 3, 1.0f, VT_REDUCE_MEAN, VT_REDUCE_MAX, nullptr, 0, t.out),
-                  "argument 'total_queries' is too large");
+    t.qv = vtv::strided(t.q, VT_FLOAT32, {int64_t(1) << 62, 8, 2}, {0, 0, 1});
+    t.qp = view(t.query_pos, {8});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'q' is too large");
 }
 
 TEST(k3_layer_size_overflow_is_rejected) {

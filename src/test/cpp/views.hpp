@@ -2,6 +2,7 @@
 // contiguous row-major views of a buffer, with the dtype taken from the element type.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 
@@ -23,6 +24,10 @@ inline vt_tensor view(const void* data, int32_t dtype, std::initializer_list<int
         stride = static_cast<int64_t>(static_cast<uint64_t>(stride) * static_cast<uint64_t>(t.shape[d]));
     }
     return t;
+}
+
+inline vt_tensor view(std::nullptr_t, int32_t dtype, std::initializer_list<int64_t> shape, int32_t device = -1) {
+    return view(static_cast<const void*>(nullptr), dtype, shape, device);
 }
 
 inline vt_tensor view(const float* data, std::initializer_list<int64_t> shape, int32_t device = -1) {

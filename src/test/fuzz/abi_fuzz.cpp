@@ -173,11 +173,16 @@ void fuzz_text_relevance_qk(Reader& r) {
     valid &= qo[0] == 0 && ko[0] == 0 && vo[0] == 0;
     if (!valid) {
         // Broken offsets must be rejected before anything is read through them.
-        float dummy[1] = {0.0f};
+        // The views are well-formed (one query row and key row shared by every head: stride 0),
+        // so that what the library has to reject is the offsets.
+        float dummy[8] = {};
         int64_t pos[1] = {0};
-        const int32_t st = vt_text_relevance_qk(-1, nullptr, dummy, dummy, VT_FLOAT32, qh, kv, d, 0, d, 0, d,
-                                                qo.data(), ko.data(), pos, vo.data(), pos, images, qo[images], 1.0f, 0,
-                                                1, nullptr, 0, dummy);
+        const vt_tensor qv = vtv::strided(dummy, VT_FLOAT32, {qh, 1, d}, {0, 0, 1}),
+                        kv_ = vtv::strided(dummy, VT_FLOAT32, {kv, 1, d}, {0, 0, 1}),
+                        qov = view(qo.data(), {images + 1}), kov = view(ko.data(), {images + 1}),
+                        vov = view(vo.data(), {images + 1}), pv = view(pos, {1}), ov = view(dummy, {1});
+        const vt_text_relevance_qk_params p{1.0f, 0, 1};
+        const int32_t st = vt_text_relevance_qk(nullptr, &qv, &kv_, &qov, &kov, &pv, &vov, &pv, &ov, &p, nullptr, 0);
         INVARIANT(op, st != VT_OK);
         return;
     }
@@ -194,11 +199,12 @@ void fuzz_text_relevance_qk(Reader& r) {
     r.fill(q);
     r.fill(k);
     // Layouts [heads, tokens, d]: head stride tokens * d, token stride d.
-    const int32_t st = vt_text_relevance_qk(-1, nullptr, q.empty() ? nullptr : q.data(),
-                                            k.empty() ? nullptr : k.data(), VT_FLOAT32, qh, kv, d, nq * d, d, nk * d,
-                                            d, qo.data(), ko.data(), qpos.empty() ? nullptr : qpos.data(), vo.data(),
-                                            vpos.empty() ? nullptr : vpos.data(), images, nq, 1.0f, r.u8() % 2,
-                                            r.u8() % 2, nullptr, 0, out.empty() ? nullptr : out.data());
+    const vt_tensor qv = view(q.data(), {qh, nq, d}), kv_ = view(k.data(), {kv, nk, d}),
+                    qov = view(qo.data(), {images + 1}), kov = view(ko.data(), {images + 1}),
+                    vov = view(vo.data(), {images + 1}), qpv = view(qpos.data(), {nq}), vpv = view(vpos.data(), {nv}),
+                    ov = view(out.data(), {nv});
+    const vt_text_relevance_qk_params p{1.0f, r.u8() % 2, r.u8() % 2};
+    const int32_t st = vt_text_relevance_qk(nullptr, &qv, &kv_, &qov, &kov, &qpv, &vov, &vpv, &ov, &p, nullptr, 0);
     if (st != VT_OK) {
         INVARIANT(op, rejected_as_bad_input(st));
         return;
@@ -309,9 +315,11 @@ void fuzz_text_relevance(Reader& r) {
     // Probabilities in [0, 1] (bytes below 200 give multiples of 1/200), sometimes raw values.
     const bool probabilities = r.u8() < 200;
     for (float& x : attn) x = probabilities ? float(r.u8() % 201) / 200.0f : r.value();
-    const int32_t st = vt_text_relevance(-1, nullptr, attn.empty() ? nullptr : attn.data(), VT_FLOAT32, heads,
-                                         qo.data(), vo.data(), images, r.u8() % 2, r.u8() % 2,
-                                         out.empty() ? nullptr : out.data());
+    const vt_tensor av = view(attn.empty() ? nullptr : attn.data(), {int64_t(attn.size())}),
+                    qov = view(qo.data(), {images + 1}), vov = view(vo.data(), {images + 1}),
+                    ov = view(out.empty() ? nullptr : out.data(), {int64_t(out.size())});
+    const vt_text_relevance_params p{heads, r.u8() % 2, r.u8() % 2};
+    const int32_t st = vt_text_relevance(nullptr, &av, &qov, &vov, &ov, &p);
     if (!valid) {
         INVARIANT(op, st != VT_OK);
         return;

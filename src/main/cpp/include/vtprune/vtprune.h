@@ -11,7 +11,7 @@
  *  - Converted ops take their tensors as vt_tensor views (below) and their scalars as one
  *    op-specific params struct:
  *        int32_t vt_<op>(void* stream, const vt_tensor* <input>..., const vt_tensor* <output>...,
- *                        const vt_<op>_params* params);
+ *                        const vt_<op>_params* params[, void* workspace, size_t workspace_bytes]);
  *    inputs first, then outputs, in the order the header documents them; the op runs on the
  *    device of its views, which must all agree. Views are passed by pointer (a view is 88 bytes;
  *    by value every call would copy them onto the stack) and as const: the library never writes
@@ -279,42 +279,60 @@ VT_API int32_t vt_rollout_qk(int32_t device, void* stream,
  * N_b = visual_offsets[b+1] - visual_offsets[b] visual tokens.
  * c_v = text_reduce_q ( head_reduce_h P[h, q, v] ); PTP: head MEAN, text MAX.
  *
- * From probabilities: `attn` is the concatenation over images of contiguous [heads, Q_b, N_b]
- * blocks (instruction rows restricted to the visual columns, softmaxed over all keys).
- * out (fp32) [sum N_b].
+ * From probabilities. Views (all contiguous):
+ *   attn           [sum_b heads * Q_b * N_b] fp32 / fp16 / bf16: the concatenation over images
+ *                  of [heads, Q_b, N_b] blocks (instruction rows restricted to the visual
+ *                  columns, softmaxed over all keys).
+ *   query_offsets  [num_images + 1] int64, num_images >= 1.
+ *   visual_offsets [num_images + 1] int64, ending at sum N_b.
+ *   out            [sum N_b] fp32.
+ * The CPU path checks attn's and out's lengths against the offsets; the CUDA path cannot (the
+ * offsets are device memory there).
  * ======================================================================================== */
-VT_API int32_t vt_text_relevance(int32_t device, void* stream,
-                                 const void* attn, int32_t dtype, int64_t heads,
-                                 const int64_t* query_offsets, const int64_t* visual_offsets,
-                                 int64_t num_images, int32_t head_reduce, int32_t text_reduce,
-                                 float* out);
+typedef struct vt_text_relevance_params {
+    int64_t heads;       /* >= 1 */
+    int32_t head_reduce; /* a vt_reduce */
+    int32_t text_reduce; /* a vt_reduce */
+} vt_text_relevance_params;
 
-/* Flash-compatible form from queries and keys (post-RoPE).
- * q: element (h, t, e) at q + h * q_head_stride + t * q_token_stride + e, t over all
- *    sum Q_b query rows (image b owns rows [query_offsets[b], query_offsets[b+1])).
- * k: element (h, t, e) at k + h * k_head_stride + t * k_token_stride + e, t over all
- *    sum L_b key rows (image b owns rows [key_offsets[b], key_offsets[b+1])).
- * Query head h uses kv head h / (q_heads / kv_heads) (GQA). query_pos[r] is the position of
- * query row r inside its image's key sequence; visual_pos[v] likewise for visual token v.
+VT_API int32_t vt_text_relevance(void* stream, const vt_tensor* attn, const vt_tensor* query_offsets,
+                                 const vt_tensor* visual_offsets, const vt_tensor* out,
+                                 const vt_text_relevance_params* params);
+
+/* Flash-compatible form from queries and keys (post-RoPE). Views (q and k of one dtype):
+ *   q              [q_heads, total_queries, head_dim] strided; image b owns query rows
+ *                  [query_offsets[b], query_offsets[b+1]).
+ *   k              [kv_heads, total_keys, head_dim] strided; image b owns key rows
+ *                  [key_offsets[b], key_offsets[b+1]). Query head h uses kv head
+ *                  h / (q_heads / kv_heads) (GQA): kv_heads divides q_heads.
+ *   query_offsets  [num_images + 1] int64, ending at total_queries; num_images >= 1.
+ *   key_offsets    [num_images + 1] int64, ending at total_keys.
+ *   query_pos      [total_queries] int64: the position of query row r inside its image's keys.
+ *   visual_offsets [num_images + 1] int64, ending at total_visual.
+ *   visual_pos     [total_visual] int64: likewise for visual token v.
+ *   out            [total_visual] fp32.
  * Softmax over keys j <= pos_q (causal); probabilities are read at visual positions only
- * (0 where pos_v > pos_q). total_queries = query_offsets[num_images] sizes the CUDA grid and
- * workspace (the offsets are device memory there). Memory O(q_heads * sum Q_b) workspace,
- * never O(Q * L).
+ * (0 where pos_v > pos_q). workspace: workspace_bytes >= vt_text_relevance_qk_workspace_bytes(q)
+ * bytes of device memory on the CUDA path (it is not a view: raw scratch bytes; NULL and 0 on
+ * the CPU path). Memory O(q_heads * total_queries) workspace, never O(Q * L).
  * ======================================================================================== */
-VT_API size_t vt_text_relevance_qk_workspace_bytes(int32_t device, int64_t q_heads,
-                                                   int64_t total_queries);
+typedef struct vt_text_relevance_qk_params {
+    float scale;         /* logit scale, finite and > 0 */
+    int32_t head_reduce; /* a vt_reduce */
+    int32_t text_reduce; /* a vt_reduce */
+} vt_text_relevance_qk_params;
 
-VT_API int32_t vt_text_relevance_qk(int32_t device, void* stream,
-                                    const void* q, const void* k, int32_t dtype,
-                                    int64_t q_heads, int64_t kv_heads, int64_t head_dim,
-                                    int64_t q_head_stride, int64_t q_token_stride,
-                                    int64_t k_head_stride, int64_t k_token_stride,
-                                    const int64_t* query_offsets, const int64_t* key_offsets,
-                                    const int64_t* query_pos,
-                                    const int64_t* visual_offsets, const int64_t* visual_pos,
-                                    int64_t num_images, int64_t total_queries, float scale,
-                                    int32_t head_reduce, int32_t text_reduce,
-                                    void* workspace, size_t workspace_bytes, float* out);
+/* The workspace the CUDA path needs for queries `q` (its device, q_heads = shape[0] and
+ * total_queries = shape[1]): 0 for a host view or an invalid one (NULL, not rank 3, negative
+ * sizes; the op reports those), SIZE_MAX when the size overflows. */
+VT_API size_t vt_text_relevance_qk_workspace_bytes(const vt_tensor* q);
+
+VT_API int32_t vt_text_relevance_qk(void* stream, const vt_tensor* q, const vt_tensor* k,
+                                    const vt_tensor* query_offsets, const vt_tensor* key_offsets,
+                                    const vt_tensor* query_pos, const vt_tensor* visual_offsets,
+                                    const vt_tensor* visual_pos, const vt_tensor* out,
+                                    const vt_text_relevance_qk_params* params, void* workspace,
+                                    size_t workspace_bytes);
 
 /* ========================================================================================
  * K5 — ViT CLS attention saliency with patch pooling (design §3 K5, PTP eq. 3)

@@ -111,22 +111,18 @@ public final class VtNative {
             @Cast("float*") long clsRow, @Cast("float*") long importance);
 
     // ---- K4 ----
-    public static native int vt_text_relevance(int device, @Cast("void*") long stream,
-            @Cast("const void*") long attn, int dtype, long heads,
-            @Cast("const int64_t*") long queryOffsets, @Cast("const int64_t*") long visualOffsets,
-            long numImages, int headReduce, int textReduce, @Cast("float*") long out);
+    public static native int vt_text_relevance(@Cast("void*") long stream, @Cast("const vt_tensor*") long attn,
+            @Cast("const vt_tensor*") long queryOffsets, @Cast("const vt_tensor*") long visualOffsets,
+            @Cast("const vt_tensor*") long out, @Cast("const vt_text_relevance_params*") long params);
 
-    public static native @Cast("size_t") long vt_text_relevance_qk_workspace_bytes(int device, long qHeads, long totalQueries);
+    public static native @Cast("size_t") long vt_text_relevance_qk_workspace_bytes(@Cast("const vt_tensor*") long q);
 
-    public static native int vt_text_relevance_qk(int device, @Cast("void*") long stream,
-            @Cast("const void*") long q, @Cast("const void*") long k, int dtype,
-            long qHeads, long kvHeads, long headDim,
-            long qHeadStride, long qTokenStride, long kHeadStride, long kTokenStride,
-            @Cast("const int64_t*") long queryOffsets, @Cast("const int64_t*") long keyOffsets,
-            @Cast("const int64_t*") long queryPos,
-            @Cast("const int64_t*") long visualOffsets, @Cast("const int64_t*") long visualPos,
-            long numImages, long totalQueries, float scale, int headReduce, int textReduce,
-            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes, @Cast("float*") long out);
+    public static native int vt_text_relevance_qk(@Cast("void*") long stream, @Cast("const vt_tensor*") long q,
+            @Cast("const vt_tensor*") long k, @Cast("const vt_tensor*") long queryOffsets,
+            @Cast("const vt_tensor*") long keyOffsets, @Cast("const vt_tensor*") long queryPos,
+            @Cast("const vt_tensor*") long visualOffsets, @Cast("const vt_tensor*") long visualPos,
+            @Cast("const vt_tensor*") long out, @Cast("const vt_text_relevance_qk_params*") long params,
+            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes);
 
     // ---- K5 ----
     public static native int vt_cls_saliency(@Cast("void*") long stream, @Cast("const vt_tensor*") long attn,
