@@ -408,36 +408,37 @@ void check_rollout(const ShapeSet& s, int32_t dt, uint64_t seed, bool qk) {
         }
     }
     Tensor values(normal(seqs * M * H * d, seed + 99), dt);
-    std::vector<const void*> hp, hq, hk, dp, dq, dk;
-    for (auto& x : a) hp.push_back(x->h()), dp.push_back(x->dev);
-    for (auto& x : q) hq.push_back(x->h()), dq.push_back(x->dev);
-    for (auto& x : k) hk.push_back(x->h()), dk.push_back(x->dev);
+    // Layer views on the host (device -1) and on the GPU (device 0).
+    std::vector<vt_tensor> hp, hq, hk, dp, dq, dk;
+    for (auto& x : a) hp.push_back(view(x->h(), dt, {seqs, H, M, M})), dp.push_back(view(x->dev, dt, {seqs, H, M, M}, 0));
+    for (auto& x : q) hq.push_back(view(x->h(), dt, {seqs, H, M, d})), dq.push_back(view(x->dev, dt, {seqs, H, M, d}, 0));
+    for (auto& x : k) hk.push_back(view(x->h(), dt, {seqs, H, M, d})), dk.push_back(view(x->dev, dt, {seqs, H, M, d}, 0));
     std::vector<float> row(seqs * M), imp(seqs * (M - 1));
     const float scale = 1.0f / std::sqrt(float(d));
+    const vt_rollout_params params{layers, VT_ROLLOUT_IVTP};
+    const vt_rollout_qk_params qk_params{layers, scale, VT_ROLLOUT_IVTP};
+    const vt_tensor hv = view(values.h(), dt, {seqs, M, H * d}), hr = view(row.data(), {seqs, M}),
+                    hi = view(imp.data(), {seqs, M - 1});
     Timing t;
     t.cpu_us = time_cpu([&] {
         if (qk) {
-            vt(vt_rollout_qk(-1, nullptr, hq.data(), hk.data(), dt, layers, seqs, H, M, d, H * M * d, M * d, d, scale,
-                             VT_ROLLOUT_IVTP, values.h(), H * d, nullptr, 0, row.data(), imp.data()),
-               "vt_rollout_qk(cpu)");
+            vt(vt_rollout_qk(nullptr, hq.data(), hk.data(), &hv, &hr, &hi, &qk_params, nullptr, 0), "vt_rollout_qk(cpu)");
         } else {
-            vt(vt_rollout(-1, nullptr, hp.data(), dt, layers, seqs, H, M, VT_ROLLOUT_IVTP, values.h(), H * d, nullptr, 0,
-                          row.data(), imp.data()),
-               "vt_rollout(cpu)");
+            vt(vt_rollout(nullptr, hp.data(), &hv, &hr, &hi, &params, nullptr, 0), "vt_rollout(cpu)");
         }
     }, 1);
-    size_t ws_bytes = qk ? vt_rollout_qk_workspace_bytes(0, seqs, H, M) : vt_rollout_workspace_bytes(0, seqs, H, M);
+    const vt_tensor sizing = view(nullptr, dt, {seqs, H, M, qk ? d : M}, 0);  // (the queries read device and sizes)
+    size_t ws_bytes = qk ? vt_rollout_qk_workspace_bytes(&sizing) : vt_rollout_workspace_bytes(&sizing);
     DevBytes ws(ws_bytes);
     Out<float> grow(seqs * M), gimp(seqs * (M - 1));
+    const vt_tensor gv = view(values.dev, dt, {seqs, M, H * d}, 0), gr = view(grow.dev, {seqs, M}, 0),
+                    gi = view(gimp.dev, {seqs, M - 1}, 0);
     auto launch = [&](int) {
         if (qk) {
-            vt(vt_rollout_qk(0, nullptr, dq.data(), dk.data(), dt, layers, seqs, H, M, d, H * M * d, M * d, d, scale,
-                             VT_ROLLOUT_IVTP, values.dev, H * d, ws.p, ws_bytes, grow.dev, gimp.dev),
+            vt(vt_rollout_qk(nullptr, dq.data(), dk.data(), &gv, &gr, &gi, &qk_params, ws.p, ws_bytes),
                "vt_rollout_qk(cuda)");
         } else {
-            vt(vt_rollout(0, nullptr, dp.data(), dt, layers, seqs, H, M, VT_ROLLOUT_IVTP, values.dev, H * d, ws.p, ws_bytes,
-                          grow.dev, gimp.dev),
-               "vt_rollout(cuda)");
+            vt(vt_rollout(nullptr, dp.data(), &gv, &gr, &gi, &params, ws.p, ws_bytes), "vt_rollout(cuda)");
         }
     };
     if (!g_gpu) return cpu_only(qk ? "rollout_qk" : "rollout", t);
@@ -456,24 +457,25 @@ void check_rollout(const ShapeSet& s, int32_t dt, uint64_t seed, bool qk) {
 void check_rollout_matrix(const ShapeSet& s, int32_t dt, uint64_t seed) {
     const int64_t seqs = 1, H = s.vit_heads, M = s.vit_tokens(), layers = 3;
     std::vector<std::unique_ptr<Tensor>> a;
-    std::vector<const void*> hp, dp;
+    std::vector<vt_tensor> hp, dp;
     for (int64_t l = 0; l < layers; ++l) {
         a.emplace_back(new Tensor(softmax_rows(seqs * H * M, M, seed + l), dt));
-        hp.push_back(a.back()->h());
-        dp.push_back(a.back()->dev);
+        hp.push_back(view(a.back()->h(), dt, {seqs, H, M, M}));
+        dp.push_back(view(a.back()->dev, dt, {seqs, H, M, M}, 0));
     }
     std::vector<float> m(seqs * M * M);
+    const vt_rollout_params params{layers, VT_ROLLOUT_IVTP};
+    const vt_tensor hm = view(m.data(), {seqs, M, M});
     Timing t;
     t.cpu_us = time_cpu([&] {
-        vt(vt_rollout_matrix(-1, nullptr, hp.data(), dt, layers, seqs, H, M, VT_ROLLOUT_IVTP, nullptr, 0, m.data()),
-           "vt_rollout_matrix(cpu)");
+        vt(vt_rollout_matrix(nullptr, hp.data(), &hm, &params, nullptr, 0), "vt_rollout_matrix(cpu)");
     }, 1);
-    size_t ws_bytes = vt_rollout_matrix_workspace_bytes(0, seqs, M);
+    size_t ws_bytes = vt_rollout_matrix_workspace_bytes(dp.data());
     DevBytes ws(ws_bytes);
     Out<float> gm(seqs * M * M);
+    const vt_tensor gmv = view(gm.dev, {seqs, M, M}, 0);
     auto launch = [&](int) {
-        vt(vt_rollout_matrix(0, nullptr, dp.data(), dt, layers, seqs, H, M, VT_ROLLOUT_IVTP, ws.p, ws_bytes, gm.dev),
-           "vt_rollout_matrix(cuda)");
+        vt(vt_rollout_matrix(nullptr, dp.data(), &gmv, &params, ws.p, ws_bytes), "vt_rollout_matrix(cuda)");
     };
     if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);

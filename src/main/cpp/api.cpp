@@ -1,7 +1,11 @@
 // The C entry points: host-side checks of what is cheap to check, then dispatch to the CPU
 // or CUDA implementation. Every call runs inside vt::guard(), so no exception crosses the ABI.
 #include <cfloat>
+#include <algorithm>
 #include <cmath>
+#include <deque>
+#include <string>
+#include <vector>
 
 #include "core/budget.hpp"
 #include "core/checked.hpp"
@@ -111,7 +115,10 @@ VT_API int32_t vt_cuda_device_count(void) {
     return cuda::device_count();
 }
 VT_API int32_t vt_get_num_threads(void) {
-    return num_threads();
+    // The first call creates the pool, which can fail (memory, threads): 0, never an exception.
+    int32_t threads = 0;
+    guard("vt_get_num_threads", [&] { threads = num_threads(); });
+    return threads;
 }
 
 VT_API int32_t vt_set_num_threads(int32_t threads) {
@@ -247,125 +254,211 @@ VT_API int32_t vt_fused_topk(void* stream, const vt_tensor* bottom_up, const vt_
 
 /* ---- K3 ---- */
 namespace {
-void check_rollout_common(const char* op, const void* const* layers, int64_t num_layers, int64_t num_seqs,
-                          int64_t heads, int64_t tokens, int32_t mode, float* cls_row, float* importance) {
-    require_ptr(layers, op, "layers");
-    require_at_least(num_layers, 1, op, "num_layers");
-    require_at_least(num_seqs, 1, op, "num_seqs");
-    require_at_least(heads, 1, op, "heads");
-    require_at_least(tokens, 2, op, "tokens");
-    require_rollout_mode(mode, op);
-    for (int64_t l = 0; l < num_layers; ++l) require_ptr(layers[l], op, "layers[l]");
-    // [S, M] vectors and, for the probability forms, [S, H, M, M] layers and [S, M, M] matrices
-    checked_elements({num_seqs, heads, tokens}, op, "tokens");
-    if (cls_row || importance) {
-        require_ptr(cls_row, op, "cls_row");
-        require_ptr(importance, op, "importance");
+// The layer lists of K3: `count` views from `views`, each checked (rank 4, `dims`, `layout`) and
+// of the shape and dtype of `reference` (default: views[0]); strided layers must share its
+// strides too. Returns the host array of their data pointers the kernels take. The messages name
+// "layers[l]": those names live in `names`, a deque so that the ones already handed to `v` stay
+// put as it grows.
+std::vector<const void*> check_layers(Views& v, const char* op, const vt_tensor* views, int64_t count,
+                                      const char* name, const char* dims, Layout layout, const vt_tensor* reference,
+                                      const char* reference_name, std::deque<std::string>& names) {
+    if (views == nullptr) invalid_argument(op, name, "must not be NULL (a host array of vt_tensor views)");
+    std::vector<const void*> data;
+    for (int64_t l = 0; l < count; ++l) {
+        names.push_back(format("%s[%lld]", name, static_cast<long long>(l)));
+        const char* n = names.back().c_str();
+        const vt_tensor& t = v(&views[l], n, 4, dims, kFloating, layout);
+        const vt_tensor& ref = reference ? *reference : views[0];
+        const char* ref_name = reference ? reference_name : names[names.size() - 1 - static_cast<size_t>(l)].c_str();
+        // (views[0] is checked first, at l = 0, before it serves as the reference)
+        v.same_dtype(t, n, ref, ref_name);
+        for (int d = 0; d < 4; ++d) v.dim(t, n, d, ref.shape[d], ref_name);
+        if (layout == Layout::Strided) {
+            for (int d = 0; d < 3; ++d) {
+                VT_REQUIRE(t.strides[d] == ref.strides[d], op, n,
+                           "must have the strides of '%s' [%lld, %lld, %lld, %lld] (the kernel takes one layout), "
+                           "got [%lld, %lld, %lld, %lld]",
+                           ref_name, static_cast<long long>(ref.strides[0]), static_cast<long long>(ref.strides[1]),
+                           static_cast<long long>(ref.strides[2]), static_cast<long long>(ref.strides[3]),
+                           static_cast<long long>(t.strides[0]), static_cast<long long>(t.strides[1]),
+                           static_cast<long long>(t.strides[2]), static_cast<long long>(t.strides[3]));
+            }
+        }
+        data.push_back(t.data);
     }
+    return data;
+}
+
+// num_seqs, heads and tokens of a layer view: each >= 1, tokens >= 2.
+void check_rollout_sizes(const char* op, const vt_tensor& layer, const char* name) {
+    require_at_least(layer.shape[0], 1, op, format("%s.shape[0] (num_seqs)", name).c_str());
+    require_at_least(layer.shape[1], 1, op, format("%s.shape[1] (heads)", name).c_str());
+    require_at_least(layer.shape[2], 2, op, format("%s.shape[2] (tokens)", name).c_str());
+    // Row statistics of [S, H, M] (a strided Q/K layer can span far fewer elements).
+    checked_elements({layer.shape[0], layer.shape[1], layer.shape[2]}, op, name);
+}
+
+// values [S, M, value_dim] (optional) and the outputs cls_row [S, M], importance [S, M - 1].
+void check_rollout_outputs(Views& v, const char* op, const vt_tensor& layer, const vt_tensor* values, const vt_tensor* cls_row,
+                           const vt_tensor* importance, const char* layer_name, const vt_tensor** values_out) {
+    const int64_t seqs = layer.shape[0], tokens = layer.shape[2];
+    const vt_tensor* val = v.optional(values, "values", 3, "[num_seqs, tokens, value_dim]", kFloating);
+    if (val) {
+        v.same_dtype(*val, "values", layer, layer_name);
+        v.dim(*val, "values", 0, seqs, "num_seqs");
+        v.dim(*val, "values", 1, tokens, "tokens");
+        require_at_least(val->shape[2], 1, op, "values.shape[2] (value_dim)");
+    }
+    const vt_tensor& c = v(cls_row, "cls_row", 2, "[num_seqs, tokens]", kF32);
+    v.dim(c, "cls_row", 0, seqs, "num_seqs");
+    v.dim(c, "cls_row", 1, tokens, "tokens");
+    const vt_tensor& i = v(importance, "importance", 2, "[num_seqs, tokens - 1]", kF32);
+    v.dim(i, "importance", 0, seqs, "num_seqs");
+    v.dim(i, "importance", 1, tokens - 1, "tokens - 1");
+    *values_out = val;
+}
+
+// A layer view the workspace queries can size: on a CUDA device, rank 4, sizes >= 1.
+bool sizable_device_layer(const vt_tensor* t) {
+    return t != nullptr && t->device >= 0 && t->ndim == 4 && t->shape[0] >= 1 && t->shape[1] >= 1 && t->shape[2] >= 1;
 }
 }  // namespace
 
-VT_API size_t vt_rollout_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads, int64_t tokens) {
-    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1 ? 0 : workspace::rollout(num_seqs, tokens);
+VT_API size_t vt_rollout_workspace_bytes(const vt_tensor* layer) {
+    return sizable_device_layer(layer) ? workspace::rollout(layer->shape[0], layer->shape[2]) : 0;
 }
 
-VT_API int32_t vt_rollout(int32_t device, void* stream, const void* const* layers, int32_t dtype, int64_t num_layers,
-                          int64_t num_seqs, int64_t heads, int64_t tokens, int32_t mode, const void* values,
-                          int64_t value_dim, void* workspace, size_t workspace_bytes, float* cls_row,
-                          float* importance) {
+VT_API int32_t vt_rollout(void* stream, const vt_tensor* layers, const vt_tensor* values, const vt_tensor* cls_row,
+                          const vt_tensor* importance, const vt_rollout_params* params, void* workspace,
+                          size_t workspace_bytes) {
     constexpr const char* op = "vt_rollout";
-    const RolloutArgs a{layers, dtype,     num_layers, num_seqs,        heads,   tokens,    mode,
-                        values, value_dim, workspace,  workspace_bytes, cls_row, importance};
+    std::vector<const void*> data;
+    std::deque<std::string> names;
+    RolloutArgs a{};
     auto check = [&] {
-        check_rollout_common(op, layers, num_layers, num_seqs, heads, tokens, mode, cls_row, importance);
-        require_ptr(cls_row, op, "cls_row");
-        checked_elements({num_seqs, heads, tokens, tokens}, op, "layers[l]");
-        if (values) {
-            require_at_least(value_dim, 1, op, "value_dim");
-            checked_elements({num_seqs, tokens, value_dim}, op, "values");
-        }
+        Views v(op);
+        const vt_rollout_params& p = v.params(params);
+        require_at_least(p.num_layers, 1, op, "num_layers");
+        require_rollout_mode(p.mode, op);
+        data = check_layers(v, op, layers, p.num_layers, "layers", "[num_seqs, heads, tokens, tokens]",
+                            Layout::Contiguous, nullptr, nullptr, names);
+        const vt_tensor& first = layers[0];
+        check_rollout_sizes(op, first, "layers[0]");
+        v.dim(first, "layers[0]", 3, first.shape[2], "tokens, layers[0].shape[2]");
+        const vt_tensor* val = nullptr;
+        check_rollout_outputs(v, op, first, values, cls_row, importance, "layers[0]", &val);
+        a = RolloutArgs{data.data(),
+                        first.dtype,
+                        p.num_layers,
+                        first.shape[0],
+                        first.shape[1],
+                        first.shape[2],
+                        p.mode,
+                        val ? val->data : nullptr,
+                        val ? val->shape[2] : 0,
+                        workspace,
+                        workspace_bytes,
+                        static_cast<float*>(cls_row->data),
+                        static_cast<float*>(importance->data)};
+        return v.device();
     };
-    return dispatch(
-        op, device, stream,
-        [&] {
-            check();
-            cpu::rollout(a);
-        },
+    return dispatch_views(
+        op, stream, check, [&] { cpu::rollout(a); },
         [&](const cuda::Launch& at) {
-            check();
-            require_workspace(workspace, workspace_bytes, workspace::rollout(num_seqs, tokens), op);
+            require_workspace(workspace, workspace_bytes, workspace::rollout(a.num_seqs, a.tokens), op);
             cuda::rollout(a, at);
         });
 }
 
-VT_API size_t vt_rollout_matrix_workspace_bytes(int32_t device, int64_t num_seqs, int64_t tokens) {
-    return device < 0 || num_seqs < 1 || tokens < 1 ? 0 : workspace::rollout_matrix(num_seqs, tokens);
+VT_API size_t vt_rollout_matrix_workspace_bytes(const vt_tensor* layer) {
+    return sizable_device_layer(layer) ? workspace::rollout_matrix(layer->shape[0], layer->shape[2]) : 0;
 }
 
-VT_API int32_t vt_rollout_matrix(int32_t device, void* stream, const void* const* layers, int32_t dtype,
-                                 int64_t num_layers, int64_t num_seqs, int64_t heads, int64_t tokens, int32_t mode,
-                                 void* workspace, size_t workspace_bytes, float* matrix) {
+VT_API int32_t vt_rollout_matrix(void* stream, const vt_tensor* layers, const vt_tensor* matrix,
+                                 const vt_rollout_params* params, void* workspace, size_t workspace_bytes) {
     constexpr const char* op = "vt_rollout_matrix";
-    const RolloutMatrixArgs a{layers, dtype, num_layers, num_seqs,        heads,
-                              tokens, mode,  workspace,  workspace_bytes, matrix};
+    std::vector<const void*> data;
+    std::deque<std::string> names;
+    RolloutMatrixArgs a{};
     auto check = [&] {
-        check_rollout_common(op, layers, num_layers, num_seqs, heads, tokens, mode, nullptr, nullptr);
-        require_ptr(matrix, op, "matrix");
-        checked_elements({num_seqs, heads, tokens, tokens}, op, "layers[l]");
+        Views v(op);
+        const vt_rollout_params& p = v.params(params);
+        require_at_least(p.num_layers, 1, op, "num_layers");
+        require_rollout_mode(p.mode, op);
+        data = check_layers(v, op, layers, p.num_layers, "layers", "[num_seqs, heads, tokens, tokens]",
+                            Layout::Contiguous, nullptr, nullptr, names);
+        const vt_tensor& first = layers[0];
+        check_rollout_sizes(op, first, "layers[0]");
+        v.dim(first, "layers[0]", 3, first.shape[2], "tokens, layers[0].shape[2]");
+        const vt_tensor& m = v(matrix, "matrix", 3, "[num_seqs, tokens, tokens]", kF32);
+        v.dim(m, "matrix", 0, first.shape[0], "num_seqs");
+        v.dim(m, "matrix", 1, first.shape[2], "tokens");
+        v.dim(m, "matrix", 2, first.shape[2], "tokens");
+        a = RolloutMatrixArgs{data.data(),    first.dtype,    p.num_layers, first.shape[0], first.shape[1],
+                              first.shape[2], p.mode,         workspace,    workspace_bytes, static_cast<float*>(m.data)};
+        return v.device();
     };
-    return dispatch(
-        op, device, stream,
-        [&] {
-            check();
-            cpu::rollout_matrix(a);
-        },
+    return dispatch_views(
+        op, stream, check, [&] { cpu::rollout_matrix(a); },
         [&](const cuda::Launch& at) {
-            check();
-            require_workspace(workspace, workspace_bytes, workspace::rollout_matrix(num_seqs, tokens), op);
+            require_workspace(workspace, workspace_bytes, workspace::rollout_matrix(a.num_seqs, a.tokens), op);
             cuda::rollout_matrix(a, at);
         });
 }
 
-VT_API size_t vt_rollout_qk_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads, int64_t tokens) {
-    return device < 0 || num_seqs < 1 || heads < 1 || tokens < 1 ? 0
-                                                                  : workspace::rollout_qk(num_seqs, heads, tokens);
+VT_API size_t vt_rollout_qk_workspace_bytes(const vt_tensor* q_layer) {
+    return sizable_device_layer(q_layer) ? workspace::rollout_qk(q_layer->shape[0], q_layer->shape[1], q_layer->shape[2])
+                                         : 0;
 }
 
-VT_API int32_t vt_rollout_qk(int32_t device, void* stream, const void* const* q_layers, const void* const* k_layers,
-                             int32_t dtype, int64_t num_layers, int64_t num_seqs, int64_t heads, int64_t tokens,
-                             int64_t head_dim, int64_t seq_stride, int64_t head_stride, int64_t token_stride,
-                             float scale, int32_t mode, const void* values, int64_t value_dim, void* workspace,
-                             size_t workspace_bytes, float* cls_row, float* importance) {
+VT_API int32_t vt_rollout_qk(void* stream, const vt_tensor* q_layers, const vt_tensor* k_layers,
+                             const vt_tensor* values, const vt_tensor* cls_row, const vt_tensor* importance,
+                             const vt_rollout_qk_params* params, void* workspace, size_t workspace_bytes) {
     constexpr const char* op = "vt_rollout_qk";
-    const RolloutQkArgs a{q_layers,  k_layers,   dtype,           num_layers,   num_seqs,  heads, tokens,
-                          head_dim,  seq_stride, head_stride,     token_stride, scale,     mode,  values,
-                          value_dim, workspace,  workspace_bytes, cls_row,      importance};
+    std::vector<const void*> q_data, k_data;
+    std::deque<std::string> names;
+    RolloutQkArgs a{};
     auto check = [&] {
-        check_rollout_common(op, q_layers, num_layers, num_seqs, heads, tokens, mode, cls_row, importance);
-        require_ptr(k_layers, op, "k_layers");
-        for (int64_t l = 0; l < num_layers; ++l) require_ptr(k_layers[l], op, "k_layers[l]");
-        require_ptr(cls_row, op, "cls_row");
-        require_at_least(head_dim, 1, op, "head_dim");
-        require_at_least(seq_stride, 0, op, "seq_stride");
-        require_at_least(head_stride, 0, op, "head_stride");
-        require_at_least(token_stride, head_dim, op, "token_stride");
-        VT_REQUIRE(std::isfinite(scale) && scale > 0.0f, op, "scale", "must be finite and > 0, got %g", double(scale));
-        checked_extent(head_dim, {{num_seqs, seq_stride}, {heads, head_stride}, {tokens, token_stride}}, op,
-                       "q_layers[l]/k_layers[l]");
-        if (values) {
-            require_at_least(value_dim, 1, op, "value_dim");
-            checked_elements({num_seqs, tokens, value_dim}, op, "values");
-        }
+        Views v(op);
+        const vt_rollout_qk_params& p = v.params(params);
+        require_at_least(p.num_layers, 1, op, "num_layers");
+        require_rollout_mode(p.mode, op);
+        VT_REQUIRE(std::isfinite(p.scale) && p.scale > 0.0f, op, "scale", "must be finite and > 0, got %g",
+                   double(p.scale));
+        const char* dims = "[num_seqs, heads, tokens, head_dim]";
+        q_data = check_layers(v, op, q_layers, p.num_layers, "q_layers", dims, Layout::Strided, nullptr, nullptr, names);
+        k_data = check_layers(v, op, k_layers, p.num_layers, "k_layers", dims, Layout::Strided, &q_layers[0],
+                              "q_layers[0]", names);
+        const vt_tensor& first = q_layers[0];
+        check_rollout_sizes(op, first, "q_layers[0]");
+        require_at_least(first.shape[3], 1, op, "q_layers[0].shape[3] (head_dim)");
+        const vt_tensor* val = nullptr;
+        check_rollout_outputs(v, op, first, values, cls_row, importance, "q_layers[0]", &val);
+        a = RolloutQkArgs{q_data.data(),
+                          k_data.data(),
+                          first.dtype,
+                          p.num_layers,
+                          first.shape[0],
+                          first.shape[1],
+                          first.shape[2],
+                          first.shape[3],
+                          first.strides[0],
+                          first.strides[1],
+                          first.strides[2],
+                          p.scale,
+                          p.mode,
+                          val ? val->data : nullptr,
+                          val ? val->shape[2] : 0,
+                          workspace,
+                          workspace_bytes,
+                          static_cast<float*>(cls_row->data),
+                          static_cast<float*>(importance->data)};
+        return v.device();
     };
-    return dispatch(
-        op, device, stream,
-        [&] {
-            check();
-            cpu::rollout_qk(a);
-        },
+    return dispatch_views(
+        op, stream, check, [&] { cpu::rollout_qk(a); },
         [&](const cuda::Launch& at) {
-            check();
-            require_workspace(workspace, workspace_bytes, workspace::rollout_qk(num_seqs, heads, tokens), op);
+            require_workspace(workspace, workspace_bytes, workspace::rollout_qk(a.num_seqs, a.heads, a.tokens), op);
             cuda::rollout_qk(a, at);
         });
 }

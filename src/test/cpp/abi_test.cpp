@@ -256,12 +256,11 @@ TEST(k4_qk_overflowing_logits_are_rejected) {
 TEST(k3_qk_overflowing_logits_are_rejected) {
     // 1 sequence, 1 head, 2 tokens, head_dim 1; q = k = 1e30 for both tokens.
     const float q[2] = {1e30f, 1e30f}, k[2] = {1e30f, 1e30f};
-    const void* ql[1] = {q};
-    const void* kl[1] = {k};
+    const vt_tensor ql = view(q, {1, 1, 2, 1}), kl = view(k, {1, 1, 2, 1});
     float cls_row[2] = {-1.0f, -1.0f}, importance[1] = {-1.0f};
-    EXPECT_STATUS(VT_ERR_NONFINITE,
-                  vt_rollout_qk(-1, nullptr, ql, kl, VT_FLOAT32, 1, 1, 1, 2, 1, 2, 2, 1, 1.0f, VT_ROLLOUT_IVTP,
-                                nullptr, 0, nullptr, 0, cls_row, importance),
+    const vt_tensor cv = view(cls_row, {1, 2}), iv = view(importance, {1, 1});
+    const vt_rollout_qk_params p{1, 1.0f, VT_ROLLOUT_IVTP};
+    EXPECT_STATUS(VT_ERR_NONFINITE, vt_rollout_qk(nullptr, &ql, &kl, nullptr, &cv, &iv, &p, nullptr, 0),
                   "argument 'q_layers/k_layers' gives non-finite attention logits");
 }
 
@@ -504,19 +503,25 @@ TEST(k1_budget_split_adds_up_above_2_pow_53) {
 
 TEST(workspace_queries_saturate_instead_of_wrapping) {
     const int64_t big = int64_t(1) << 40;
-    EXPECT_TRUE(vt_rollout_workspace_bytes(0, big, 1, big) == SIZE_MAX);
-    EXPECT_TRUE(vt_rollout_matrix_workspace_bytes(0, 1, int64_t(1) << 32) == SIZE_MAX);
-    EXPECT_TRUE(vt_rollout_qk_workspace_bytes(0, big, big, 1) == SIZE_MAX);
+    const vt_tensor l_big = view(nullptr, VT_FLOAT32, {big, 1, big, big}, 0),
+                    m_big = view(nullptr, VT_FLOAT32, {1, 1, int64_t(1) << 32, int64_t(1) << 32}, 0),
+                    qk_big = view(nullptr, VT_FLOAT32, {big, big, 1, 1}, 0),
+                    l_ok = view(nullptr, VT_FLOAT32, {3, 2, 5, 5}, 0), qk_ok = view(nullptr, VT_FLOAT32, {1, 100, 1, 8}, 0),
+                    l_host = view(nullptr, VT_FLOAT32, {3, 2, 5, 5});
+    EXPECT_TRUE(vt_rollout_workspace_bytes(&l_big) == SIZE_MAX);
+    EXPECT_TRUE(vt_rollout_matrix_workspace_bytes(&m_big) == SIZE_MAX);
+    EXPECT_TRUE(vt_rollout_qk_workspace_bytes(&qk_big) == SIZE_MAX);
     const vt_tensor q_big = view(nullptr, VT_FLOAT32, {big, big, 1}, 0), q_ok = view(nullptr, VT_FLOAT32, {8, 1000, 64}, 0),
                     q_host = view(nullptr, VT_FLOAT32, {8, 1000, 64});
     EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(&q_big) == SIZE_MAX);
     EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(nullptr) == 0);
     EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(&q_host) == 0);
     // In range: exact sizes (256-byte aligned buffers), whether or not CUDA is compiled in.
-    EXPECT_TRUE(vt_rollout_workspace_bytes(0, 3, 2, 5) == 2 * 256);
-    EXPECT_TRUE(vt_rollout_qk_workspace_bytes(0, 1, 100, 1) == 2 * 256 + 512);
+    EXPECT_TRUE(vt_rollout_workspace_bytes(&l_ok) == 2 * 256);
+    EXPECT_TRUE(vt_rollout_qk_workspace_bytes(&qk_ok) == 2 * 256 + 512);
     EXPECT_TRUE(vt_text_relevance_qk_workspace_bytes(&q_ok) == 32000);
-    EXPECT_TRUE(vt_rollout_workspace_bytes(-1, 3, 2, 5) == 0);
+    EXPECT_TRUE(vt_rollout_workspace_bytes(&l_host) == 0);
+    EXPECT_TRUE(vt_rollout_workspace_bytes(nullptr) == 0 && vt_rollout_qk_workspace_bytes(nullptr) == 0);
 }
 
 TEST(k4_heads_times_queries_overflow_is_rejected) {
@@ -543,35 +548,93 @@ TEST(k4_heads_times_queries_overflow_is_rejected) {
 
 TEST(k3_layer_size_overflow_is_rejected) {
     const float a[4] = {};
-    const void* layers[1] = {a};
     float cls_row[2], importance[1], matrix[4];
     const int64_t m = int64_t(1) << 32;  // S * H * M * M = 2^64
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_rollout(-1, nullptr, layers, VT_FLOAT32, 1, 1, 1, m, VT_ROLLOUT_IVTP, nullptr, 0, nullptr, 0,
-                             cls_row, importance),
-                  "argument 'layers[l]' is too large");
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_rollout_matrix(-1, nullptr, layers, VT_FLOAT32, 1, 1, 1, m, VT_ROLLOUT_IVTP, nullptr, 0, matrix),
-                  "argument 'layers[l]' is too large");
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_rollout_qk(-1, nullptr, layers, layers, VT_FLOAT32, 1, 1, 1, m, 1, 0, 0, int64_t(1) << 62, 1.0f,
-                                VT_ROLLOUT_IVTP, nullptr, 0, nullptr, 0, cls_row, importance),
-                  "argument 'q_layers[l]/k_layers[l]' is too large");
+    const vt_tensor layer = view(a, {1, 1, m, m}), cv = view(cls_row, {1, m}), iv = view(importance, {1, m - 1}),
+                    mv = view(matrix, {1, m, m});
+    const vt_rollout_params p{1, VT_ROLLOUT_IVTP};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_rollout(nullptr, &layer, nullptr, &cv, &iv, &p, nullptr, 0),
+                  "argument 'layers[0]' is too large");
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_rollout_matrix(nullptr, &layer, &mv, &p, nullptr, 0),
+                  "argument 'layers[0]' is too large");
+    const vt_tensor ql = vtv::strided(a, VT_FLOAT32, {1, 1, m, 1}, {0, 0, int64_t(1) << 62, 1});
+    const vt_rollout_qk_params pq{1, 1.0f, VT_ROLLOUT_IVTP};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_rollout_qk(nullptr, &ql, &ql, nullptr, &cv, &iv, &pq, nullptr, 0),
+                  "argument 'q_layers[0]' is too large");
+}
+
+// Two layers of 1 sequence, 1 head, 2 tokens.
+struct RolloutViews {
+    float a0[4] = {0.5f, 0.5f, 0.25f, 0.75f}, a1[4] = {1.0f, 0.0f, 0.5f, 0.5f};
+    float cls_row[2] = {-1, -1}, importance[1] = {-1};
+    vt_tensor layers[2] = {view(a0, {1, 1, 2, 2}), view(a1, {1, 1, 2, 2})};
+    vt_tensor cv = view(cls_row, {1, 2}), iv = view(importance, {1, 1});
+    vt_rollout_params p{2, VT_ROLLOUT_IVTP};
+    int32_t run() { return vt_rollout(nullptr, layers, nullptr, &cv, &iv, &p, nullptr, 0); }
+};
+
+TEST(k3_every_layer_view_is_checked) {
+    RolloutViews r;
+    EXPECT_OK(r.run());
+    // IVTP: R = B_1 A_0 with B_1 = rownorm(A_1 + I) = [[1, 0], [0.25, 0.75]]: CLS row = A_0's.
+    EXPECT_TRUE(r.cls_row[0] == 0.5f && r.cls_row[1] == 0.5f && r.importance[0] == 1.0f);
+    RolloutViews s;
+    s.layers[1] = view(s.a1, {1, 1, 1, 2});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, s.run(), "argument 'layers[1]' must have shape[2] = 2 (layers[0]), got 1");
+    RolloutViews d;
+    d.layers[1].dtype = VT_FLOAT16;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, d.run(), "argument 'layers[1]' must have the dtype of 'layers[0]'");
+    RolloutViews t;
+    t.layers[1].strides[2] = 1;
+    t.layers[1].strides[3] = 2;  // transposed
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, t.run(), "argument 'layers[1]' must be contiguous");
+    RolloutViews n;
+    n.p.num_layers = 0;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, n.run(), "argument 'num_layers' must be >= 1, got 0");
+    RolloutViews o;
+    o.iv = view(o.importance, {1, 2});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, o.run(), "argument 'importance' must have shape[1] = 1 (tokens - 1), got 2");
+    RolloutViews sq;  // not square
+    for (vt_tensor& l : sq.layers) l = view(sq.a0, {1, 1, 2, 1});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, sq.run(), "argument 'layers[0]' must have shape[3] = 2");
+    RolloutViews dev;
+    dev.layers[1].device = 0;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, dev.run(), "argument 'layers[1]' must be on the device of 'layers[0]' (cpu), got cuda:0");
+}
+
+TEST(k3_qk_layers_share_one_layout) {
+    // q and k [1, 1, 2, 2] in a buffer with token stride 4 (interleaved with another head's rows).
+    const float q[8] = {1, 0, 9, 9, 0, 1, 9, 9}, k[8] = {1, 0, 9, 9, 0, 1, 9, 9};
+    const vt_tensor ql = vtv::strided(q, VT_FLOAT32, {1, 1, 2, 2}, {8, 8, 4, 1}),
+                    kl = vtv::strided(k, VT_FLOAT32, {1, 1, 2, 2}, {8, 8, 4, 1}),
+                    kc = view(k, {1, 1, 2, 2});
+    float cls_row[2], importance[1];
+    const vt_tensor cv = view(cls_row, {1, 2}), iv = view(importance, {1, 1});
+    const vt_rollout_qk_params p{1, 1.0f, VT_ROLLOUT_ABNAR};
+    EXPECT_OK(vt_rollout_qk(nullptr, &ql, &kl, nullptr, &cv, &iv, &p, nullptr, 0));
+    // ABNAR over one layer: R = (A + I) / 2, A = softmax([[1, 0], [0, 1]]): CLS row (1 + s, 1 - s) / 2.
+    const double s = std::exp(1.0) / (std::exp(1.0) + 1.0);
+    EXPECT_TRUE(std::fabs(cls_row[0] - (1 + s) / 2) < 1e-6 && std::fabs(cls_row[1] - (1 - s) / 2) < 1e-6);
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_rollout_qk(nullptr, &ql, &kc, nullptr, &cv, &iv, &p, nullptr, 0),
+                  "argument 'k_layers[0]' must have the strides of 'q_layers[0]' [8, 8, 4, 1] (the kernel takes one "
+                  "layout), got [4, 4, 2, 1]");
 }
 
 TEST(k3_importance_of_huge_finite_values_is_exact) {
     // |V_i| of 1e38 entries overflows float: the importance was NaN with OK.
     const float a[4] = {0.5f, 0.5f, 0.25f, 0.75f};  // 1 sequence, 1 head, 2 tokens
-    const void* layers[1] = {a};
     float values[4] = {1e38f, 1e38f, 3e38f, 3e38f}, cls_row[2], importance[1] = {-1.0f};
-    EXPECT_OK(vt_rollout(-1, nullptr, layers, VT_FLOAT32, 1, 1, 1, 2, VT_ROLLOUT_IVTP, values, 2, nullptr, 0, cls_row,
-                         importance));
+    const vt_tensor layer = view(a, {1, 1, 2, 2}), vv = view(values, {1, 2, 2}), cv = view(cls_row, {1, 2}),
+                    iv = view(importance, {1, 1});
+    const vt_rollout_params p{1, VT_ROLLOUT_IVTP};
+    EXPECT_OK(vt_rollout(nullptr, &layer, &vv, &cv, &iv, &p, nullptr, 0));
     EXPECT_TRUE(importance[0] == 1.0f);  // the only patch
     values[3] = INFINITY;
-    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT,
-                  vt_rollout(-1, nullptr, layers, VT_FLOAT32, 1, 1, 1, 2, VT_ROLLOUT_IVTP, values, 2, nullptr, 0,
-                             cls_row, importance),
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_rollout(nullptr, &layer, &vv, &cv, &iv, &p, nullptr, 0),
                   "argument 'values' holds a non-finite value");
+    const vt_tensor v3 = view(values, {1, 1, 4});
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_rollout(nullptr, &layer, &v3, &cv, &iv, &p, nullptr, 0),
+                  "argument 'values' must have shape[1] = 2 (tokens), got 1");
 }
 
 int main(int argc, char** argv) { return vtt::run_all(argc > 1 ? argv[1] : nullptr); }

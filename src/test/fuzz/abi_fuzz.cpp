@@ -330,6 +330,13 @@ void fuzz_text_relevance(Reader& r) {
     }
 }
 
+// One contiguous [seqs, heads, m, m] view per layer buffer.
+std::vector<vt_tensor> layer_views(const std::vector<std::vector<float>>& data, int64_t seqs, int64_t heads, int64_t m) {
+    std::vector<vt_tensor> views;
+    for (auto& layer : data) views.push_back(view(layer.data(), {seqs, heads, m, m}));
+    return views;
+}
+
 // Rollout inputs shared by the probability and matrix forms: row-stochastic layers from the bytes.
 std::vector<std::vector<float>> stochastic_layers(Reader& r, int64_t layers, int64_t rows, int64_t m) {
     std::vector<std::vector<float>> data(static_cast<size_t>(layers));
@@ -350,16 +357,16 @@ void fuzz_rollout(Reader& r) {
     const int32_t mode = r.u8() % 2;
     // Rows of non-negative weights normalised to sum 1, as attention probabilities are.
     auto data = stochastic_layers(r, layers, seqs * heads * m, m);
-    std::vector<const void*> ptrs;
-    for (auto& layer : data) ptrs.push_back(layer.data());
+    const std::vector<vt_tensor> lv = layer_views(data, seqs, heads, m);
     const bool with_values = r.u8() % 2;
     const int64_t dv = r.small(1, 4);
     std::vector<float> values(with_values ? size_t(seqs * m * dv) : 0);
     r.fill(values);
     std::vector<float> cls_row(size_t(seqs * m), -7.0f), importance(size_t(seqs * (m - 1)), -7.0f);
-    const int32_t st = vt_rollout(-1, nullptr, ptrs.data(), VT_FLOAT32, layers, seqs, heads, m, mode,
-                                  with_values ? values.data() : nullptr, dv, nullptr, 0, cls_row.data(),
-                                  importance.data());
+    const vt_tensor vv = view(values.data(), {seqs, m, dv}), cv = view(cls_row.data(), {seqs, m}),
+                    iv = view(importance.data(), {seqs, m - 1});
+    const vt_rollout_params p{layers, mode};
+    const int32_t st = vt_rollout(nullptr, lv.data(), with_values ? &vv : nullptr, &cv, &iv, &p, nullptr, 0);
     if (with_values && !finite_all(values)) {
         INVARIANT(op, rejected_as_bad_input(st));
         return;
@@ -399,38 +406,41 @@ void fuzz_rollout_qk(Reader& r) {
     // The elements a strided layer spans, as the header defines them, or -1 when the arguments
     // are out of contract or it overflows.
     __int128 extent = -1;
-    if (m >= 2 && seq_stride >= 0 && head_stride >= 0 && token_stride >= d) {
+    if (m >= 2 && seq_stride >= 0 && head_stride >= 0 && token_stride >= 0) {
         extent = __int128(seqs - 1) * seq_stride + __int128(heads - 1) * head_stride + __int128(m - 1) * token_stride + d;
-        if (extent > INT64_MAX || __int128(seqs) * heads * m > INT64_MAX / 4) extent = -1;
+        if (extent > INT64_MAX / 4 || __int128(seqs) * heads * m > INT64_MAX / 4) extent = -1;
     }
+    auto layer_view = [&](const float* data) {
+        return vtv::strided(data, VT_FLOAT32, {seqs, heads, m, d}, {seq_stride, head_stride, token_stride, 1});
+    };
+    const vt_rollout_qk_params p{layers, scale, mode};
     if (extent < 0) {
         // Must be refused before anything is read through the 1-element buffers.
         float dummy[1] = {0.0f}, out[1] = {-7.0f};
-        const void* ptrs[3] = {dummy, dummy, dummy};
-        const int32_t st = vt_rollout_qk(-1, nullptr, ptrs, ptrs, VT_FLOAT32, layers, seqs, heads, m, d, seq_stride,
-                                         head_stride, token_stride, scale, mode, nullptr, 0, nullptr, 0, out, out);
+        const vt_tensor lv[3] = {layer_view(dummy), layer_view(dummy), layer_view(dummy)};
+        const vt_tensor ov = view(out, {1, 1});
+        const int32_t st = vt_rollout_qk(nullptr, lv, lv, nullptr, &ov, &ov, &p, nullptr, 0);
         INVARIANT(op, st != VT_OK);
         return;
     }
     if (extent > kMaxElements || m > 64) return;  // valid but too big to allocate here
     const size_t n = size_t(extent);
     std::vector<std::vector<float>> q(static_cast<size_t>(layers), std::vector<float>(n)), k = q;
-    std::vector<const void*> qp, kp;
+    std::vector<vt_tensor> qp, kp;
     for (int64_t l = 0; l < layers; ++l) {
         r.fill(q[l]);
         r.fill(k[l]);
-        qp.push_back(q[l].data());
-        kp.push_back(k[l].data());
+        qp.push_back(layer_view(q[l].data()));
+        kp.push_back(layer_view(k[l].data()));
     }
     const bool with_values = r.u8() % 2;
     const int64_t dv = r.small(1, 4);
     std::vector<float> values(with_values ? size_t(seqs * m * dv) : 0);
     for (float& v : values) v = float(int(r.u8()) - 128) / 32.0f;
     std::vector<float> cls_row(size_t(seqs * m), -7.0f), importance(size_t(seqs * (m - 1)), -7.0f);
-    const int32_t st = vt_rollout_qk(-1, nullptr, qp.data(), kp.data(), VT_FLOAT32, layers, seqs, heads, m, d,
-                                     seq_stride, head_stride, token_stride, scale, mode,
-                                     with_values ? values.data() : nullptr, dv, nullptr, 0, cls_row.data(),
-                                     importance.data());
+    const vt_tensor vv = view(values.data(), {seqs, m, dv}), cv = view(cls_row.data(), {seqs, m}),
+                    iv = view(importance.data(), {seqs, m - 1});
+    const int32_t st = vt_rollout_qk(nullptr, qp.data(), kp.data(), with_values ? &vv : nullptr, &cv, &iv, &p, nullptr, 0);
     if (st != VT_OK) {
         INVARIANT(op, rejected_as_bad_input(st));
         return;
@@ -474,12 +484,11 @@ void fuzz_rollout_qk(Reader& r) {
                 }
     }
     if (worst_error > 1e-4) return;
-    std::vector<const void*> pp;
-    for (auto& p : probs) pp.push_back(p.data());
+    const std::vector<vt_tensor> pp = layer_views(probs, seqs, heads, m);
     std::vector<float> ref_row(cls_row.size()), ref_imp(importance.size());
-    INVARIANT(op, vt_rollout(-1, nullptr, pp.data(), VT_FLOAT32, layers, seqs, heads, m, mode,
-                             with_values ? values.data() : nullptr, dv, nullptr, 0, ref_row.data(),
-                             ref_imp.data()) == VT_OK);
+    const vt_tensor rv = view(ref_row.data(), {seqs, m}), riv = view(ref_imp.data(), {seqs, m - 1});
+    const vt_rollout_params pr{layers, mode};
+    INVARIANT(op, vt_rollout(nullptr, pp.data(), with_values ? &vv : nullptr, &rv, &riv, &pr, nullptr, 0) == VT_OK);
     for (size_t i = 0; i < cls_row.size(); ++i) INVARIANT(op, std::fabs(cls_row[i] - ref_row[i]) <= 1e-4f);
     // Importance divides by a sum that can be tiny: compare relative to the row's scale.
     // Importance divides by the patches' weighted mass: where that is tiny (the CLS keeps nearly
@@ -510,12 +519,12 @@ void fuzz_rollout_matrix(Reader& r) {
     const int64_t layers = r.small(1, 3), seqs = r.small(1, 2), heads = r.small(1, 2), m = r.small(2, 9);
     const int32_t mode = r.u8() % 2;
     auto data = stochastic_layers(r, layers, seqs * heads * m, m);
-    std::vector<const void*> ptrs;
-    for (auto& layer : data) ptrs.push_back(layer.data());
-    INVARIANT(op, vt_rollout_matrix_workspace_bytes(-1, seqs, m) == 0);
+    const std::vector<vt_tensor> lv = layer_views(data, seqs, heads, m);
+    INVARIANT(op, vt_rollout_matrix_workspace_bytes(lv.data()) == 0);  // (host views)
     std::vector<float> matrix(size_t(seqs * m * m), -7.0f);
-    const int32_t st = vt_rollout_matrix(-1, nullptr, ptrs.data(), VT_FLOAT32, layers, seqs, heads, m, mode, nullptr,
-                                         0, matrix.data());
+    const vt_tensor mv = view(matrix.data(), {seqs, m, m});
+    const vt_rollout_params p{layers, mode};
+    const int32_t st = vt_rollout_matrix(nullptr, lv.data(), &mv, &p, nullptr, 0);
     INVARIANT(op, st == VT_OK);
     for (int64_t row = 0; row < seqs * m; ++row) {
         float sum = 0.0f;
@@ -527,8 +536,8 @@ void fuzz_rollout_matrix(Reader& r) {
     }
     {
         std::vector<float> cls_row(size_t(seqs * m)), importance(size_t(seqs * (m - 1)));
-        INVARIANT(op, vt_rollout(-1, nullptr, ptrs.data(), VT_FLOAT32, layers, seqs, heads, m, mode, nullptr, 0,
-                                 nullptr, 0, cls_row.data(), importance.data()) == VT_OK);
+        const vt_tensor cv = view(cls_row.data(), {seqs, m}), iv = view(importance.data(), {seqs, m - 1});
+        INVARIANT(op, vt_rollout(nullptr, lv.data(), nullptr, &cv, &iv, &p, nullptr, 0) == VT_OK);
         for (int64_t s = 0; s < seqs; ++s)
             for (int64_t j = 0; j < m; ++j) INVARIANT(op, std::fabs(matrix[s * m * m + j] - cls_row[s * m + j]) < 1e-5f);
     }

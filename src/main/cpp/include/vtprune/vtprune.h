@@ -6,8 +6,9 @@
  * functions; each entry point dispatches on `device`.
  *
  * Conventions shared by every op
- *  - Every entry point returns a vt_status and never lets a C++ exception escape. On failure
- *    vt_last_error() (thread-local) names the op and the offending argument.
+ *  - No entry point lets a C++ exception escape (a binding may call them as noexcept: the Java
+ *    one is @NoException). The ops return a vt_status; on failure vt_last_error() (thread-local)
+ *    names the op and the offending argument.
  *  - Converted ops take their tensors as vt_tensor views (below) and their scalars as one
  *    op-specific params struct:
  *        int32_t vt_<op>(void* stream, const vt_tensor* <input>..., const vt_tensor* <output>...,
@@ -40,8 +41,6 @@
  *    in a row it skips cannot change the result and is not reported.
  *  - Ops that need scratch memory on the CUDA path take a caller-allocated `workspace` whose
  *    size comes from the matching *_workspace_bytes() query (0 on the CPU path, device < 0).
- *  - Ops not yet converted to views take positional arguments: `int32_t device` (as a view's
- *    device field), `void* stream`, then pointers, dtype codes and sizes.
  */
 #ifndef VTPRUNE_VTPRUNE_H
 #define VTPRUNE_VTPRUNE_H
@@ -124,7 +123,7 @@ VT_API const char* vt_version(void);
 /* The ABI this header describes. Raised whenever a signature, struct layout or the meaning of a
  * code changes; a binding compiled against one value must refuse a library that reports another
  * (dev.vtprune.ops.NativeLibrary.load does). */
-#define VT_ABI_VERSION 1
+#define VT_ABI_VERSION 2
 
 /* The ABI the loaded library was built with (VT_ABI_VERSION of its header). */
 VT_API int32_t vt_abi_version(void);
@@ -136,7 +135,8 @@ VT_API int32_t vt_cuda_compiled(void);
 VT_API int32_t vt_cuda_device_count(void);
 
 /* Threads used by the CPU kernels (default: hardware concurrency, or VTPRUNE_NUM_THREADS, both
- * capped at 256). vt_set_num_threads accepts 1 to 256 (VT_ERR_INVALID_ARGUMENT otherwise). */
+ * capped at 256); 0 when the thread pool cannot be created (vt_last_error says why).
+ * vt_set_num_threads accepts 1 to 256 (VT_ERR_INVALID_ARGUMENT otherwise). */
 VT_API int32_t vt_get_num_threads(void);
 VT_API int32_t vt_set_num_threads(int32_t threads);
 
@@ -218,59 +218,65 @@ VT_API int32_t vt_fused_topk(void* stream, const vt_tensor* bottom_up, const vt_
 /* ========================================================================================
  * K3 — attention rollout matrix chains (design §3 K3, IVTP eq. 3 and 4)
  *
- * A group of `num_layers` layers l1..l2 over `num_seqs` sequences (tiles) of `tokens` (M)
- * tokens each, CLS at index 0, `heads` (H) heads. `layers` is a host array of num_layers
- * pointers, layer l1 first; each points at [num_seqs, H, M, M] attention probabilities
- * (rows are softmax distributions), contiguous. Heads are averaged: A_l = mean_h.
- *   IVTP:  R = A_l1;  R = B_l R for l = l1+1..l2, B_l = rownorm(A_l + I).
- *   ABNAR: R = I;     R = B_l R for l = l1..l2.
- * values (may be NULL): [num_seqs, M, value_dim] value vectors at layer l2 (all heads
- *   concatenated), contiguous.
- * Outputs:
- *   cls_row    (fp32) [num_seqs, M]     the CLS row of R (index 0 = CLS itself).
- *   importance (fp32) [num_seqs, M - 1] S_i = r_i |V_i| / sum_j r_j |V_j| over patches i >= 1
+ * A group of num_layers layers l1..l2 over num_seqs sequences (tiles) of tokens (M >= 2)
+ * tokens each, CLS at index 0, heads (H) heads. Views:
+ *   layers     a host array of num_layers views, layer l1 first; each [num_seqs, H, M, M]
+ *              fp32 / fp16 / bf16 attention probabilities (rows are softmax distributions),
+ *              contiguous; every layer of the shape and dtype of layers[0].
+ *              Heads are averaged: A_l = mean_h.
+ *                IVTP:  R = A_l1;  R = B_l R for l = l1+1..l2, B_l = rownorm(A_l + I).
+ *                ABNAR: R = I;     R = B_l R for l = l1..l2.
+ *   values     [num_seqs, M, value_dim] (the layers' dtype, contiguous) value vectors at layer
+ *              l2 (all heads concatenated), or a NULL view.
+ * Outputs (fp32, contiguous):
+ *   cls_row    [num_seqs, M]     the CLS row of R (index 0 = CLS itself).
+ *   importance [num_seqs, M - 1] S_i = r_i |V_i| / sum_j r_j |V_j| over patches i >= 1
  *              (r_i / sum r without values); all zeros when the sum is 0.
+ * workspace: raw device scratch of workspace_bytes >= the matching *_workspace_bytes() bytes on
+ * the CUDA path (NULL and 0 on the CPU path).
  * ======================================================================================== */
 typedef enum vt_rollout_mode { VT_ROLLOUT_IVTP = 0, VT_ROLLOUT_ABNAR = 1 } vt_rollout_mode;
 
-VT_API size_t vt_rollout_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads,
-                                         int64_t tokens);
+typedef struct vt_rollout_params {
+    int64_t num_layers; /* >= 1: the length of the layers array */
+    int32_t mode;       /* a vt_rollout_mode */
+} vt_rollout_params;
 
-VT_API int32_t vt_rollout(int32_t device, void* stream,
-                          const void* const* layers, int32_t dtype, int64_t num_layers,
-                          int64_t num_seqs, int64_t heads, int64_t tokens, int32_t mode,
-                          const void* values, int64_t value_dim,
-                          void* workspace, size_t workspace_bytes,
-                          float* cls_row, float* importance);
+/* The workspace queries take the first layer's view (its device and sizes): 0 for a host view
+ * or an invalid one (NULL, wrong rank, sizes < 1; the op reports those), SIZE_MAX when the
+ * size overflows. */
+VT_API size_t vt_rollout_workspace_bytes(const vt_tensor* layer);
 
-/* The full rollout matrix R [num_seqs, M, M] (fp32) for visualisation: O(L M^3). */
-VT_API size_t vt_rollout_matrix_workspace_bytes(int32_t device, int64_t num_seqs,
-                                                int64_t tokens);
+VT_API int32_t vt_rollout(void* stream, const vt_tensor* layers, const vt_tensor* values,
+                          const vt_tensor* cls_row, const vt_tensor* importance,
+                          const vt_rollout_params* params, void* workspace, size_t workspace_bytes);
 
-VT_API int32_t vt_rollout_matrix(int32_t device, void* stream,
-                                 const void* const* layers, int32_t dtype, int64_t num_layers,
-                                 int64_t num_seqs, int64_t heads, int64_t tokens, int32_t mode,
-                                 void* workspace, size_t workspace_bytes, float* matrix);
+/* The full rollout matrix R, matrix [num_seqs, M, M] fp32 contiguous, for visualisation:
+ * O(L M^3). */
+VT_API size_t vt_rollout_matrix_workspace_bytes(const vt_tensor* layer);
+
+VT_API int32_t vt_rollout_matrix(void* stream, const vt_tensor* layers, const vt_tensor* matrix,
+                                 const vt_rollout_params* params, void* workspace,
+                                 size_t workspace_bytes);
 
 /* Flash-compatible form: the same CLS row from each layer's queries and keys (after any
  * positional encoding) without materialising an M x M matrix. q_layers / k_layers are host
- * arrays of num_layers pointers; element (s, h, t, e) of a layer's Q lives at
- *   q + s * seq_stride + h * head_stride + t * token_stride + e
- * (elements, not bytes; the same strides for K; head_dim contiguous). Attention is
- * softmax(scale * q k^T) over all M keys (no mask), and B_l = (A_l + I) / 2 exactly since
- * its rows sum to 1. Memory O(num_seqs * H * M). */
-VT_API size_t vt_rollout_qk_workspace_bytes(int32_t device, int64_t num_seqs, int64_t heads,
-                                            int64_t tokens);
+ * arrays of num_layers views, each [num_seqs, H, M, head_dim] strided, all of the shape, dtype
+ * and strides of q_layers[0] (the kernel takes one layout). Attention is softmax(scale q k^T)
+ * over all M keys (no mask), and B_l = (A_l + I) / 2 exactly since its rows sum to 1. values,
+ * cls_row, importance as in vt_rollout. Memory O(num_seqs * H * M). */
+typedef struct vt_rollout_qk_params {
+    int64_t num_layers; /* >= 1 */
+    float scale;        /* logit scale, finite and > 0 */
+    int32_t mode;       /* a vt_rollout_mode */
+} vt_rollout_qk_params;
 
-VT_API int32_t vt_rollout_qk(int32_t device, void* stream,
-                             const void* const* q_layers, const void* const* k_layers,
-                             int32_t dtype, int64_t num_layers, int64_t num_seqs,
-                             int64_t heads, int64_t tokens, int64_t head_dim,
-                             int64_t seq_stride, int64_t head_stride, int64_t token_stride,
-                             float scale, int32_t mode,
-                             const void* values, int64_t value_dim,
-                             void* workspace, size_t workspace_bytes,
-                             float* cls_row, float* importance);
+VT_API size_t vt_rollout_qk_workspace_bytes(const vt_tensor* q_layer);
+
+VT_API int32_t vt_rollout_qk(void* stream, const vt_tensor* q_layers, const vt_tensor* k_layers,
+                             const vt_tensor* values, const vt_tensor* cls_row,
+                             const vt_tensor* importance, const vt_rollout_qk_params* params,
+                             void* workspace, size_t workspace_bytes);
 
 /* ========================================================================================
  * K4 — max-over-text reduction of instruction-to-visual attention (design §3 K4, PTP eq. 4)

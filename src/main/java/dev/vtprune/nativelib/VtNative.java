@@ -2,6 +2,7 @@ package dev.vtprune.nativelib;
 
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.annotation.Cast;
+import org.bytedeco.javacpp.annotation.NoException;
 import org.bytedeco.javacpp.annotation.Platform;
 
 /**
@@ -10,13 +11,17 @@ import org.bytedeco.javacpp.annotation.Platform;
  * <p>Raw pointers cross as {@code long} addresses (a tensor's {@code data_ptr().address()}, or
  * a {@code vt_tensor} view and a params struct that {@code dev.vtprune.ops.NativeViews} wrote
  * into a per-thread block): no {@code Pointer} object is created per argument, which keeps a
- * call to a few hundred nanoseconds. Arrays of layer pointers cross as {@code long[]}, reinterpreted as
- * {@code const void* const*} (both are 64-bit on every platform we build for). Every function
- * returns a status code; {@code dev.vtprune.ops.NativeLibrary} turns non-zero codes into
- * exceptions. Nothing here validates: the op classes of {@code dev.vtprune.ops} do, before
- * calling.
+ * call to a few hundred nanoseconds. Every op returns a status code;
+ * {@code dev.vtprune.ops.NativeLibrary} turns non-zero codes into exceptions. The op classes of
+ * {@code dev.vtprune.ops} validate before calling (with messages in the user's terms); the
+ * library checks the views again, as it does for any C caller.
+ *
+ * <p>{@code @NoException}: no entry point of vtprune.h lets a C++ exception escape (api.cpp runs
+ * every op inside {@code vt::guard}; the queries are plain arithmetic), so JavaCPP's
+ * per-call try/catch in the JNI glue is left out.
  */
 @Platform(include = "vtprune/vtprune.h", link = "vtprune")
+@NoException
 public final class VtNative {
     static {
         Loader.load();
@@ -28,7 +33,7 @@ public final class VtNative {
     // any that differs or is missing here.
 
     /** VT_ABI_VERSION of the vtprune.h these classes were built against. */
-    public static final int VT_ABI_VERSION = 1;
+    public static final int VT_ABI_VERSION = 2;
 
     public static final int VT_OK = 0;
     public static final int VT_ERR_INVALID_ARGUMENT = 1;
@@ -84,31 +89,27 @@ public final class VtNative {
             @Cast("const vt_fused_topk_params*") long params);
 
     // ---- K3 ----
-    public static native @Cast("size_t") long vt_rollout_workspace_bytes(int device, long numSeqs, long heads, long tokens);
+    // The layer lists are host arrays of consecutive vt_tensor views (NativeViews slots).
+    public static native @Cast("size_t") long vt_rollout_workspace_bytes(@Cast("const vt_tensor*") long layer);
 
-    public static native int vt_rollout(int device, @Cast("void*") long stream,
-            @Cast("const void* const*") long[] layers, int dtype, long numLayers,
-            long numSeqs, long heads, long tokens, int mode,
-            @Cast("const void*") long values, long valueDim,
-            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes,
-            @Cast("float*") long clsRow, @Cast("float*") long importance);
+    public static native int vt_rollout(@Cast("void*") long stream, @Cast("const vt_tensor*") long layers,
+            @Cast("const vt_tensor*") long values, @Cast("const vt_tensor*") long clsRow,
+            @Cast("const vt_tensor*") long importance, @Cast("const vt_rollout_params*") long params,
+            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes);
 
-    public static native @Cast("size_t") long vt_rollout_matrix_workspace_bytes(int device, long numSeqs, long tokens);
+    public static native @Cast("size_t") long vt_rollout_matrix_workspace_bytes(@Cast("const vt_tensor*") long layer);
 
-    public static native int vt_rollout_matrix(int device, @Cast("void*") long stream,
-            @Cast("const void* const*") long[] layers, int dtype, long numLayers,
-            long numSeqs, long heads, long tokens, int mode,
-            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes, @Cast("float*") long matrix);
+    public static native int vt_rollout_matrix(@Cast("void*") long stream, @Cast("const vt_tensor*") long layers,
+            @Cast("const vt_tensor*") long matrix, @Cast("const vt_rollout_params*") long params,
+            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes);
 
-    public static native @Cast("size_t") long vt_rollout_qk_workspace_bytes(int device, long numSeqs, long heads, long tokens);
+    public static native @Cast("size_t") long vt_rollout_qk_workspace_bytes(@Cast("const vt_tensor*") long qLayer);
 
-    public static native int vt_rollout_qk(int device, @Cast("void*") long stream,
-            @Cast("const void* const*") long[] qLayers, @Cast("const void* const*") long[] kLayers,
-            int dtype, long numLayers, long numSeqs, long heads, long tokens, long headDim,
-            long seqStride, long headStride, long tokenStride, float scale, int mode,
-            @Cast("const void*") long values, long valueDim,
-            @Cast("void*") long workspace, @Cast("size_t") long workspaceBytes,
-            @Cast("float*") long clsRow, @Cast("float*") long importance);
+    public static native int vt_rollout_qk(@Cast("void*") long stream, @Cast("const vt_tensor*") long qLayers,
+            @Cast("const vt_tensor*") long kLayers, @Cast("const vt_tensor*") long values,
+            @Cast("const vt_tensor*") long clsRow, @Cast("const vt_tensor*") long importance,
+            @Cast("const vt_rollout_qk_params*") long params, @Cast("void*") long workspace,
+            @Cast("size_t") long workspaceBytes);
 
     // ---- K4 ----
     public static native int vt_text_relevance(@Cast("void*") long stream, @Cast("const vt_tensor*") long attn,
