@@ -73,6 +73,16 @@ TEST(k5_negative_row_len_is_rejected) {
                   "argument 'attn' must have shape[2] (row_len) = first_patch + grid^2 = 5, got 3");
 }
 
+TEST(k5_empty_views_have_any_strides) {
+    // [0, 1, 5] with LibTorch's strides [5, 5, 1]: contiguous (no element is addressed), so the
+    // call fails on the tile count, not on the layout.
+    float out[1];
+    const vt_tensor a = vtv::strided(nullptr, VT_FLOAT32, {0, 1, 5}, {5, 5, 1}), o = view(out, {0, 1});
+    const vt_cls_saliency_params p{1, 2, 1, VT_REDUCE_MEAN};
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_cls_saliency(nullptr, &a, &o, &p),
+                  "argument 'attn.shape[0] (num_tiles)' must be >= 1, got 0");
+}
+
 TEST(k5_first_patch_plus_patches_overflow_is_rejected) {
     float attn[1] = {}, out[1] = {};
     EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, saliency_rows(attn, kI64Max - 3, kI64Max - 2, 2, 1, out),

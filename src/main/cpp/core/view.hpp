@@ -63,6 +63,9 @@ public:
     }
 
 private:
+    // Names the fault of a view that failed operator()'s checks (or of its device); cold.
+    [[noreturn]] __attribute__((cold, noinline)) void reject(const vt_tensor* t, const char* name, int32_t ndim,
+                                                             const char* dims, unsigned dtypes, Layout layout) const;
     [[noreturn]] void dim_mismatch(const char* name, int d, int64_t want, int64_t got, const char* what) const;
 
     const char* op_;
