@@ -3,14 +3,14 @@
  *
  * One header for every op family (K1..K5 of docs/design.md §3). The CPU implementations in
  * src/main/cpp/cpu and the CUDA implementations in src/main/cuda implement exactly these
- * functions; each entry point dispatches on `device`.
+ * functions; each entry point dispatches on the device of its views.
  *
  * Conventions shared by every op
  *  - No entry point lets a C++ exception escape (a binding may call them as noexcept: the Java
  *    one is @NoException). The ops return a vt_status; on failure vt_last_error() (thread-local)
  *    names the op and the offending argument.
- *  - Converted ops take their tensors as vt_tensor views (below) and their scalars as one
- *    op-specific params struct:
+ *  - Every op takes its tensors as vt_tensor views (below) and its scalars as one op-specific
+ *    params struct (a NULL params pointer is VT_ERR_INVALID_ARGUMENT):
  *        int32_t vt_<op>(void* stream, const vt_tensor* <input>..., const vt_tensor* <output>...,
  *                        const vt_<op>_params* params[, void* workspace, size_t workspace_bytes]);
  *    inputs first, then outputs, in the order the header documents them; the op runs on the
@@ -40,7 +40,8 @@
  *    rows whose chain weight is non-zero (weights below e^-87.3 flush to 0): a non-finite value
  *    in a row it skips cannot change the result and is not reported.
  *  - Ops that need scratch memory on the CUDA path take a caller-allocated `workspace` whose
- *    size comes from the matching *_workspace_bytes() query (0 on the CPU path, device < 0).
+ *    size comes from the matching *_workspace_bytes() query (0 on the CPU path: host views). A
+ *    workspace is raw bytes, not a tensor, so it is a pointer and a byte count, not a view.
  */
 #ifndef VTPRUNE_VTPRUNE_H
 #define VTPRUNE_VTPRUNE_H
