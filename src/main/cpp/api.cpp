@@ -318,6 +318,21 @@ void check_rollout_outputs(Views& v, const char* op, const vt_tensor& layer, con
     *values_out = val;
 }
 
+// The params and the layer list of the probability forms (vt_rollout, vt_rollout_matrix):
+// fills `data`, returns layers[0], whose sizes are checked and whose last two axes are square.
+const vt_tensor& check_probability_layers(Views& v, const char* op, const vt_tensor* layers,
+                                          const vt_rollout_params& p, std::vector<const void*>& data,
+                                          std::deque<std::string>& names) {
+    require_at_least(p.num_layers, 1, op, "num_layers");
+    require_rollout_mode(p.mode, op);
+    data = check_layers(v, op, layers, p.num_layers, "layers", "[num_seqs, heads, tokens, tokens]", Layout::Contiguous,
+                        nullptr, nullptr, names);
+    const vt_tensor& first = layers[0];
+    check_rollout_sizes(op, first, "layers[0]");
+    v.dim(first, "layers[0]", 3, first.shape[2], "tokens, layers[0].shape[2]");
+    return first;
+}
+
 // A layer view the workspace queries can size: on a CUDA device, rank 4, sizes >= 1.
 bool sizable_device_layer(const vt_tensor* t) {
     return t != nullptr && t->device >= 0 && t->ndim == 4 && t->shape[0] >= 1 && t->shape[1] >= 1 && t->shape[2] >= 1;
@@ -338,13 +353,7 @@ VT_API int32_t vt_rollout(void* stream, const vt_tensor* layers, const vt_tensor
     auto check = [&] {
         Views v(op);
         const vt_rollout_params& p = v.params(params);
-        require_at_least(p.num_layers, 1, op, "num_layers");
-        require_rollout_mode(p.mode, op);
-        data = check_layers(v, op, layers, p.num_layers, "layers", "[num_seqs, heads, tokens, tokens]",
-                            Layout::Contiguous, nullptr, nullptr, names);
-        const vt_tensor& first = layers[0];
-        check_rollout_sizes(op, first, "layers[0]");
-        v.dim(first, "layers[0]", 3, first.shape[2], "tokens, layers[0].shape[2]");
+        const vt_tensor& first = check_probability_layers(v, op, layers, p, data, names);
         const vt_tensor* val = nullptr;
         check_rollout_outputs(v, op, first, values, cls_row, importance, "layers[0]", &val);
         a = RolloutArgs{data.data(),
@@ -383,13 +392,7 @@ VT_API int32_t vt_rollout_matrix(void* stream, const vt_tensor* layers, const vt
     auto check = [&] {
         Views v(op);
         const vt_rollout_params& p = v.params(params);
-        require_at_least(p.num_layers, 1, op, "num_layers");
-        require_rollout_mode(p.mode, op);
-        data = check_layers(v, op, layers, p.num_layers, "layers", "[num_seqs, heads, tokens, tokens]",
-                            Layout::Contiguous, nullptr, nullptr, names);
-        const vt_tensor& first = layers[0];
-        check_rollout_sizes(op, first, "layers[0]");
-        v.dim(first, "layers[0]", 3, first.shape[2], "tokens, layers[0].shape[2]");
+        const vt_tensor& first = check_probability_layers(v, op, layers, p, data, names);
         const vt_tensor& m = v(matrix, "matrix", 3, "[num_seqs, tokens, tokens]", kF32);
         v.dim(m, "matrix", 0, first.shape[0], "num_seqs");
         v.dim(m, "matrix", 1, first.shape[2], "tokens");
