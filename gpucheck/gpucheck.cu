@@ -28,7 +28,10 @@
 #include <string>
 #include <vector>
 
+#include "../src/test/cpp/views.hpp"
 #include "vtprune/vtprune.h"
+
+using vtv::view;
 
 namespace {
 
@@ -327,19 +330,23 @@ void check_region_budget(const ShapeSet& s, int32_t dt, uint64_t seed) {
     Tensor cls(normal(tiles * s.cls_dim, seed), dt);
     std::vector<float> scores(tiles), weights(tiles);
     std::vector<int64_t> budgets(tiles);
+    const int64_t images = (int64_t)s.local_tiles.size();
+    const vt_region_budget_params params{0.5, 1.0, 0};
     Timing t;
     t.cpu_us = time_cpu([&] {
-        vt(vt_region_budget(-1, nullptr, cls.h(), dt, tiles, s.cls_dim, L.tile_off.data(), (int64_t)s.local_tiles.size(),
-                            L.token_off.data(), 0.5, 1.0, 0, scores.data(), weights.data(), budgets.data()),
-           "vt_region_budget(cpu)");
+        const vt_tensor c = view(cls.h(), dt, {tiles, s.cls_dim}), to = view(L.tile_off.data(), {images + 1}),
+                        ko = view(L.token_off.data(), {tiles + 1}), sc = view(scores.data(), {tiles}),
+                        w = view(weights.data(), {tiles}), b = view(budgets.data(), {tiles});
+        vt(vt_region_budget(nullptr, &c, &to, &ko, &sc, &w, &b, &params), "vt_region_budget(cpu)");
     }, 5);
     DevCopy<int64_t> tile_off(L.tile_off), token_off(L.token_off);
     Out<float> gs(tiles), gw(tiles);
     Out<int64_t> gb(tiles);
     auto launch = [&](int) {
-        vt(vt_region_budget(0, nullptr, cls.dev, dt, tiles, s.cls_dim, tile_off.dev, (int64_t)s.local_tiles.size(),
-                            token_off.dev, 0.5, 1.0, 0, gs.dev, gw.dev, gb.dev),
-           "vt_region_budget(cuda)");
+        const vt_tensor c = view(cls.dev, dt, {tiles, s.cls_dim}, 0), to = view(tile_off.dev, {images + 1}, 0),
+                        ko = view(token_off.dev, {tiles + 1}, 0), sc = view(gs.dev, {tiles}, 0),
+                        w = view(gw.dev, {tiles}, 0), b = view(gb.dev, {tiles}, 0);
+        vt(vt_region_budget(nullptr, &c, &to, &ko, &sc, &w, &b, &params), "vt_region_budget(cuda)");
     };
     if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);
@@ -362,18 +369,22 @@ void check_fused_topk(const ShapeSet& s, int32_t dt, uint64_t seed) {
     for (auto& k : budgets) k = int64_t(r.uniform() * (s.tokens_per_tile() + 1));
     std::vector<float> fused(n);
     std::vector<int64_t> kept(n), per(tiles);
+    const vt_fused_topk_params params{0.5f, 1};
     Timing t;
     t.cpu_us = time_cpu([&] {
-        vt(vt_fused_topk(-1, nullptr, b.h(), c.h(), dt, L.token_off.data(), tiles, budgets.data(), 0.5f, 1, fused.data(),
-                         kept.data(), per.data()),
-           "vt_fused_topk(cpu)");
+        const vt_tensor bv = view(b.h(), dt, {n}), cv = view(c.h(), dt, {n}), ov = view(L.token_off.data(), {tiles + 1}),
+                        kbv = view(budgets.data(), {tiles}), fv = view(fused.data(), {n}), kv = view(kept.data(), {n}),
+                        pv = view(per.data(), {tiles});
+        vt(vt_fused_topk(nullptr, &bv, &cv, &ov, &kbv, &fv, &kv, &pv, &params), "vt_fused_topk(cpu)");
     }, 5);
     DevCopy<int64_t> off(L.token_off), kb(budgets);
     Out<float> gf(n);
     Out<int64_t> gk(n), gp(tiles);
     auto launch = [&](int) {
-        vt(vt_fused_topk(0, nullptr, b.dev, c.dev, dt, off.dev, tiles, kb.dev, 0.5f, 1, gf.dev, gk.dev, gp.dev),
-           "vt_fused_topk(cuda)");
+        const vt_tensor bv = view(b.dev, dt, {n}, 0), cv = view(c.dev, dt, {n}, 0), ov = view(off.dev, {tiles + 1}, 0),
+                        kbv = view(kb.dev, {tiles}, 0), fv = view(gf.dev, {n}, 0), kv = view(gk.dev, {n}, 0),
+                        pv = view(gp.dev, {tiles}, 0);
+        vt(vt_fused_topk(nullptr, &bv, &cv, &ov, &kbv, &fv, &kv, &pv, &params), "vt_fused_topk(cuda)");
     };
     if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);
@@ -397,36 +408,37 @@ void check_rollout(const ShapeSet& s, int32_t dt, uint64_t seed, bool qk) {
         }
     }
     Tensor values(normal(seqs * M * H * d, seed + 99), dt);
-    std::vector<const void*> hp, hq, hk, dp, dq, dk;
-    for (auto& x : a) hp.push_back(x->h()), dp.push_back(x->dev);
-    for (auto& x : q) hq.push_back(x->h()), dq.push_back(x->dev);
-    for (auto& x : k) hk.push_back(x->h()), dk.push_back(x->dev);
+    // Layer views on the host (device -1) and on the GPU (device 0).
+    std::vector<vt_tensor> hp, hq, hk, dp, dq, dk;
+    for (auto& x : a) hp.push_back(view(x->h(), dt, {seqs, H, M, M})), dp.push_back(view(x->dev, dt, {seqs, H, M, M}, 0));
+    for (auto& x : q) hq.push_back(view(x->h(), dt, {seqs, H, M, d})), dq.push_back(view(x->dev, dt, {seqs, H, M, d}, 0));
+    for (auto& x : k) hk.push_back(view(x->h(), dt, {seqs, H, M, d})), dk.push_back(view(x->dev, dt, {seqs, H, M, d}, 0));
     std::vector<float> row(seqs * M), imp(seqs * (M - 1));
     const float scale = 1.0f / std::sqrt(float(d));
+    const vt_rollout_params params{layers, VT_ROLLOUT_IVTP};
+    const vt_rollout_qk_params qk_params{layers, scale, VT_ROLLOUT_IVTP};
+    const vt_tensor hv = view(values.h(), dt, {seqs, M, H * d}), hr = view(row.data(), {seqs, M}),
+                    hi = view(imp.data(), {seqs, M - 1});
     Timing t;
     t.cpu_us = time_cpu([&] {
         if (qk) {
-            vt(vt_rollout_qk(-1, nullptr, hq.data(), hk.data(), dt, layers, seqs, H, M, d, H * M * d, M * d, d, scale,
-                             VT_ROLLOUT_IVTP, values.h(), H * d, nullptr, 0, row.data(), imp.data()),
-               "vt_rollout_qk(cpu)");
+            vt(vt_rollout_qk(nullptr, hq.data(), hk.data(), &hv, &hr, &hi, &qk_params, nullptr, 0), "vt_rollout_qk(cpu)");
         } else {
-            vt(vt_rollout(-1, nullptr, hp.data(), dt, layers, seqs, H, M, VT_ROLLOUT_IVTP, values.h(), H * d, nullptr, 0,
-                          row.data(), imp.data()),
-               "vt_rollout(cpu)");
+            vt(vt_rollout(nullptr, hp.data(), &hv, &hr, &hi, &params, nullptr, 0), "vt_rollout(cpu)");
         }
     }, 1);
-    size_t ws_bytes = qk ? vt_rollout_qk_workspace_bytes(0, seqs, H, M) : vt_rollout_workspace_bytes(0, seqs, H, M);
+    const vt_tensor sizing = view(nullptr, dt, {seqs, H, M, qk ? d : M}, 0);  // (the queries read device and sizes)
+    size_t ws_bytes = qk ? vt_rollout_qk_workspace_bytes(&sizing) : vt_rollout_workspace_bytes(&sizing);
     DevBytes ws(ws_bytes);
     Out<float> grow(seqs * M), gimp(seqs * (M - 1));
+    const vt_tensor gv = view(values.dev, dt, {seqs, M, H * d}, 0), gr = view(grow.dev, {seqs, M}, 0),
+                    gi = view(gimp.dev, {seqs, M - 1}, 0);
     auto launch = [&](int) {
         if (qk) {
-            vt(vt_rollout_qk(0, nullptr, dq.data(), dk.data(), dt, layers, seqs, H, M, d, H * M * d, M * d, d, scale,
-                             VT_ROLLOUT_IVTP, values.dev, H * d, ws.p, ws_bytes, grow.dev, gimp.dev),
+            vt(vt_rollout_qk(nullptr, dq.data(), dk.data(), &gv, &gr, &gi, &qk_params, ws.p, ws_bytes),
                "vt_rollout_qk(cuda)");
         } else {
-            vt(vt_rollout(0, nullptr, dp.data(), dt, layers, seqs, H, M, VT_ROLLOUT_IVTP, values.dev, H * d, ws.p, ws_bytes,
-                          grow.dev, gimp.dev),
-               "vt_rollout(cuda)");
+            vt(vt_rollout(nullptr, dp.data(), &gv, &gr, &gi, &params, ws.p, ws_bytes), "vt_rollout(cuda)");
         }
     };
     if (!g_gpu) return cpu_only(qk ? "rollout_qk" : "rollout", t);
@@ -445,24 +457,25 @@ void check_rollout(const ShapeSet& s, int32_t dt, uint64_t seed, bool qk) {
 void check_rollout_matrix(const ShapeSet& s, int32_t dt, uint64_t seed) {
     const int64_t seqs = 1, H = s.vit_heads, M = s.vit_tokens(), layers = 3;
     std::vector<std::unique_ptr<Tensor>> a;
-    std::vector<const void*> hp, dp;
+    std::vector<vt_tensor> hp, dp;
     for (int64_t l = 0; l < layers; ++l) {
         a.emplace_back(new Tensor(softmax_rows(seqs * H * M, M, seed + l), dt));
-        hp.push_back(a.back()->h());
-        dp.push_back(a.back()->dev);
+        hp.push_back(view(a.back()->h(), dt, {seqs, H, M, M}));
+        dp.push_back(view(a.back()->dev, dt, {seqs, H, M, M}, 0));
     }
     std::vector<float> m(seqs * M * M);
+    const vt_rollout_params params{layers, VT_ROLLOUT_IVTP};
+    const vt_tensor hm = view(m.data(), {seqs, M, M});
     Timing t;
     t.cpu_us = time_cpu([&] {
-        vt(vt_rollout_matrix(-1, nullptr, hp.data(), dt, layers, seqs, H, M, VT_ROLLOUT_IVTP, nullptr, 0, m.data()),
-           "vt_rollout_matrix(cpu)");
+        vt(vt_rollout_matrix(nullptr, hp.data(), &hm, &params, nullptr, 0), "vt_rollout_matrix(cpu)");
     }, 1);
-    size_t ws_bytes = vt_rollout_matrix_workspace_bytes(0, seqs, M);
+    size_t ws_bytes = vt_rollout_matrix_workspace_bytes(dp.data());
     DevBytes ws(ws_bytes);
     Out<float> gm(seqs * M * M);
+    const vt_tensor gmv = view(gm.dev, {seqs, M, M}, 0);
     auto launch = [&](int) {
-        vt(vt_rollout_matrix(0, nullptr, dp.data(), dt, layers, seqs, H, M, VT_ROLLOUT_IVTP, ws.p, ws_bytes, gm.dev),
-           "vt_rollout_matrix(cuda)");
+        vt(vt_rollout_matrix(nullptr, dp.data(), &gmv, &params, ws.p, ws_bytes), "vt_rollout_matrix(cuda)");
     };
     if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);
@@ -496,18 +509,19 @@ void check_text_relevance(const ShapeSet& s, int32_t dt, uint64_t seed) {
     for (int i = 0; i < sets; ++i) attn.emplace_back(new Tensor(p, dt));
     std::vector<int64_t> qo{0, Q}, vo{0, N};
     std::vector<float> out(N);
+    const vt_text_relevance_params params{H, VT_REDUCE_MEAN, VT_REDUCE_MAX};
     Timing t;
     t.cpu_us = time_cpu([&] {
-        vt(vt_text_relevance(-1, nullptr, attn[0]->h(), dt, H, qo.data(), vo.data(), 1, VT_REDUCE_MEAN, VT_REDUCE_MAX,
-                             out.data()),
-           "vt_text_relevance(cpu)");
+        const vt_tensor av = view(attn[0]->h(), dt, {H * Q * N}), qov = view(qo.data(), {2}), vov = view(vo.data(), {2}),
+                        ov = view(out.data(), {N});
+        vt(vt_text_relevance(nullptr, &av, &qov, &vov, &ov, &params), "vt_text_relevance(cpu)");
     }, 5);
     DevCopy<int64_t> dqo(qo), dvo(vo);
     Out<float> gout(N);
     auto launch = [&](int i) {
-        vt(vt_text_relevance(0, nullptr, attn[i % sets]->dev, dt, H, dqo.dev, dvo.dev, 1, VT_REDUCE_MEAN, VT_REDUCE_MAX,
-                             gout.dev),
-           "vt_text_relevance(cuda)");
+        const vt_tensor av = view(attn[i % sets]->dev, dt, {H * Q * N}, 0), qov = view(dqo.dev, {2}, 0),
+                        vov = view(dvo.dev, {2}, 0), ov = view(gout.dev, {N}, 0);
+        vt(vt_text_relevance(nullptr, &av, &qov, &vov, &ov, &params), "vt_text_relevance(cuda)");
     };
     if (!g_gpu) return cpu_only(__func__ + 6, t);
     launch(0);
@@ -527,20 +541,25 @@ void check_text_relevance_qk(const ShapeSet& s, int32_t dt, uint64_t seed) {
     std::vector<int64_t> qo{0, Q}, ko{0, L}, vo{0, N};
     std::vector<float> out(N);
     const float scale = 1.0f / std::sqrt(float(d));
+    const vt_text_relevance_qk_params params{scale, VT_REDUCE_MEAN, VT_REDUCE_MAX};
     Timing t;
     t.cpu_us = time_cpu([&] {
-        vt(vt_text_relevance_qk(-1, nullptr, q.h(), k.h(), dt, Hq, Hkv, d, Q * d, d, L * d, d, qo.data(), ko.data(),
-                                seq.qpos.data(), vo.data(), seq.vpos.data(), 1, Q, scale, VT_REDUCE_MEAN, VT_REDUCE_MAX,
-                                nullptr, 0, out.data()),
+        const vt_tensor qv = view(q.h(), dt, {Hq, Q, d}), kv = view(k.h(), dt, {Hkv, L, d}), qov = view(qo.data(), {2}),
+                        kov = view(ko.data(), {2}), qpv = view(seq.qpos.data(), {Q}), vov = view(vo.data(), {2}),
+                        vpv = view(seq.vpos.data(), {N}), ov = view(out.data(), {N});
+        vt(vt_text_relevance_qk(nullptr, &qv, &kv, &qov, &kov, &qpv, &vov, &vpv, &ov, &params, nullptr, 0),
            "vt_text_relevance_qk(cpu)");
     }, 3);
     DevCopy<int64_t> dqo(qo), dko(ko), dvo(vo), dqp(seq.qpos), dvp(seq.vpos);
-    size_t ws_bytes = vt_text_relevance_qk_workspace_bytes(0, Hq, Q);
+    const vt_tensor q_dev = view(q.dev, dt, {Hq, Q, d}, 0);
+    size_t ws_bytes = vt_text_relevance_qk_workspace_bytes(&q_dev);
     DevBytes ws(ws_bytes);
     Out<float> gout(N);
     auto launch = [&](int) {
-        vt(vt_text_relevance_qk(0, nullptr, q.dev, k.dev, dt, Hq, Hkv, d, Q * d, d, L * d, d, dqo.dev, dko.dev, dqp.dev,
-                                dvo.dev, dvp.dev, 1, Q, scale, VT_REDUCE_MEAN, VT_REDUCE_MAX, ws.p, ws_bytes, gout.dev),
+        const vt_tensor kv = view(k.dev, dt, {Hkv, L, d}, 0), qov = view(dqo.dev, {2}, 0), kov = view(dko.dev, {2}, 0),
+                        qpv = view(dqp.dev, {Q}, 0), vov = view(dvo.dev, {2}, 0), vpv = view(dvp.dev, {N}, 0),
+                        ov = view(gout.dev, {N}, 0);
+        vt(vt_text_relevance_qk(nullptr, &q_dev, &kv, &qov, &kov, &qpv, &vov, &vpv, &ov, &params, ws.p, ws_bytes),
            "vt_text_relevance_qk(cuda)");
     };
     if (!g_gpu) return cpu_only(__func__ + 6, t);
@@ -571,12 +590,15 @@ void check_cls_saliency(const ShapeSet& s, int32_t dt, uint64_t seed, bool qk) {
     std::vector<float> out(tiles * tokens);
     const float scale = 1.0f / std::sqrt(float(d));
     auto call = [&](int32_t device, const void* a, const void* qq, const void* kk, float* o) {
+        const vt_tensor ov = view(o, {tiles, tokens}, device);
         if (qk) {
-            vt(vt_cls_saliency_qk(device, nullptr, qq, kk, dt, tiles, H, M, d, H * d, d, H * M * d, M * d, d, 1, g, s.merge,
-                                  scale, VT_REDUCE_MEAN, o),
-               "vt_cls_saliency_qk");
+            const vt_tensor qv = view(qq, dt, {tiles, H, d}, device), kv = view(kk, dt, {tiles, H, M, d}, device);
+            const vt_cls_saliency_qk_params p{1, g, s.merge, VT_REDUCE_MEAN, scale};
+            vt(vt_cls_saliency_qk(nullptr, &qv, &kv, &ov, &p), "vt_cls_saliency_qk");
         } else {
-            vt(vt_cls_saliency(device, nullptr, a, dt, tiles, H, P, 0, g, s.merge, VT_REDUCE_MEAN, o), "vt_cls_saliency");
+            const vt_tensor av = view(a, dt, {tiles, H, P}, device);
+            const vt_cls_saliency_params p{0, g, s.merge, VT_REDUCE_MEAN};
+            vt(vt_cls_saliency(nullptr, &av, &ov, &p), "vt_cls_saliency");
         }
     };
     Timing t;

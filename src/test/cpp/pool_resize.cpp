@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "views.hpp"
 #include "vtprune/vtprune.h"
 
 namespace {
@@ -14,9 +15,10 @@ namespace {
 constexpr int64_t kTiles = 8, kHeads = 2, kGrid = 4, kKeys = 1 + kGrid * kGrid, kDim = 8;
 
 int32_t saliency(const std::vector<float>& q, const std::vector<float>& k, std::vector<float>& out) {
-    return vt_cls_saliency_qk(-1, nullptr, q.data(), k.data(), VT_FLOAT32, kTiles, kHeads, kKeys, kDim,
-                              kHeads * kDim, kDim, kHeads * kKeys * kDim, kKeys * kDim, kDim, 1, kGrid, 1, 0.5f,
-                              VT_REDUCE_MEAN, out.data());
+    const vt_tensor qv = vtv::view(q.data(), {kTiles, kHeads, kDim}), kv = vtv::view(k.data(), {kTiles, kHeads, kKeys, kDim}),
+                    ov = vtv::view(out.data(), {kTiles, kGrid * kGrid});
+    const vt_cls_saliency_qk_params p{1, kGrid, 1, VT_REDUCE_MEAN, 0.5f};
+    return vt_cls_saliency_qk(nullptr, &qv, &kv, &ov, &p);
 }
 
 }  // namespace

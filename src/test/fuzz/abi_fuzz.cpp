@@ -13,7 +13,10 @@
 #include <cstring>
 #include <vector>
 
+#include "../cpp/views.hpp"
 #include "vtprune/vtprune.h"
+
+using vtv::view;
 
 namespace {
 
@@ -119,8 +122,10 @@ void fuzz_cls_saliency(Reader& r) {
     const int64_t out_n = consistent && in >= 0 ? footprint({tiles, tokens}) : 1;
     std::vector<float> attn(in > 0 ? size_t(in) : 1), out(out_n > 0 ? size_t(out_n) : 1, -7.0f);
     r.fill(attn);
-    const int32_t st = vt_cls_saliency(-1, nullptr, attn.data(), VT_FLOAT32, tiles, heads, row_len, first, grid, merge,
-                                       reduce, out.data());
+    const vt_tensor av = view(attn.data(), {tiles, heads, row_len}),
+                    ov = consistent && in >= 0 ? view(out.data(), {tiles, tokens}) : view(out.data(), {1, 1});
+    const vt_cls_saliency_params p{first, grid, merge, reduce};
+    const int32_t st = vt_cls_saliency(nullptr, &av, &ov, &p);
     if (!consistent || in == -1 || tiles < 1 || heads < 1) {
         INVARIANT(op, st != VT_OK);
         return;
@@ -143,9 +148,10 @@ void fuzz_cls_saliency_qk(Reader& r) {
     r.fill(q);
     r.fill(k);
     const int32_t reduce = r.u8() % 2;
-    const int32_t st = vt_cls_saliency_qk(-1, nullptr, q.data(), k.data(), VT_FLOAT32, tiles, heads, keys, d, heads * d,
-                                          d, heads * keys * d, keys * d, d, first, grid, merge, scale, reduce,
-                                          out.data());
+    const vt_tensor qv = view(q.data(), {tiles, heads, d}), kv = view(k.data(), {tiles, heads, keys, d}),
+                    ov = view(out.data(), {tiles, (grid / merge) * (grid / merge)});
+    const vt_cls_saliency_qk_params p{first, grid, merge, reduce, scale};
+    const int32_t st = vt_cls_saliency_qk(nullptr, &qv, &kv, &ov, &p);
     if (st != VT_OK) {
         INVARIANT(op, st == VT_ERR_NONFINITE && std::strstr(vt_last_error(), "non-finite attention logits"));
         return;
@@ -167,11 +173,16 @@ void fuzz_text_relevance_qk(Reader& r) {
     valid &= qo[0] == 0 && ko[0] == 0 && vo[0] == 0;
     if (!valid) {
         // Broken offsets must be rejected before anything is read through them.
-        float dummy[1] = {0.0f};
+        // The views are well-formed (one query row and key row shared by every head: stride 0),
+        // so that what the library has to reject is the offsets.
+        float dummy[8] = {};
         int64_t pos[1] = {0};
-        const int32_t st = vt_text_relevance_qk(-1, nullptr, dummy, dummy, VT_FLOAT32, qh, kv, d, 0, d, 0, d,
-                                                qo.data(), ko.data(), pos, vo.data(), pos, images, qo[images], 1.0f, 0,
-                                                1, nullptr, 0, dummy);
+        const vt_tensor qv = vtv::strided(dummy, VT_FLOAT32, {qh, 1, d}, {0, 0, 1}),
+                        kv_ = vtv::strided(dummy, VT_FLOAT32, {kv, 1, d}, {0, 0, 1}),
+                        qov = view(qo.data(), {images + 1}), kov = view(ko.data(), {images + 1}),
+                        vov = view(vo.data(), {images + 1}), pv = view(pos, {1}), ov = view(dummy, {1});
+        const vt_text_relevance_qk_params p{1.0f, 0, 1};
+        const int32_t st = vt_text_relevance_qk(nullptr, &qv, &kv_, &qov, &kov, &pv, &vov, &pv, &ov, &p, nullptr, 0);
         INVARIANT(op, st != VT_OK);
         return;
     }
@@ -188,11 +199,12 @@ void fuzz_text_relevance_qk(Reader& r) {
     r.fill(q);
     r.fill(k);
     // Layouts [heads, tokens, d]: head stride tokens * d, token stride d.
-    const int32_t st = vt_text_relevance_qk(-1, nullptr, q.empty() ? nullptr : q.data(),
-                                            k.empty() ? nullptr : k.data(), VT_FLOAT32, qh, kv, d, nq * d, d, nk * d,
-                                            d, qo.data(), ko.data(), qpos.empty() ? nullptr : qpos.data(), vo.data(),
-                                            vpos.empty() ? nullptr : vpos.data(), images, nq, 1.0f, r.u8() % 2,
-                                            r.u8() % 2, nullptr, 0, out.empty() ? nullptr : out.data());
+    const vt_tensor qv = view(q.data(), {qh, nq, d}), kv_ = view(k.data(), {kv, nk, d}),
+                    qov = view(qo.data(), {images + 1}), kov = view(ko.data(), {images + 1}),
+                    vov = view(vo.data(), {images + 1}), qpv = view(qpos.data(), {nq}), vpv = view(vpos.data(), {nv}),
+                    ov = view(out.data(), {nv});
+    const vt_text_relevance_qk_params p{1.0f, r.u8() % 2, r.u8() % 2};
+    const int32_t st = vt_text_relevance_qk(nullptr, &qv, &kv_, &qov, &kov, &qpv, &vov, &vpv, &ov, &p, nullptr, 0);
     if (st != VT_OK) {
         INVARIANT(op, rejected_as_bad_input(st));
         return;
@@ -216,8 +228,11 @@ void fuzz_fused_topk(Reader& r) {
     std::vector<int64_t> kept(b.size(), -7), per_tile(size_t(tiles), -7);
     const float alpha = float(r.small(0, 4)) / 4.0f;
     const int32_t norm = r.u8() % 2;
-    const int32_t st = vt_fused_topk(-1, nullptr, b.data(), c.data(), VT_FLOAT32, off.data(), tiles, budgets.data(),
-                                     alpha, norm, fused.data(), kept.data(), per_tile.data());
+    const vt_tensor bv = view(b.data(), {n}), cv = view(c.data(), {n}), ov = view(off.data(), {tiles + 1}),
+                    budv = view(budgets.data(), {tiles}), fv = view(fused.data(), {n}), kv = view(kept.data(), {n}),
+                    pv = view(per_tile.data(), {tiles});
+    const vt_fused_topk_params p{alpha, norm};
+    const int32_t st = vt_fused_topk(nullptr, &bv, &cv, &ov, &budv, &fv, &kv, &pv, &p);
     if (!valid) {
         INVARIANT(op, st != VT_OK);
         return;
@@ -259,9 +274,11 @@ void fuzz_region_budget(Reader& r) {
     const uint8_t tk = r.u8();
     const double temperature = tk < 250 ? 0.05 * (1 + tk % 40) : tk == 250 ? 1e-310 : tk == 251 ? 2.3e-308 : 1e300;
     const int64_t min_per_tile = r.small(0, 8);
-    const int32_t st = vt_region_budget(-1, nullptr, cls.data(), VT_FLOAT32, tiles, dim, tile_off.data(), images,
-                                        tok_off.data(), keep, temperature, min_per_tile, scores.data(), weights.data(),
-                                        budgets.data());
+    const vt_tensor c = view(cls.data(), {tiles, dim}), to = view(tile_off.data(), {images + 1}),
+                    ko = view(tok_off.data(), {tiles + 1}), s = view(scores.data(), {tiles}),
+                    w = view(weights.data(), {tiles}), bu = view(budgets.data(), {tiles});
+    const vt_region_budget_params p{keep, temperature, min_per_tile};
+    const int32_t st = vt_region_budget(nullptr, &c, &to, &ko, &s, &w, &bu, &p);
     if (st != VT_OK) {
         INVARIANT(op, rejected_as_bad_input(st));
         return;
@@ -298,9 +315,11 @@ void fuzz_text_relevance(Reader& r) {
     // Probabilities in [0, 1] (bytes below 200 give multiples of 1/200), sometimes raw values.
     const bool probabilities = r.u8() < 200;
     for (float& x : attn) x = probabilities ? float(r.u8() % 201) / 200.0f : r.value();
-    const int32_t st = vt_text_relevance(-1, nullptr, attn.empty() ? nullptr : attn.data(), VT_FLOAT32, heads,
-                                         qo.data(), vo.data(), images, r.u8() % 2, r.u8() % 2,
-                                         out.empty() ? nullptr : out.data());
+    const vt_tensor av = view(attn.empty() ? nullptr : attn.data(), {int64_t(attn.size())}),
+                    qov = view(qo.data(), {images + 1}), vov = view(vo.data(), {images + 1}),
+                    ov = view(out.empty() ? nullptr : out.data(), {int64_t(out.size())});
+    const vt_text_relevance_params p{heads, r.u8() % 2, r.u8() % 2};
+    const int32_t st = vt_text_relevance(nullptr, &av, &qov, &vov, &ov, &p);
     if (!valid) {
         INVARIANT(op, st != VT_OK);
         return;
@@ -309,6 +328,13 @@ void fuzz_text_relevance(Reader& r) {
     if (probabilities) {
         for (float x : out) INVARIANT(op, x >= 0.0f && x <= 1.0f + 1e-5f);
     }
+}
+
+// One contiguous [seqs, heads, m, m] view per layer buffer.
+std::vector<vt_tensor> layer_views(const std::vector<std::vector<float>>& data, int64_t seqs, int64_t heads, int64_t m) {
+    std::vector<vt_tensor> views;
+    for (auto& layer : data) views.push_back(view(layer.data(), {seqs, heads, m, m}));
+    return views;
 }
 
 // Rollout inputs shared by the probability and matrix forms: row-stochastic layers from the bytes.
@@ -331,16 +357,16 @@ void fuzz_rollout(Reader& r) {
     const int32_t mode = r.u8() % 2;
     // Rows of non-negative weights normalised to sum 1, as attention probabilities are.
     auto data = stochastic_layers(r, layers, seqs * heads * m, m);
-    std::vector<const void*> ptrs;
-    for (auto& layer : data) ptrs.push_back(layer.data());
+    const std::vector<vt_tensor> lv = layer_views(data, seqs, heads, m);
     const bool with_values = r.u8() % 2;
     const int64_t dv = r.small(1, 4);
     std::vector<float> values(with_values ? size_t(seqs * m * dv) : 0);
     r.fill(values);
     std::vector<float> cls_row(size_t(seqs * m), -7.0f), importance(size_t(seqs * (m - 1)), -7.0f);
-    const int32_t st = vt_rollout(-1, nullptr, ptrs.data(), VT_FLOAT32, layers, seqs, heads, m, mode,
-                                  with_values ? values.data() : nullptr, dv, nullptr, 0, cls_row.data(),
-                                  importance.data());
+    const vt_tensor vv = view(values.data(), {seqs, m, dv}), cv = view(cls_row.data(), {seqs, m}),
+                    iv = view(importance.data(), {seqs, m - 1});
+    const vt_rollout_params p{layers, mode};
+    const int32_t st = vt_rollout(nullptr, lv.data(), with_values ? &vv : nullptr, &cv, &iv, &p, nullptr, 0);
     if (with_values && !finite_all(values)) {
         INVARIANT(op, rejected_as_bad_input(st));
         return;
@@ -380,38 +406,41 @@ void fuzz_rollout_qk(Reader& r) {
     // The elements a strided layer spans, as the header defines them, or -1 when the arguments
     // are out of contract or it overflows.
     __int128 extent = -1;
-    if (m >= 2 && seq_stride >= 0 && head_stride >= 0 && token_stride >= d) {
+    if (m >= 2 && seq_stride >= 0 && head_stride >= 0 && token_stride >= 0) {
         extent = __int128(seqs - 1) * seq_stride + __int128(heads - 1) * head_stride + __int128(m - 1) * token_stride + d;
-        if (extent > INT64_MAX || __int128(seqs) * heads * m > INT64_MAX / 4) extent = -1;
+        if (extent > INT64_MAX / 4 || __int128(seqs) * heads * m > INT64_MAX / 4) extent = -1;
     }
+    auto layer_view = [&](const float* data) {
+        return vtv::strided(data, VT_FLOAT32, {seqs, heads, m, d}, {seq_stride, head_stride, token_stride, 1});
+    };
+    const vt_rollout_qk_params p{layers, scale, mode};
     if (extent < 0) {
         // Must be refused before anything is read through the 1-element buffers.
         float dummy[1] = {0.0f}, out[1] = {-7.0f};
-        const void* ptrs[3] = {dummy, dummy, dummy};
-        const int32_t st = vt_rollout_qk(-1, nullptr, ptrs, ptrs, VT_FLOAT32, layers, seqs, heads, m, d, seq_stride,
-                                         head_stride, token_stride, scale, mode, nullptr, 0, nullptr, 0, out, out);
+        const vt_tensor lv[3] = {layer_view(dummy), layer_view(dummy), layer_view(dummy)};
+        const vt_tensor ov = view(out, {1, 1});
+        const int32_t st = vt_rollout_qk(nullptr, lv, lv, nullptr, &ov, &ov, &p, nullptr, 0);
         INVARIANT(op, st != VT_OK);
         return;
     }
     if (extent > kMaxElements || m > 64) return;  // valid but too big to allocate here
     const size_t n = size_t(extent);
     std::vector<std::vector<float>> q(static_cast<size_t>(layers), std::vector<float>(n)), k = q;
-    std::vector<const void*> qp, kp;
+    std::vector<vt_tensor> qp, kp;
     for (int64_t l = 0; l < layers; ++l) {
         r.fill(q[l]);
         r.fill(k[l]);
-        qp.push_back(q[l].data());
-        kp.push_back(k[l].data());
+        qp.push_back(layer_view(q[l].data()));
+        kp.push_back(layer_view(k[l].data()));
     }
     const bool with_values = r.u8() % 2;
     const int64_t dv = r.small(1, 4);
     std::vector<float> values(with_values ? size_t(seqs * m * dv) : 0);
     for (float& v : values) v = float(int(r.u8()) - 128) / 32.0f;
     std::vector<float> cls_row(size_t(seqs * m), -7.0f), importance(size_t(seqs * (m - 1)), -7.0f);
-    const int32_t st = vt_rollout_qk(-1, nullptr, qp.data(), kp.data(), VT_FLOAT32, layers, seqs, heads, m, d,
-                                     seq_stride, head_stride, token_stride, scale, mode,
-                                     with_values ? values.data() : nullptr, dv, nullptr, 0, cls_row.data(),
-                                     importance.data());
+    const vt_tensor vv = view(values.data(), {seqs, m, dv}), cv = view(cls_row.data(), {seqs, m}),
+                    iv = view(importance.data(), {seqs, m - 1});
+    const int32_t st = vt_rollout_qk(nullptr, qp.data(), kp.data(), with_values ? &vv : nullptr, &cv, &iv, &p, nullptr, 0);
     if (st != VT_OK) {
         INVARIANT(op, rejected_as_bad_input(st));
         return;
@@ -455,12 +484,11 @@ void fuzz_rollout_qk(Reader& r) {
                 }
     }
     if (worst_error > 1e-4) return;
-    std::vector<const void*> pp;
-    for (auto& p : probs) pp.push_back(p.data());
+    const std::vector<vt_tensor> pp = layer_views(probs, seqs, heads, m);
     std::vector<float> ref_row(cls_row.size()), ref_imp(importance.size());
-    INVARIANT(op, vt_rollout(-1, nullptr, pp.data(), VT_FLOAT32, layers, seqs, heads, m, mode,
-                             with_values ? values.data() : nullptr, dv, nullptr, 0, ref_row.data(),
-                             ref_imp.data()) == VT_OK);
+    const vt_tensor rv = view(ref_row.data(), {seqs, m}), riv = view(ref_imp.data(), {seqs, m - 1});
+    const vt_rollout_params pr{layers, mode};
+    INVARIANT(op, vt_rollout(nullptr, pp.data(), with_values ? &vv : nullptr, &rv, &riv, &pr, nullptr, 0) == VT_OK);
     for (size_t i = 0; i < cls_row.size(); ++i) INVARIANT(op, std::fabs(cls_row[i] - ref_row[i]) <= 1e-4f);
     // Importance divides by a sum that can be tiny: compare relative to the row's scale.
     // Importance divides by the patches' weighted mass: where that is tiny (the CLS keeps nearly
@@ -491,12 +519,12 @@ void fuzz_rollout_matrix(Reader& r) {
     const int64_t layers = r.small(1, 3), seqs = r.small(1, 2), heads = r.small(1, 2), m = r.small(2, 9);
     const int32_t mode = r.u8() % 2;
     auto data = stochastic_layers(r, layers, seqs * heads * m, m);
-    std::vector<const void*> ptrs;
-    for (auto& layer : data) ptrs.push_back(layer.data());
-    INVARIANT(op, vt_rollout_matrix_workspace_bytes(-1, seqs, m) == 0);
+    const std::vector<vt_tensor> lv = layer_views(data, seqs, heads, m);
+    INVARIANT(op, vt_rollout_matrix_workspace_bytes(lv.data()) == 0);  // (host views)
     std::vector<float> matrix(size_t(seqs * m * m), -7.0f);
-    const int32_t st = vt_rollout_matrix(-1, nullptr, ptrs.data(), VT_FLOAT32, layers, seqs, heads, m, mode, nullptr,
-                                         0, matrix.data());
+    const vt_tensor mv = view(matrix.data(), {seqs, m, m});
+    const vt_rollout_params p{layers, mode};
+    const int32_t st = vt_rollout_matrix(nullptr, lv.data(), &mv, &p, nullptr, 0);
     INVARIANT(op, st == VT_OK);
     for (int64_t row = 0; row < seqs * m; ++row) {
         float sum = 0.0f;
@@ -508,8 +536,8 @@ void fuzz_rollout_matrix(Reader& r) {
     }
     {
         std::vector<float> cls_row(size_t(seqs * m)), importance(size_t(seqs * (m - 1)));
-        INVARIANT(op, vt_rollout(-1, nullptr, ptrs.data(), VT_FLOAT32, layers, seqs, heads, m, mode, nullptr, 0,
-                                 nullptr, 0, cls_row.data(), importance.data()) == VT_OK);
+        const vt_tensor cv = view(cls_row.data(), {seqs, m}), iv = view(importance.data(), {seqs, m - 1});
+        INVARIANT(op, vt_rollout(nullptr, lv.data(), nullptr, &cv, &iv, &p, nullptr, 0) == VT_OK);
         for (int64_t s = 0; s < seqs; ++s)
             for (int64_t j = 0; j < m; ++j) INVARIANT(op, std::fabs(matrix[s * m * m + j] - cls_row[s * m + j]) < 1e-5f);
     }

@@ -100,9 +100,12 @@ public final class ClsSaliency {
         Exec at = Exec.of(attn, "attn");
         long g = grid / merge;
         Tensor out = Tensors.output(ScalarType.Float, Tensors.deviceOf(attn), attn.size(0), g * g);
-        NativeLibrary.check(VtNative.vt_cls_saliency(at.device(), at.stream(), Tensors.address(attn),
-                Tensors.vtDtype(Tensors.scalarType(attn)), attn.size(0), attn.size(1), attn.size(2), first, grid, merge,
-                head.code, Tensors.address(out)));
+        int d = at.device();
+        NativeViews v = patchParams(first, grid, merge, head);
+        NativeLibrary.check(VtNative.vt_cls_saliency(at.stream(),
+                v.view(0, Tensors.address(attn), Tensors.vtDtype(Tensors.scalarType(attn)), d, attn.size(0), attn.size(1),
+                        attn.size(2)),
+                v.view(1, Tensors.address(out), VtNative.VT_FLOAT32, d, attn.size(0), g * g), v.params()));
         return out;
     }
 
@@ -112,11 +115,26 @@ public final class ClsSaliency {
         long g = grid / merge;
         Device device = Tensors.deviceOf(q);
         Tensor out = Tensors.output(ScalarType.Float, device, q.size(0), g * g);
-        NativeLibrary.check(VtNative.vt_cls_saliency_qk(at.device(), at.stream(), Tensors.address(q), Tensors.address(k),
-                Tensors.vtDtype(Tensors.scalarType(q)), q.size(0), q.size(1), k.size(2), q.size(2), q.stride(0),
-                q.stride(1), k.stride(0), k.stride(1), k.stride(2), 1, grid, merge, (float) scale, head.code,
-                Tensors.address(out)));
+        int d = at.device(), dtype = Tensors.vtDtype(Tensors.scalarType(q));
+        long tiles = q.size(0), heads = q.size(1), dim = q.size(2);
+        // q and k may be strided (slices of a fused projection): their real strides go in the views.
+        NativeViews v = patchParams(1, grid, merge, head).putFloat(28, (float) scale);
+        NativeLibrary.check(VtNative.vt_cls_saliency_qk(at.stream(),
+                v.strided(0, Tensors.address(q), dtype, d, new long[] {tiles, heads, dim},
+                        new long[] {q.stride(0), q.stride(1), q.stride(2)}),
+                v.strided(1, Tensors.address(k), dtype, d, new long[] {tiles, heads, k.size(2), dim},
+                        new long[] {k.stride(0), k.stride(1), k.stride(2), k.stride(3)}),
+                v.view(2, Tensors.address(out), VtNative.VT_FLOAT32, d, tiles, g * g), v.params()));
         return out;
+    }
+
+    /**
+     * This thread's view block with the fields both K5 params structs share (vtprune.h):
+     * first_patch, grid, merge (int64 at 0, 8, 16), head_reduce (int32 at 24); the Q/K form adds
+     * scale (float at 28).
+     */
+    private static NativeViews patchParams(long first, long grid, int merge, Reduce head) {
+        return NativeViews.get(3).putLong(0, first).putLong(8, grid).putLong(16, merge).putInt(24, head.code);
     }
 
     /** Head reduction, then m x m sum pooling on the g x g grid. */

@@ -81,7 +81,9 @@ public final class NativeLibrary {
     /** Threads the CPU kernels use. */
     public static int threads() {
         load();
-        return VtNative.vt_get_num_threads();
+        int threads = VtNative.vt_get_num_threads();
+        if (threads < 1) throw new IllegalStateException("libvtprune: " + VtNative.vt_last_error());
+        return threads;
     }
 
     /** The most threads the CPU kernels run (the native library's bound, vtprune.h). */

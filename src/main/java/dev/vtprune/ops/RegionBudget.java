@@ -121,10 +121,16 @@ public final class RegionBudget {
         Tensor weights = Tensors.output(ScalarType.Float, device, tiles);
         Tensor budgets = Tensors.output(ScalarType.Long, device, tiles);
         Tensor[] offsets = layout.offsetsOn(device);
-        NativeLibrary.check(VtNative.vt_region_budget(at.device(), at.stream(), Tensors.address(cls),
-                Tensors.vtDtype(Tensors.scalarType(cls)), tiles, cls.size(1), Tensors.address(offsets[0]),
-                layout.numImages(), Tensors.address(offsets[1]), p.keep(), p.temperature(), p.minPerTile(),
-                Tensors.address(scores), Tensors.address(weights), Tensors.address(budgets)));
+        int d = at.device();
+        // vt_region_budget_params: keep_ratio, temperature (doubles), min_per_tile (int64).
+        NativeViews v = NativeViews.get(6).putDouble(0, p.keep()).putDouble(8, p.temperature()).putLong(16, p.minPerTile());
+        NativeLibrary.check(VtNative.vt_region_budget(at.stream(),
+                v.view(0, Tensors.address(cls), Tensors.vtDtype(Tensors.scalarType(cls)), d, tiles, cls.size(1)),
+                v.view(1, Tensors.address(offsets[0]), VtNative.VT_INT64, d, layout.numImages() + 1L),
+                v.view(2, Tensors.address(offsets[1]), VtNative.VT_INT64, d, tiles + 1),
+                v.view(3, Tensors.address(scores), VtNative.VT_FLOAT32, d, tiles),
+                v.view(4, Tensors.address(weights), VtNative.VT_FLOAT32, d, tiles),
+                v.view(5, Tensors.address(budgets), VtNative.VT_INT64, d, tiles), v.params()));
         Result out = new Result(scores, weights, budgets);
         if (!at.isCpu()) rejectNonFinite(out, layout);  // the CPU kernel has already failed the call
         return out;

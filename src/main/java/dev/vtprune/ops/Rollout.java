@@ -240,10 +240,25 @@ public final class Rollout {
 
     // ---------------------------------------------------------------- native
 
-    private static long[] addresses(List<Tensor> ts) {
-        long[] a = new long[ts.size()];
-        for (int i = 0; i < a.length; i++) a[i] = Tensors.address(ts.get(i));
-        return a;
+    /**
+     * Writes one contiguous [S, H, M, last] view per layer into consecutive slots from
+     * {@code slot} (the host array of views the C ABI takes); returns the first one's address.
+     * Strides are the row-major ones, or {@code strides} (a strided layout every layer shares,
+     * checked by checkQk) when given.
+     */
+    private static long layerViews(NativeViews v, int slot, List<Tensor> layers, int dtype, int device, Shape s,
+                                   long last, long[] strides) {
+        for (int l = 0; l < layers.size(); l++) {
+            long data = Tensors.address(layers.get(l));
+            if (strides == null) v.view(slot + l, data, dtype, device, s.seqs, s.heads, s.m, last);
+            else v.strided(slot + l, data, dtype, device, new long[] {s.seqs, s.heads, s.m, last}, strides);
+        }
+        return v.address(slot);
+    }
+
+    /** values [S, M, value_dim] (unbatched values [M, value_dim] as S = 1), or 0 for none. */
+    private static long valuesView(NativeViews v, int slot, Tensor values, int dtype, int device, Shape s) {
+        return values == null ? 0L : v.view(slot, Tensors.address(values), dtype, device, s.seqs, s.m, values.size(-1));
     }
 
     private static Tensor workspace(Device device, long bytes) {
@@ -268,13 +283,17 @@ public final class Rollout {
         Exec at = Exec.of(first, "layers[0]");
         Device device = Tensors.deviceOf(first);
         Result out = outputs(s, device);
+        int d = at.device(), dtype = Tensors.vtDtype(Tensors.scalarType(first)), n = layers.size();
         try (OpScope scope = new OpScope()) {
-            long bytes = VtNative.vt_rollout_workspace_bytes(at.device(), s.seqs, s.heads, s.m);
+            // vt_rollout_params: num_layers (int64), mode (int32).
+            NativeViews v = NativeViews.get(n + 3).putLong(0, n).putInt(8, mode.code);
+            long views = layerViews(v, 0, layers, dtype, d, s, s.m, null);
+            long bytes = VtNative.vt_rollout_workspace_bytes(views);
             Tensor ws = workspace(device, bytes);
-            NativeLibrary.check(VtNative.vt_rollout(at.device(), at.stream(), addresses(layers),
-                    Tensors.vtDtype(Tensors.scalarType(first)), layers.size(), s.seqs, s.heads, s.m, mode.code,
-                    Tensors.addressOrNull(values), values == null ? 0 : values.size(-1), Tensors.address(ws), bytes,
-                    Tensors.address(out.clsRow()), Tensors.address(out.importance())));
+            NativeLibrary.check(VtNative.vt_rollout(at.stream(), views, valuesView(v, n, values, dtype, d, s),
+                    v.view(n + 1, Tensors.address(out.clsRow()), VtNative.VT_FLOAT32, d, s.seqs, s.m),
+                    v.view(n + 2, Tensors.address(out.importance()), VtNative.VT_FLOAT32, d, s.seqs, s.m - 1),
+                    v.params(), Tensors.address(ws), bytes));
         }
         return shaped(out, s);
     }
@@ -285,15 +304,21 @@ public final class Rollout {
         Exec at = Exec.of(first, "q[0]");
         Device device = Tensors.deviceOf(first);
         Result out = outputs(s, device);
-        long seqStride = s.batched ? first.stride(0) : 0;
+        // One layout for every layer of q and k (checkQk); an unbatched layer is one sequence.
+        long[] strides = {s.batched ? first.stride(0) : 0, first.stride(-3), first.stride(-2), first.stride(-1)};
+        int d = at.device(), dtype = Tensors.vtDtype(Tensors.scalarType(first)), n = q.size();
         try (OpScope scope = new OpScope()) {
-            long bytes = VtNative.vt_rollout_qk_workspace_bytes(at.device(), s.seqs, s.heads, s.m);
+            // vt_rollout_qk_params: num_layers (int64), scale (float), mode (int32).
+            NativeViews v = NativeViews.get(2 * n + 3).putLong(0, n).putFloat(8, (float) scale).putInt(12, mode.code);
+            long qViews = layerViews(v, 0, q, dtype, d, s, s.d, strides);
+            long kViews = layerViews(v, n, k, dtype, d, s, s.d, strides);
+            long bytes = VtNative.vt_rollout_qk_workspace_bytes(qViews);
             Tensor ws = workspace(device, bytes);
-            NativeLibrary.check(VtNative.vt_rollout_qk(at.device(), at.stream(), addresses(q), addresses(k),
-                    Tensors.vtDtype(Tensors.scalarType(first)), q.size(), s.seqs, s.heads, s.m, s.d, seqStride,
-                    first.stride(-3), first.stride(-2), (float) scale, mode.code, Tensors.addressOrNull(values),
-                    values == null ? 0 : values.size(-1), Tensors.address(ws), bytes, Tensors.address(out.clsRow()),
-                    Tensors.address(out.importance())));
+            NativeLibrary.check(VtNative.vt_rollout_qk(at.stream(), qViews, kViews,
+                    valuesView(v, 2 * n, values, dtype, d, s),
+                    v.view(2 * n + 1, Tensors.address(out.clsRow()), VtNative.VT_FLOAT32, d, s.seqs, s.m),
+                    v.view(2 * n + 2, Tensors.address(out.importance()), VtNative.VT_FLOAT32, d, s.seqs, s.m - 1),
+                    v.params(), Tensors.address(ws), bytes));
         }
         return shaped(out, s);
     }
@@ -304,12 +329,15 @@ public final class Rollout {
         Exec at = Exec.of(first, "layers[0]");
         Device device = Tensors.deviceOf(first);
         Tensor out = Tensors.output(ScalarType.Float, device, s.seqs, s.m, s.m);
+        int d = at.device(), dtype = Tensors.vtDtype(Tensors.scalarType(first)), n = layers.size();
         try (OpScope scope = new OpScope()) {
-            long bytes = VtNative.vt_rollout_matrix_workspace_bytes(at.device(), s.seqs, s.m);
+            NativeViews v = NativeViews.get(n + 1).putLong(0, n).putInt(8, mode.code);
+            long views = layerViews(v, 0, layers, dtype, d, s, s.m, null);
+            long bytes = VtNative.vt_rollout_matrix_workspace_bytes(views);
             Tensor ws = workspace(device, bytes);
-            NativeLibrary.check(VtNative.vt_rollout_matrix(at.device(), at.stream(), addresses(layers),
-                    Tensors.vtDtype(Tensors.scalarType(first)), layers.size(), s.seqs, s.heads, s.m, mode.code,
-                    Tensors.address(ws), bytes, Tensors.address(out)));
+            NativeLibrary.check(VtNative.vt_rollout_matrix(at.stream(), views,
+                    v.view(n, Tensors.address(out), VtNative.VT_FLOAT32, d, s.seqs, s.m, s.m), v.params(),
+                    Tensors.address(ws), bytes));
         }
         if (s.batched) return out;
         Tensor squeezed = out.squeeze(0);

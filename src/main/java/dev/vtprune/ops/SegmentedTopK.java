@@ -122,10 +122,16 @@ public final class SegmentedTopK {
         Tensor keptPerTile = Tensors.output(ScalarType.Long, device, tiles);
         try (OpScope scope = new OpScope()) {
             Tensor kept = Tensors.output(ScalarType.Long, device, n);
-            NativeLibrary.check(VtNative.vt_fused_topk(at.device(), at.stream(), Tensors.address(b),
-                    Tensors.addressOrNull(c), Tensors.vtDtype(Tensors.scalarType(b)),
-                    Tensors.address(layout.offsetsOn(device)[1]), tiles, Tensors.address(budgets), alpha,
-                    normalize ? 1 : 0, Tensors.address(fused), Tensors.address(kept), Tensors.address(keptPerTile)));
+            int d = at.device(), dtype = Tensors.vtDtype(Tensors.scalarType(b));
+            // vt_fused_topk_params: alpha (float), normalize (int32).
+            NativeViews v = NativeViews.get(7).putFloat(0, alpha).putInt(4, normalize ? 1 : 0);
+            NativeLibrary.check(VtNative.vt_fused_topk(at.stream(), v.view(0, Tensors.address(b), dtype, d, n),
+                    c == null ? 0L : v.view(1, Tensors.address(c), dtype, d, n),
+                    v.view(2, Tensors.address(layout.offsetsOn(device)[1]), VtNative.VT_INT64, d, tiles + 1),
+                    v.view(3, Tensors.address(budgets), VtNative.VT_INT64, d, tiles),
+                    v.view(4, Tensors.address(fused), VtNative.VT_FLOAT32, d, n),
+                    v.view(5, Tensors.address(kept), VtNative.VT_INT64, d, n),
+                    v.view(6, Tensors.address(keptPerTile), VtNative.VT_INT64, d, tiles), v.params()));
             long total = at.isCpu() ? hostSum(keptPerTile, tiles) : deviceTotal(keptPerTile);
             return new Result(scope.keep(kept.narrow(0, 0, total)), keptPerTile, fused);
         }

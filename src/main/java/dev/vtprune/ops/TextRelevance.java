@@ -126,9 +126,16 @@ public final class TextRelevance {
         try (OpScope scope = new OpScope(); KernelArrays offsets = new KernelArrays(queryOffsets, visualOffsets)) {
             Tensor flat = images == 1 ? first : flatten(attn);
             Tensor[] off = offsets.on(device);
-            NativeLibrary.check(VtNative.vt_text_relevance(at.device(), at.stream(), Tensors.address(flat),
-                    Tensors.vtDtype(Tensors.scalarType(first)), first.size(0), Tensors.address(off[0]),
-                    Tensors.address(off[1]), images, head.code, text.code, Tensors.address(out)));
+            int d = at.device();
+            long elements = 0;
+            for (Tensor t : attn) elements += t.size(0) * t.size(1) * t.size(2);
+            // vt_text_relevance_params: heads (int64), head_reduce, text_reduce (int32).
+            NativeViews v = NativeViews.get(4).putLong(0, first.size(0)).putInt(8, head.code).putInt(12, text.code);
+            NativeLibrary.check(VtNative.vt_text_relevance(at.stream(),
+                    v.view(0, Tensors.address(flat), Tensors.vtDtype(Tensors.scalarType(first)), d, elements),
+                    v.view(1, Tensors.address(off[0]), VtNative.VT_INT64, d, images + 1L),
+                    v.view(2, Tensors.address(off[1]), VtNative.VT_INT64, d, images + 1L),
+                    v.view(3, Tensors.address(out), VtNative.VT_FLOAT32, d, visualOffsets[images]), v.params()));
             // Freeing the offsets (and flat) here is safe on CUDA too: LibTorch's caching
             // allocator reuses a freed block only for work queued later on the same stream.
         }
@@ -148,14 +155,26 @@ public final class TextRelevance {
         Tensor out = Tensors.output(ScalarType.Float, device, layout.totalVisual());
         Tensor[] a = layout.arraysOn(device);
         try (OpScope scope = new OpScope()) {
-            long bytes = VtNative.vt_text_relevance_qk_workspace_bytes(at.device(), q.size(0), layout.totalQueries());
+            int d = at.device(), dtype = Tensors.vtDtype(Tensors.scalarType(q));
+            long heads = q.size(0), dim = q.size(2), queries = layout.totalQueries(), images = layout.numImages() + 1L;
+            long visual = layout.totalVisual();
+            // vt_text_relevance_qk_params: scale (float), head_reduce, text_reduce (int32).
+            NativeViews v = NativeViews.get(8).putFloat(0, (float) scale).putInt(4, head.code).putInt(8, text.code);
+            // q and k may be strided (slices of a fused projection): their real strides go in the views.
+            long qv = v.strided(0, Tensors.address(q), dtype, d, new long[] {heads, queries, dim},
+                    new long[] {q.stride(0), q.stride(1), q.stride(2)});
+            long bytes = VtNative.vt_text_relevance_qk_workspace_bytes(qv);
             Tensor ws = Tensors.empty(ScalarType.Byte, device, Math.max(bytes, 1));
-            NativeLibrary.check(VtNative.vt_text_relevance_qk(at.device(), at.stream(), Tensors.address(q),
-                    Tensors.address(k), Tensors.vtDtype(Tensors.scalarType(q)), q.size(0), k.size(0), q.size(2),
-                    q.stride(0), q.stride(1), k.stride(0), k.stride(1), Tensors.address(a[0]), Tensors.address(a[1]),
-                    Tensors.address(a[3]), Tensors.address(a[2]), Tensors.address(a[4]), layout.numImages(),
-                    layout.totalQueries(), (float) scale, head.code, text.code, Tensors.address(ws), bytes,
-                    Tensors.address(out)));
+            NativeLibrary.check(VtNative.vt_text_relevance_qk(at.stream(), qv,
+                    v.strided(1, Tensors.address(k), dtype, d, new long[] {k.size(0), layout.totalKeys(), dim},
+                            new long[] {k.stride(0), k.stride(1), k.stride(2)}),
+                    v.view(2, Tensors.address(a[0]), VtNative.VT_INT64, d, images),
+                    v.view(3, Tensors.address(a[1]), VtNative.VT_INT64, d, images),
+                    v.view(4, Tensors.address(a[3]), VtNative.VT_INT64, d, queries),
+                    v.view(5, Tensors.address(a[2]), VtNative.VT_INT64, d, images),
+                    v.view(6, Tensors.address(a[4]), VtNative.VT_INT64, d, visual),
+                    v.view(7, Tensors.address(out), VtNative.VT_FLOAT32, d, visual), v.params(), Tensors.address(ws),
+                    bytes));
         }
         return out;
     }

@@ -89,4 +89,19 @@ class VtNativeConstantsTest {
         assertEquals(header.get("VT_BFLOAT16").intValue(), Tensors.vtDtype(ScalarType.BFloat16));
         assertEquals(-1, Tensors.vtDtype(ScalarType.Double));
     }
+
+    /** NativeViews writes vt_tensor at the offsets the header documents (api.cpp static_asserts them). */
+    @Test
+    void viewLayoutIsTheHeaders() throws Exception {
+        String h = Files.readString(Path.of("src/main/cpp/include/vtprune/vtprune.h"), StandardCharsets.UTF_8);
+        Map<String, Integer> documented = new LinkedHashMap<>();
+        Matcher m = Pattern.compile("offset\\s+(\\d+)\\s+(data|dtype|device|ndim|reserved|shape|strides)\\b").matcher(h);
+        while (m.find()) documented.put(m.group(2), Integer.parseInt(m.group(1)));
+        Matcher size = Pattern.compile("size (\\d+)\\.").matcher(h.substring(h.indexOf("offset  0  data")));
+        assertTrue(size.find(), "vtprune.h documents no size of vt_tensor");
+        assertEquals(Integer.parseInt(size.group(1)), NativeViews.TENSOR_BYTES, "sizeof(vt_tensor)");
+        assertEquals(Map.of("data", NativeViews.DATA, "dtype", NativeViews.DTYPE, "device", NativeViews.DEVICE, "ndim",
+                NativeViews.NDIM, "reserved", NativeViews.RESERVED, "shape", NativeViews.SHAPE, "strides",
+                NativeViews.STRIDES), documented);
+    }
 }
