@@ -32,6 +32,7 @@ import java.util.concurrent.Callable;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
@@ -63,11 +64,8 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--keep", paramLabel = "N", description = "ivtp: visual tokens kept per tile at the end (default: 1 - ratio of them).")
     Long keep;
 
-    @Option(names = "--ratio", defaultValue = "0.5", description = "Fraction of visual tokens dropped, in [0, 1). Default: ${DEFAULT-VALUE}.")
-    double ratio;
-
-    @Option(names = "--alpha", defaultValue = "0.5", description = "PTP weight of the instruction, in [0, 1]. Default: ${DEFAULT-VALUE}.")
-    double alpha;
+    @Mixin
+    final PtpOptions ptp = new PtpOptions();
 
     @Option(names = "--model", defaultValue = "demo", description = "Preset with random weights (demo, tiny, internvl2-1b, ...). Default: ${DEFAULT-VALUE}.")
     String preset;
@@ -122,7 +120,7 @@ final class DemoCommand implements Callable<Integer> {
         PrintWriter progress = main.spec.commandLine().getErr();
         Vtprune.Builder builder;
         try {  // the builder checks every model option it can before anything is loaded
-            builder = Vtprune.builder().dtype(dtype).device(device).seed(seed).method(method).ratio(ratio).alpha(alpha)
+            builder = Vtprune.builder().dtype(dtype).device(device).seed(seed).method(method).ratio(ptp.ratio).alpha(ptp.alpha)
                     .reuseProbe(reuseProbe).progress((String line) -> progress.println(line.startsWith(" ") ? line : "vtprune demo: " + line));
             if (modelDir != null) builder.modelDir(modelDir);
             else builder.preset(preset);
@@ -271,10 +269,10 @@ final class DemoCommand implements Callable<Integer> {
         say.printf(Locale.ROOT, "prompt: \"%s\" (%d tokens: %s)%n", prompt, rp.sequences().get(0).instructionCount(),
                 vt.tokenizer().describe());
         String how = method.equals("ptp") ? String.format(Locale.ROOT, "PTP r=%.2f alpha=%.2f, ViT layer %d of %d (paper: 11 of 24), LM layer %d%s",
-                ratio, alpha, pipeline.scaledVitLayer(config.vitLayer()), c.vision().layers(), config.lmLayer(),
+                ptp.ratio, ptp.alpha, pipeline.scaledVitLayer(config.vitLayer()), c.vision().layers(), config.lmLayer(),
                 reuseProbe ? ", probe layers reused" : "")
                 : method.equals("ivtp") ? ivtpHow(c, rp)
-                : method + String.format(Locale.ROOT, " r=%.2f", ratio);
+                : method + String.format(Locale.ROOT, " r=%.2f", ptp.ratio);
         say.println("method: " + how);
         say.println();
 
@@ -296,7 +294,7 @@ final class DemoCommand implements Callable<Integer> {
 
         long v = rf.visualBefore()[0], k = rp.visualAfter()[0];
         long text = rf.sequences().get(0).length() - v;
-        int probeLayers = method.equals("ptp") && alpha > 0 ? config.lmLayer() + 1 : method.equals("fastv") ? config.lmLayer() + 1 : 0;
+        int probeLayers = method.equals("ptp") && ptp.alpha > 0 ? config.lmLayer() + 1 : method.equals("fastv") ? config.lmLayer() + 1 : 0;
         Flops.Breakdown ff = Flops.prefill(c, v, text);
         Flops.Breakdown fp = method.equals("ivtp")
                 ? (pipeline.ivtpText() == null ? FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, vt.ivtpConfig())

@@ -25,6 +25,7 @@ import java.util.concurrent.Callable;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
@@ -62,11 +63,8 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--method", paramLabel = "M", description = "Prune the visual tokens first: ptp, cls-topk, random or spatial.")
     String method;
 
-    @Option(names = "--ratio", defaultValue = "0.5", description = "Fraction of visual tokens dropped with --method, in [0, 1). Default: ${DEFAULT-VALUE}.")
-    double ratio;
-
-    @Option(names = "--alpha", defaultValue = "0.5", description = "PTP weight of the instruction scores, in [0, 1]. Default: ${DEFAULT-VALUE}.")
-    double alpha;
+    @Mixin
+    final PtpOptions ptp = new PtpOptions();
 
     @Option(names = "--seed", defaultValue = "0", description = "Seed of the random method. Default: ${DEFAULT-VALUE}.")
     long seed;
@@ -123,9 +121,8 @@ final class ForwardCommand implements Callable<Integer> {
             throw new IllegalArgumentException("argument '--method' must be one of ptp, cls-topk, random, spatial (fastv "
                     + "prunes inside the LM), got '" + method + "'");
         }
-        if (!(ratio >= 0 && ratio < 1)) throw new IllegalArgumentException("argument '--ratio' must be in [0, 1), got " + ratio);
-        if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("argument '--alpha' must be in [0, 1], got " + alpha);
-        return Pruners.byName(method, PyramidTokenPruner.Config.PAPER.withRatio(ratio).withAlpha(alpha), seed);
+        ptp.check();
+        return Pruners.byName(method, PyramidTokenPruner.Config.PAPER.withRatio(ptp.ratio).withAlpha(ptp.alpha), seed);
     }
 
     /**

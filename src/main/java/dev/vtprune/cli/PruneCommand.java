@@ -23,6 +23,7 @@ import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 
@@ -55,11 +56,8 @@ final class PruneCommand implements Callable<Integer> {
             description = "ptp, cls-topk, random, spatial (or fastv, from llm_q/llm_k). Default: ${DEFAULT-VALUE}.")
     String method;
 
-    @Option(names = "--ratio", defaultValue = "0.5", description = "Fraction of tokens dropped, in [0, 1). Default: ${DEFAULT-VALUE}.")
-    double ratio;
-
-    @Option(names = "--alpha", defaultValue = "0.5", description = "PTP weight of the instruction scores, in [0, 1]. Default: ${DEFAULT-VALUE}.")
-    double alpha;
+    @Mixin
+    final PtpOptions ptp = new PtpOptions();
 
     @Option(names = "--patch-merge", defaultValue = "1", description = "m: m x m patches form one token. Default: ${DEFAULT-VALUE}.")
     int merge;
@@ -86,8 +84,7 @@ final class PruneCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         main.setUp();
-        if (!(ratio >= 0 && ratio < 1)) throw new IllegalArgumentException("argument '--ratio' must be in [0, 1), got " + ratio);
-        if (!(alpha >= 0 && alpha <= 1)) throw new IllegalArgumentException("argument '--alpha' must be in [0, 1], got " + alpha);
+        ptp.check();
         if (merge < 1) throw new IllegalArgumentException("argument '--patch-merge' must be >= 1, got " + merge);
         if (!Pruners.NAMES.contains(method)) {
             throw new IllegalArgumentException("argument '--method' must be one of " + String.join(", ", Pruners.NAMES) + ", got '"
@@ -97,7 +94,7 @@ final class PruneCommand implements Callable<Integer> {
             throw new IllegalArgumentException("argument '--temperature' must be finite and > 0, got " + temperature);
         }
         if (minPerTile < 0) throw new IllegalArgumentException("argument '--min-per-tile' must be >= 0, got " + minPerTile);
-        PyramidTokenPruner.Config config = new PyramidTokenPruner.Config(ratio, alpha, 11, 1,
+        PyramidTokenPruner.Config config = new PyramidTokenPruner.Config(ptp.ratio, ptp.alpha, 11, 1,
                 reduce(headReduce, "--head-reduce"), reduce(textReduce, "--text-reduce"), temperature, minPerTile,
                 backend(backend));
         try (PointerScope scope = new PointerScope(); InputFile in = InputFile.open(input)) {
@@ -118,8 +115,8 @@ final class PruneCommand implements Callable<Integer> {
             long tokens = (grid / merge) * (grid / merge);
             checkMinPerTile(tiles - 1, tokens);
             Instruction instruction = Instruction.check(in, tiles * tokens);
-            if (instruction == null && method.equals("ptp") && alpha > 0) {
-                throw new IllegalArgumentException("argument '--alpha' (" + alpha + ") needs the instruction attention: tensor "
+            if (instruction == null && method.equals("ptp") && ptp.alpha > 0) {
+                throw new IllegalArgumentException("argument '--alpha' (" + ptp.alpha + ") needs the instruction attention: tensor "
                         + "'llm_attn', or 'llm_q', 'llm_k', 'query_pos' and 'visual_pos', in " + input + " (or --alpha 0)");
             }
             if (method.equals("fastv") && (instruction == null || !instruction.qk)) {
@@ -136,7 +133,7 @@ final class PruneCommand implements Callable<Integer> {
                 try (TextLayout text = instruction == null ? null : instruction.load(in, inputs)) {
                     Selection s = select(Pruners.byName(method, config, seed), inputs.build());
                     RegionBudget.Result regions = s.regionScores() != null || cls == null ? null
-                            : RegionBudget.compute(cls, layout, RegionBudget.Params.ratio(ratio));
+                            : RegionBudget.compute(cls, layout, RegionBudget.Params.ratio(ptp.ratio));
                     Tensor scores = s.regionScores() != null ? s.regionScores() : regions == null ? null : regions.scores();
                     Tensor weights = s.regionWeights() != null ? s.regionWeights() : regions == null ? null : regions.weights();
                     int local = (int) tiles - 1;
@@ -167,11 +164,11 @@ final class PruneCommand implements Callable<Integer> {
      */
     private void checkMinPerTile(long local, long tokens) {
         if (minPerTile == 0 || local == 0) return;
-        long kLocal = (long) Math.floor((1 - ratio) * local * tokens + 0.5);
+        long kLocal = (long) Math.floor((1 - ptp.ratio) * local * tokens + 0.5);
         long most = Math.min(tokens, kLocal / local);
         if (minPerTile > most) {
             throw new IllegalArgumentException("argument '--min-per-tile' must be at most " + most + " here (the " + kLocal
-                    + " tokens --ratio " + ratio + " leaves the " + local + " local tiles of " + tokens + " tokens, per tile), got "
+                    + " tokens --ratio " + ptp.ratio + " leaves the " + local + " local tiles of " + tokens + " tokens, per tile), got "
                     + minPerTile);
         }
     }
