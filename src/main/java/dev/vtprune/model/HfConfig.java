@@ -79,9 +79,8 @@ final class HfConfig {
         CoderResult r = utf8.decode(in, out, true);
         if (!r.isError()) r = utf8.flush(out);
         if (r.isError()) {
-            throw new IllegalArgumentException(file + ": not valid UTF-8 (byte 0x"
-                    + String.format(Locale.ROOT, "%02x", bytes[in.position()] & 0xff) + " at offset " + in.position()
-                    + " starts no valid sequence of " + r.length() + " byte" + (r.length() == 1 ? "" : "s") + ")");
+            throw new IllegalArgumentException(file + ": not valid UTF-8 (malformed byte 0x"
+                    + String.format(Locale.ROOT, "%02x", bytes[in.position()] & 0xff) + " at offset " + in.position() + ")");
         }
         return out.flip().toString();
     }
@@ -95,7 +94,8 @@ final class HfConfig {
         } catch (JsonParseException e) {
             // Gson's message says where (line, column, path), then a second line pointing to its
             // troubleshooting page; the CLI prints one line.
-            String m = String.valueOf(e.getMessage()).lines().findFirst().orElse("").strip();
+            String m = String.valueOf(e.getMessage()).lines().findFirst().orElse("").strip()
+                    .replaceFirst("^[\\w.$]+Exception: ", "");
             throw new IllegalArgumentException(where + ": not valid JSON (" + m + ")", e);
         }
     }
