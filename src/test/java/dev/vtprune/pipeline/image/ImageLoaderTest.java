@@ -209,39 +209,33 @@ class ImageLoaderTest {
     @Test
     void theDensestCompleteFilesStillLoad() throws IOException {
         BufferedImage flat = new BufferedImage(2048, 2048, BufferedImage.TYPE_BYTE_BINARY);
-        javax.imageio.ImageWriter w = ImageIO.getImageWritersByFormatName("png").next();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        try (var ios = ImageIO.createImageOutputStream(out)) {
-            w.setOutput(ios);
-            javax.imageio.ImageWriteParam p = w.getDefaultWriteParam();
-            p.setCompressionMode(javax.imageio.ImageWriteParam.MODE_EXPLICIT);
-            p.setCompressionQuality(0f);  // deflate level 9
-            w.write(null, new javax.imageio.IIOImage(flat, null, null), p);
-        } finally {
-            w.dispose();
-        }
-        byte[] png = out.toByteArray();
+        byte[] png = smallest(flat, "png");  // deflate level 9
         double perByte = 2048.0 * 2048 / png.length;
         assertTrue(perByte > 1000 && perByte < ImageLoader.MAX_PNG_PIXELS_PER_BYTE, perByte + " pixels per byte");
         assertEquals(2048, ImageLoader.load(file("flat.png", png)).getWidth());
 
         BufferedImage white = new BufferedImage(1600, 1200, BufferedImage.TYPE_INT_RGB);
         for (int y = 0; y < 1200; y++) for (int x = 0; x < 1600; x++) white.setRGB(x, y, 0xffffff);
-        javax.imageio.ImageWriter jw = ImageIO.getImageWritersByFormatName("jpeg").next();
-        ByteArrayOutputStream jout = new ByteArrayOutputStream();
-        try (var ios = ImageIO.createImageOutputStream(jout)) {
-            jw.setOutput(ios);
-            javax.imageio.ImageWriteParam p = jw.getDefaultWriteParam();
-            p.setCompressionMode(javax.imageio.ImageWriteParam.MODE_EXPLICIT);
-            p.setCompressionQuality(0f);
-            jw.write(null, new javax.imageio.IIOImage(white, null, null), p);
-        } finally {
-            jw.dispose();
-        }
-        byte[] jpeg = jout.toByteArray();
+        byte[] jpeg = smallest(white, "jpeg");  // quality 0
         double jPerByte = 1600.0 * 1200 / jpeg.length;
         assertTrue(jPerByte < ImageLoader.MAX_JPEG_PIXELS_PER_BYTE, jPerByte + " pixels per byte");
         assertEquals(1200, ImageLoader.load(file("white.jpg", jpeg)).getHeight());
+    }
+
+    /** `img` written by the JDK's writer at its strongest compression (compression quality 0). */
+    private static byte[] smallest(BufferedImage img, String format) throws IOException {
+        javax.imageio.ImageWriter w = ImageIO.getImageWritersByFormatName(format).next();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (var ios = ImageIO.createImageOutputStream(out)) {
+            w.setOutput(ios);
+            javax.imageio.ImageWriteParam p = w.getDefaultWriteParam();
+            p.setCompressionMode(javax.imageio.ImageWriteParam.MODE_EXPLICIT);
+            p.setCompressionQuality(0f);
+            w.write(null, new javax.imageio.IIOImage(img, null, null), p);
+        } finally {
+            w.dispose();
+        }
+        return out.toByteArray();
     }
 
     /** A PNG signature, an IHDR chunk of the given size (8-bit RGB) and IEND, CRCs correct. */
