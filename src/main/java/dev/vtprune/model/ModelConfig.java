@@ -264,7 +264,9 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
      * checkpoint: llava-hf's vocabulary, for one, has 32064 rows where the preset says 32000.
      *
      * @throws IllegalArgumentException for other architectures or features the modules do not
-     *                                  implement, naming the offending field
+     *                                  implement, text that is not UTF-8 or not JSON, a key of the
+     *                                  wrong JSON type, or shapes no model can have, naming the
+     *                                  file and the offending key
      * @throws java.io.UncheckedIOException when the file cannot be read
      */
     public static ModelConfig fromHuggingFace(Path configJson) {

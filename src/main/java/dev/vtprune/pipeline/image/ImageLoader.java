@@ -39,7 +39,8 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  *
  * <p>Every failure is an {@link IllegalArgumentException} whose message names the file (or
  * stream) and what is wrong: missing, a directory, unreadable, empty, not an image, a format
- * other than PNG or JPEG, a zero-size or oversized image, truncated or corrupt data.
+ * other than PNG or JPEG, a zero-size or oversized image, a header declaring more pixels than
+ * the file can hold, truncated or corrupt data.
  */
 public final class ImageLoader {
     private ImageLoader() {}
