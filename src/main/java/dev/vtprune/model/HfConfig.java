@@ -96,7 +96,8 @@ final class HfConfig {
             // troubleshooting page; the CLI prints one line.
             String m = String.valueOf(e.getMessage()).lines().findFirst().orElse("").strip()
                     .replaceFirst("^[\\w.$]+Exception: ", "");
-            throw new IllegalArgumentException(where + ": not valid JSON (" + m + ")", e);
+            // Its path names the keys on the way, which can be any length.
+            throw new IllegalArgumentException(where + ": not valid JSON (" + Json.cut(m, 2 * Json.SHOWN) + ")", e);
         }
     }
 
@@ -285,7 +286,7 @@ final class HfConfig {
      */
     record Json(JsonObject o, String where) {
         /** Longest value quoted in a message: a fuzzed 3,000-character string is cut. */
-        private static final int SHOWN = 100;
+        static final int SHOWN = 100;
 
         JsonElement raw(String key) {
             return o.get(key);
@@ -365,7 +366,11 @@ final class HfConfig {
         static String shown(Object actual) {
             String v = String.valueOf(actual);
             if (actual instanceof String && v.chars().anyMatch(c -> c < 0x20)) v = new JsonPrimitive(v).toString();
-            return v.length() <= SHOWN ? v : v.substring(0, SHOWN) + "... (" + v.length() + " chars)";
+            return cut(v, SHOWN);
+        }
+
+        static String cut(String v, int most) {
+            return v.length() <= most ? v : v.substring(0, most) + "... (" + v.length() + " chars)";
         }
     }
 }

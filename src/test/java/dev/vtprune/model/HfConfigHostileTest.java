@@ -71,7 +71,10 @@ class HfConfigHostileTest {
                 Map.entry("internvl-max-tiles-0.json", ": 'max_dynamic_patch' must be >= 'min_dynamic_patch' (1), got 0"),
                 Map.entry("internvl-huge-tiles.json",
                         ": 'max_dynamic_patch' must keep the visual tokens ((maxTiles + 1) x 256 per tile) within 2^31 - 1, got 12000000"),
-                Map.entry("internvl-long-string-value.json", " llm_config: 'rope_theta' must be a number, got [1000000.0]"));
+                Map.entry("internvl-long-string-value.json", " llm_config: 'rope_theta' must be a number, got [1000000.0]"),
+                // The 120-s run: Gson's path held a 3,700-character key.
+                Map.entry("long-key-invalid-json.json", ": not valid JSON (Expected ':' at line 1 column 3984 path "
+                        + "$.text_config.num_key_v" + "s".repeat(137) + "... (3782 chars))"));
         for (var e : expected.entrySet()) {
             Path f = REGRESSIONS.resolve(e.getKey());
             String m = assertThrows(IllegalArgumentException.class, () -> ModelConfig.fromHuggingFace(f)).getMessage();
@@ -159,6 +162,10 @@ class HfConfigHostileTest {
         String m = assertMessage(() -> ModelConfig.fromHuggingFace(f), "'image_size' must be a number, got \"sss",
                 "... (3002 chars)");
         oneLine(m);
+        // Gson's position names the path of keys, here one of 3,000 characters.
+        Path j = write("j", "{\"text_config\": {\"" + huge + "\" 1}}");
+        oneLine(assertMessage(() -> ModelConfig.fromHuggingFace(j), ": not valid JSON (Expected ':' at line 1 column",
+                "path $.text_config.sss", "... ("));
         Path g = write("b", "{\"model_type\": \"a\\nb\"}");  // a newline in a value stays escaped
         oneLine(assertMessage(() -> ModelConfig.fromHuggingFace(g), "unsupported architecture (model_type '\"a\\nb\"'"));
     }
