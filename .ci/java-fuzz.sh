@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
+mkdir -p target
 mvn -B -ntp -q test-compile dependency:build-classpath -Dmdep.outputFile=target/java-fuzz-cp.txt \
   -Dmdep.includeScope=test >target/java-fuzz-build.log 2>&1 || { tail -50 target/java-fuzz-build.log; exit 1; }
 echo "== java-fuzz: safetensors, config, image for ${seconds} s each (seed ${FUZZ_SEED:-1})"
