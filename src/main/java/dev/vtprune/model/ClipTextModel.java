@@ -2,15 +2,10 @@ package dev.vtprune.model;
 
 import dev.vtprune.internal.Closing;
 import com.google.gson.JsonElement;
-import com.google.gson.JsonObject;
 import dev.vtprune.io.TensorSource;
 import dev.vtprune.model.ParamSpec.Init;
 import dev.vtprune.internal.Args;
 import dev.vtprune.internal.Tensors;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -81,47 +76,27 @@ public final class ClipTextModel implements AutoCloseable {
          * Only quick_gelu is supported.
          */
         public static Config fromHuggingFace(Path configJson) {
-            String text;
-            try {
-                text = Files.readString(configJson, StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                throw new UncheckedIOException("cannot read CLIP config " + configJson, e);
-            }
-            return parse(text, configJson.toString());
+            return parse(HfConfig.text(configJson, "CLIP config"), configJson.toString());
         }
 
         static Config parse(String json, String where) {
-            JsonObject root = HfConfig.object(json, where);
-            JsonElement tc = root.get("text_config");
+            HfConfig.Json root = new HfConfig.Json(HfConfig.object(json, where), where);
+            JsonElement tc = root.raw("text_config");
             if (tc == null || !tc.isJsonObject()) {
-                throw new IllegalArgumentException(where + ": 'text_config' must be a JSON object (a CLIPModel config), got "
-                        + (tc == null ? "nothing" : tc));
+                root.fail("text_config", "be a JSON object (a CLIPModel config)", tc == null ? "nothing" : tc);
             }
-            JsonObject t = tc.getAsJsonObject();
-            String act = t.has("hidden_act") ? t.get("hidden_act").getAsString() : "quick_gelu";
-            if (!act.equals("quick_gelu")) {
-                throw new IllegalArgumentException(where + ": text_config 'hidden_act' must be quick_gelu, got " + act);
-            }
-            return new Config(integer(t, "vocab_size", 49408, where), integer(t, "hidden_size", 512, where),
-                    integer(t, "intermediate_size", 2048, where), integer(t, "num_hidden_layers", 12, where),
-                    integer(t, "num_attention_heads", 8, where), integer(t, "max_position_embeddings", 77, where),
-                    integer(root, "projection_dim", 512, where),
-                    t.has("layer_norm_eps") ? t.get("layer_norm_eps").getAsDouble() : 1e-5);
-        }
-
-        private static int integer(JsonObject o, String key, int dflt, String where) {
-            JsonElement e = o.get(key);
-            if (e == null || e.isJsonNull()) return dflt;
-            double d;
-            try {
-                d = e.getAsDouble();
-            } catch (RuntimeException ex) {
-                throw new IllegalArgumentException(where + ": '" + key + "' must be a number, got " + e);
-            }
-            if (d != Math.rint(d) || d > Integer.MAX_VALUE) {
-                throw new IllegalArgumentException(where + ": '" + key + "' must be an integer, got " + e);
-            }
-            return (int) d;
+            HfConfig.Json t = root.object("text_config");
+            String act = t.string("hidden_act", "quick_gelu");
+            if (!act.equals("quick_gelu")) t.fail("hidden_act", "be quick_gelu", act);
+            int vocab = t.integer("vocab_size", 49408), hidden = t.integer("hidden_size", 512);
+            int intermediate = t.integer("intermediate_size", 2048), layers = t.integer("num_hidden_layers", 12);
+            int heads = t.integer("num_attention_heads", 8), positions = t.integer("max_position_embeddings", 77);
+            int projection = root.integer("projection_dim", 512);
+            double eps = t.number("layer_norm_eps", 1e-5);
+            return HfConfig.build(() -> new Config(vocab, hidden, intermediate, layers, heads, positions, projection, eps),
+                    t.where(), "vocab", "vocab_size", "hidden", "hidden_size", "intermediate", "intermediate_size",
+                    "layers", "num_hidden_layers", "heads", "num_attention_heads", "maxPositions",
+                    "max_position_embeddings", "projection", "projection_dim (top level)", "eps", "layer_norm_eps");
         }
     }
 

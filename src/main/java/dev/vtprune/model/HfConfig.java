@@ -4,13 +4,20 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
+import com.google.gson.JsonPrimitive;
 import dev.vtprune.model.ModelConfig.Family;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.function.Supplier;
 
 /**
  * Reads the config.json of a Hugging Face checkpoint into a {@link ModelConfig}:
@@ -33,12 +40,7 @@ final class HfConfig {
     private HfConfig() {}
 
     static ModelConfig read(Path configJson) {
-        String text;
-        try {
-            text = Files.readString(configJson, StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read model config " + configJson, e);
-        }
+        String text = text(configJson, "model config");
         Path dir = configJson.toAbsolutePath().getParent();
         return parse(text, dir == null ? "hf-model" : dir.getFileName().toString(), configJson.toString());
     }
@@ -54,9 +56,33 @@ final class HfConfig {
         String arch = r.firstArchitecture();
         if (type.equals("internvl_chat") || arch.equals("InternVLChatModel")) return internVl(r, name);
         if (type.equals("llava") || arch.equals("LlavaForConditionalGeneration")) return llava(r, name);
-        throw new IllegalArgumentException(where + ": unsupported architecture (model_type '" + type
-                + "', architectures [" + arch + "]); supported: InternVL2 chat models (internvl_chat with InternLM2 "
+        throw new IllegalArgumentException(where + ": unsupported architecture (model_type '" + Json.shown(type)
+                + "', architectures [" + Json.shown(arch) + "]); supported: InternVL2 chat models (internvl_chat with InternLM2 "
                 + "or Qwen2) and llava-hf LLaVA-1.5 (llava)");
+    }
+
+    /**
+     * The text of a config file: an UncheckedIOException when it cannot be read, an
+     * IllegalArgumentException naming the file and the byte offset when it is not UTF-8.
+     */
+    static String text(Path file, String what) {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + what + " " + file, e);
+        }
+        CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                .onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        CharBuffer out = CharBuffer.allocate(bytes.length);
+        CoderResult r = utf8.decode(in, out, true);
+        if (!r.isError()) r = utf8.flush(out);
+        if (r.isError()) {
+            throw new IllegalArgumentException(file + ": not valid UTF-8 (malformed byte 0x"
+                    + String.format(Locale.ROOT, "%02x", bytes[in.position()] & 0xff) + " at offset " + in.position() + ")");
+        }
+        return out.flip().toString();
     }
 
     /** The JSON object of a config file's text; `where` names the file in the messages. */
@@ -66,7 +92,29 @@ final class HfConfig {
             if (!e.isJsonObject()) throw new IllegalArgumentException(where + ": not a JSON object");
             return e.getAsJsonObject();
         } catch (JsonParseException e) {
-            throw new IllegalArgumentException(where + ": not valid JSON (" + e.getMessage() + ")", e);
+            // Gson's message says where (line, column, path), then a second line pointing to its
+            // troubleshooting page; the CLI prints one line.
+            String m = String.valueOf(e.getMessage()).lines().findFirst().orElse("").strip()
+                    .replaceFirst("^[\\w.$]+Exception: ", "");
+            // Its path names the keys on the way, which can be any length.
+            throw new IllegalArgumentException(where + ": not valid JSON (" + Json.cut(m, 2 * Json.SHOWN) + ")", e);
+        }
+    }
+
+    /**
+     * `make` (a record constructor of ModelConfig or ClipTextModel.Config), its refusal named in
+     * the file's terms: `where`, then the component names replaced by their JSON keys (pairs:
+     * component, key).
+     */
+    static <T> T build(Supplier<T> make, String where, String... pairs) {
+        try {
+            return make.get();
+        } catch (IllegalArgumentException e) {
+            String m = String.valueOf(e.getMessage());
+            int quote = m.indexOf('\'');
+            m = quote < 0 ? m : m.substring(quote);
+            for (int i = 0; i + 1 < pairs.length; i += 2) m = m.replace("'" + pairs[i] + "'", "'" + pairs[i + 1] + "'");
+            throw new IllegalArgumentException(where + ": " + m, e);
         }
     }
 
@@ -108,11 +156,14 @@ final class HfConfig {
         if (merge < 1 || Math.abs(merge * ratio - 1) > 1e-9) {
             r.fail("downsample_ratio", "be 1/m for an integer m", ratio);
         }
+        boolean forced = r.raw("force_image_size") != null && !r.raw("force_image_size").isJsonNull();
         int imageSize = r.integer("force_image_size", v.integer("image_size", 224));
         int vLayers = featureLayers(r, "select_layer", -1, v.integer("num_hidden_layers", 48));
         int vHidden = v.integer("hidden_size", 3200);
-        ModelConfig.Vision vision = new ModelConfig.Vision(imageSize, v.integer("patch_size", 14), vLayers, vHidden,
-                v.integer("num_attention_heads", 25), v.integer("intermediate_size", 12800), merge, true, false, false);
+        int patch = v.integer("patch_size", 14), vHeads = v.integer("num_attention_heads", 25);
+        int mlp = v.integer("intermediate_size", 12800);
+        ModelConfig.Vision vision = build(() -> new ModelConfig.Vision(imageSize, patch, vLayers, vHidden, vHeads, mlp,
+                merge, true, false, false), v.where, visionKeys(forced ? "force_image_size" : "image_size"));
 
         String llm = l.firstArchitecture();
         Family family;
@@ -134,11 +185,17 @@ final class HfConfig {
         // InternLM2Config's and Qwen2Config's defaults where they differ from LlamaConfig's.
         ModelConfig.Language language = family == Family.INTERNVL_QWEN2 ? language(l, bias, 151936, 22016)
                 : language(l, bias, 103168, 11008);
+        if ((long) vHidden * merge * merge > Integer.MAX_VALUE) {
+            v.fail("hidden_size", "keep a merged token (hidden_size / downsample_ratio^2) within 2^31 - 1", vHidden);
+        }
         ModelConfig.Projector projector =
                 new ModelConfig.Projector(vHidden * merge * merge, language.hidden(), language.hidden(), true);
-        ModelConfig.Tiling tiling = new ModelConfig.Tiling(r.integer("min_dynamic_patch", 1),
-                r.integer("max_dynamic_patch", 6), r.bool("use_thumbnail", false));
-        return new ModelConfig(name, family, vision, projector, language, tiling);
+        int minTiles = r.integer("min_dynamic_patch", 1), maxTiles = r.integer("max_dynamic_patch", 6);
+        boolean thumbnail = r.bool("use_thumbnail", false);
+        ModelConfig.Tiling tiling = build(() -> new ModelConfig.Tiling(minTiles, maxTiles, thumbnail), r.where,
+                "minTiles", "min_dynamic_patch", "maxTiles", "max_dynamic_patch");
+        return build(() -> new ModelConfig(name, family, vision, projector, language, tiling), r.where,
+                "maxTiles", "max_dynamic_patch");
     }
 
     private static ModelConfig llava(Json r, String name) {
@@ -162,9 +219,10 @@ final class HfConfig {
         // CLIPVisionConfig defaults (ViT-B/32) where llava-hf leaves fields out.
         int layers = featureLayers(r, "vision_feature_layer", -2, v.integer("num_hidden_layers", 12));
         int vHidden = v.integer("hidden_size", 768);
-        ModelConfig.Vision vision = new ModelConfig.Vision(v.integer("image_size", 224), v.integer("patch_size", 32),
-                layers, vHidden, v.integer("num_attention_heads", 12), v.integer("intermediate_size", 3072), 1, false,
-                true, true);
+        int imageSize = v.integer("image_size", 224), patch = v.integer("patch_size", 32);
+        int vHeads = v.integer("num_attention_heads", 12), mlp = v.integer("intermediate_size", 3072);
+        ModelConfig.Vision vision = build(() -> new ModelConfig.Vision(imageSize, patch, layers, vHidden, vHeads, mlp, 1,
+                false, true, true), v.where, visionKeys("image_size"));
         if (t.bool("attention_bias", false)) t.fail("attention_bias", "be false", true);
         ModelConfig.Language language = language(t, false, 32000, 11008);
         ModelConfig.Projector projector =
@@ -185,12 +243,29 @@ final class HfConfig {
             // Dynamic NTK scaling changes nothing below max_position_embeddings (32k for InternVL2).
             if (!type.equals("dynamic")) c.fail("rope_scaling", "be null or of type \"dynamic\"", scaling);
         }
-        int heads = c.integer("num_attention_heads", 32);
-        return new ModelConfig.Language(c.integer("num_hidden_layers", 32), c.integer("hidden_size", 4096), heads,
-                c.integer("num_key_value_heads", heads), c.integer("intermediate_size", defaultIntermediate),
-                c.integer("vocab_size", defaultVocab), qkvBias, c.number("rope_theta", 10000),
-                c.number("rms_norm_eps", 1e-6), c.bool("tie_word_embeddings", false),
-                c.integer("max_position_embeddings", 2048));
+        int layers = c.integer("num_hidden_layers", 32), hidden = c.integer("hidden_size", 4096);
+        int heads = c.integer("num_attention_heads", 32), kvHeads = c.integer("num_key_value_heads", heads);
+        int intermediate = c.integer("intermediate_size", defaultIntermediate), vocab = c.integer("vocab_size", defaultVocab);
+        double theta = c.number("rope_theta", 10000), eps = c.number("rms_norm_eps", 1e-6);
+        boolean tied = c.bool("tie_word_embeddings", false);
+        int positions = c.integer("max_position_embeddings", 2048);
+        ModelConfig.Language l = build(() -> new ModelConfig.Language(layers, hidden, heads, kvHeads, intermediate, vocab,
+                qkvBias, theta, eps, tied, positions), c.where, "layers", "num_hidden_layers", "hidden", "hidden_size",
+                "heads", "num_attention_heads", "kvHeads", "num_key_value_heads", "intermediate", "intermediate_size",
+                "vocab", "vocab_size", "ropeTheta", "rope_theta", "rmsEps", "rms_norm_eps", "maxPositions",
+                "max_position_embeddings");
+        // RoPE rotates pairs of each head's channels.
+        if (l.headDim() % 2 != 0) {
+            c.fail("hidden_size", "give an even head dimension with 'num_attention_heads' (" + heads + ")",
+                    hidden + " (head dimension " + l.headDim() + ")");
+        }
+        return l;
+    }
+
+    /** ModelConfig.Vision's components and the keys that give them, as pairs for {@link #build}. */
+    private static String[] visionKeys(String imageKey) {
+        return new String[] {"imageSize", imageKey, "patchSize", "patch_size", "hidden", "hidden_size", "heads",
+            "num_attention_heads", "mlp", "intermediate_size", "merge", "downsample_ratio (as 1 / ratio)"};
     }
 
     /** Encoder layers that run to produce hidden_states[index] (index < 0 counts from the end of L + 1 states). */
@@ -203,10 +278,23 @@ final class HfConfig {
         return run;
     }
 
-    /** A JSON object with typed getters whose errors say where. */
-    private record Json(JsonObject o, String where) {
+    /**
+     * A JSON object with typed getters whose errors say where, which key, what was expected and
+     * what came: a key of the wrong JSON type is refused, never coerced (Gson would read "yes" as
+     * false, an object's getAsString throws UnsupportedOperationException, 1e10 would become
+     * Integer.MAX_VALUE).
+     */
+    record Json(JsonObject o, String where) {
+        /** Longest value quoted in a message: a fuzzed 3,000-character string is cut. */
+        static final int SHOWN = 100;
+
         JsonElement raw(String key) {
             return o.get(key);
+        }
+
+        private JsonElement present(String key) {
+            JsonElement e = o.get(key);
+            return e == null || e.isJsonNull() ? null : e;
         }
 
         Json object(String key) {
@@ -216,48 +304,73 @@ final class HfConfig {
         }
 
         String string(String key, String dflt) {
-            JsonElement e = o.get(key);
-            return e == null || e.isJsonNull() ? dflt : e.getAsString();
+            JsonElement e = present(key);
+            if (e == null) return dflt;
+            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isString()) throw error(key, "be a string", e);
+            return e.getAsString();
         }
 
         int integer(String key, int dflt) {
-            JsonElement e = o.get(key);
-            if (e == null || e.isJsonNull()) return dflt;
+            JsonElement e = present(key);
+            if (e == null) return dflt;
             double d = number(key, dflt);
-            if (d != Math.rint(d)) fail(key, "be an integer", e);
+            if (d != Math.rint(d) || d < Integer.MIN_VALUE || d > Integer.MAX_VALUE) {
+                fail(key, "be an integer in [" + Integer.MIN_VALUE + ", " + Integer.MAX_VALUE + "]", e);
+            }
             return (int) d;
         }
 
         double number(String key, double dflt) {
-            JsonElement e = o.get(key);
-            if (e == null || e.isJsonNull()) return dflt;
-            try {
-                return e.getAsDouble();
-            } catch (RuntimeException ex) {
-                throw error(key, "be a number", e);
-            }
+            JsonElement e = present(key);
+            if (e == null) return dflt;
+            if (!e.isJsonPrimitive() || !e.getAsJsonPrimitive().isNumber()) throw error(key, "be a number", e);
+            double d = e.getAsDouble();
+            if (!Double.isFinite(d)) throw error(key, "be a finite number", e);
+            return d;
         }
 
         boolean bool(String key, boolean dflt) {
-            JsonElement e = o.get(key);
-            if (e == null || e.isJsonNull()) return dflt;
+            JsonElement e = present(key);
+            if (e == null) return dflt;
+            if (e.isJsonPrimitive() && e.getAsJsonPrimitive().isBoolean()) return e.getAsBoolean();
             // InternVL writes 0/1 for some flags (use_backbone_lora...).
-            if (e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber()) return e.getAsInt() != 0;
-            return e.getAsBoolean();
+            if (e.isJsonPrimitive() && e.getAsJsonPrimitive().isNumber()) {
+                double d = e.getAsDouble();
+                if (d == 0 || d == 1) return d == 1;
+            }
+            throw error(key, "be true or false (or 0 or 1)", e);
         }
 
+        /** The first class name of "architectures", or "" when there is none. */
         String firstArchitecture() {
-            JsonElement e = o.get("architectures");
-            if (e == null || !e.isJsonArray() || e.getAsJsonArray().isEmpty()) return "";
-            return e.getAsJsonArray().get(0).getAsString();
+            JsonElement e = present("architectures");
+            if (e == null) return "";
+            if (!e.isJsonArray()) throw error("architectures", "be an array of class names", e);
+            if (e.getAsJsonArray().isEmpty()) return "";
+            JsonElement first = e.getAsJsonArray().get(0);
+            if (!first.isJsonPrimitive() || !first.getAsJsonPrimitive().isString()) {
+                throw error("architectures", "be an array of class names (strings)", e);
+            }
+            return first.getAsString();
         }
 
         IllegalArgumentException error(String key, String expected, Object actual) {
-            return new IllegalArgumentException(where + ": '" + key + "' must " + expected + ", got " + actual);
+            return new IllegalArgumentException(where + ": '" + key + "' must " + expected + ", got " + shown(actual));
         }
 
         void fail(String key, String expected, Object actual) {
             throw error(key, expected, actual);
+        }
+
+        /** A value for a one-line message: control characters escaped as JSON does, cut after SHOWN chars. */
+        static String shown(Object actual) {
+            String v = String.valueOf(actual);
+            if (actual instanceof String && v.chars().anyMatch(c -> c < 0x20)) v = new JsonPrimitive(v).toString();
+            return cut(v, SHOWN);
+        }
+
+        static String cut(String v, int most) {
+            return v.length() <= most ? v : v.substring(0, most) + "... (" + v.length() + " chars)";
         }
     }
 }

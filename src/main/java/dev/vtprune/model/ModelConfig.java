@@ -19,6 +19,43 @@ import java.util.Map;
  */
 public record ModelConfig(String name, Family family, Vision vision, Projector projector, Language language,
                           Tiling tiling) {
+    /**
+     * Checks what the modules rely on beyond each part's own checks: the projector's input is a
+     * merged vision token (hidden * merge^2 wide), its output the LM's width, and the visual
+     * tokens of the largest tiling fit an int.
+     */
+    public ModelConfig {
+        if (name == null || name.isBlank()) throw invalid("ModelConfig", "name", "be a non-blank name", name);
+        if (family == null || vision == null || projector == null || language == null || tiling == null) {
+            throw invalid("ModelConfig", family == null ? "family" : vision == null ? "vision" : projector == null
+                    ? "projector" : language == null ? "language" : "tiling", "not be null", null);
+        }
+        long merged = (long) vision.hidden() * vision.merge() * vision.merge();
+        if (projector.in() != merged) {
+            throw invalid("ModelConfig", "projector.in", "be vision hidden * merge^2 = " + merged, projector.in());
+        }
+        if (projector.out() != language.hidden()) {
+            throw invalid("ModelConfig", "projector.out", "be the LM's hidden size " + language.hidden(), projector.out());
+        }
+        long most = (tiling.maxTiles() + 1L) * vision.tokensPerTile();
+        if (most > Integer.MAX_VALUE) {
+            throw invalid("ModelConfig", "maxTiles", "keep the visual tokens ((maxTiles + 1) x " + vision.tokensPerTile()
+                    + " per tile) within 2^31 - 1", tiling.maxTiles());
+        }
+    }
+
+    /** "Vision: 'hidden' must be ..., got 7": the part, then the component as the record names it. */
+    static IllegalArgumentException invalid(String part, String component, String expected, Object actual) {
+        return new IllegalArgumentException(part + ": '" + component + "' must " + expected + ", got " + actual);
+    }
+
+    private static void positive(String part, String component, long v) {
+        if (v < 1) throw invalid(part, component, "be >= 1", v);
+    }
+
+    private static void positiveFinite(String part, String component, double v) {
+        if (!(v > 0 && v < Double.POSITIVE_INFINITY)) throw invalid(part, component, "be finite and > 0", v);
+    }
 
     /** Architecture family: decides norms, activations, attention layout and key names. */
     public enum Family {
@@ -44,6 +81,28 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
      */
     public record Vision(int imageSize, int patchSize, int layers, int hidden, int heads, int mlp, int merge,
                          boolean layerScale, boolean preNorm, boolean quickGelu) {
+        /** Positive sizes, whole heads, whole merge blocks on the patch grid, a patch count that fits an int. */
+        public Vision {
+            positive("Vision", "imageSize", imageSize);
+            positive("Vision", "patchSize", patchSize);
+            positive("Vision", "layers", layers);
+            positive("Vision", "hidden", hidden);
+            positive("Vision", "heads", heads);
+            positive("Vision", "mlp", mlp);
+            positive("Vision", "merge", merge);
+            if (imageSize < patchSize) throw invalid("Vision", "imageSize", "be >= 'patchSize' (" + patchSize + ")", imageSize);
+            if (hidden % heads != 0) throw invalid("Vision", "hidden", "be a multiple of 'heads' (" + heads + ")", hidden);
+            int grid = imageSize / patchSize;
+            if (grid % merge != 0) {
+                throw invalid("Vision", "merge", "divide the patch grid ('imageSize' / 'patchSize' = " + imageSize + " / "
+                        + patchSize + " = " + grid + ")", merge);
+            }
+            if ((long) grid * grid > Integer.MAX_VALUE) {
+                throw invalid("Vision", "imageSize", "give at most 2^31 - 1 patches of 'patchSize' (" + patchSize + ")",
+                        imageSize);
+            }
+        }
+
         public int grid() {
             return imageSize / patchSize;
         }
@@ -65,7 +124,13 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
     /**
      * @param layerNorm InternVL's LayerNorm on the merged features before the first Linear
      */
-    public record Projector(int in, int hidden, int out, boolean layerNorm) {}
+    public record Projector(int in, int hidden, int out, boolean layerNorm) {
+        public Projector {
+            positive("Projector", "in", in);
+            positive("Projector", "hidden", hidden);
+            positive("Projector", "out", out);
+        }
+    }
 
     /**
      * @param layers       decoder layers
@@ -83,6 +148,23 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
      */
     public record Language(int layers, int hidden, int heads, int kvHeads, int intermediate, int vocab, boolean qkvBias,
                            double ropeTheta, double rmsEps, boolean tiedHead, int maxPositions) {
+        /** Positive sizes, whole heads, whole GQA groups, a finite positive RoPE base and epsilon. */
+        public Language {
+            positive("Language", "layers", layers);
+            positive("Language", "hidden", hidden);
+            positive("Language", "heads", heads);
+            positive("Language", "kvHeads", kvHeads);
+            positive("Language", "intermediate", intermediate);
+            positive("Language", "vocab", vocab);
+            positive("Language", "maxPositions", maxPositions);
+            if (hidden % heads != 0) throw invalid("Language", "hidden", "be a multiple of 'heads' (" + heads + ")", hidden);
+            if (heads % kvHeads != 0) {
+                throw invalid("Language", "heads", "be a multiple of 'kvHeads' (" + kvHeads + ")", heads);
+            }
+            positiveFinite("Language", "ropeTheta", ropeTheta);
+            positiveFinite("Language", "rmsEps", rmsEps);
+        }
+
         public int headDim() {
             return hidden / heads;
         }
@@ -93,6 +175,11 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
      * @param thumbnail whether a thumbnail is added when an image has more than one tile
      */
     public record Tiling(int minTiles, int maxTiles, boolean thumbnail) {
+        public Tiling {
+            positive("Tiling", "minTiles", minTiles);
+            if (maxTiles < minTiles) throw invalid("Tiling", "maxTiles", "be >= 'minTiles' (" + minTiles + ")", maxTiles);
+        }
+
         public static final Tiling SINGLE = new Tiling(1, 1, false);
     }
 
@@ -185,7 +272,9 @@ public record ModelConfig(String name, Family family, Vision vision, Projector p
      * checkpoint: llava-hf's vocabulary, for one, has 32064 rows where the preset says 32000.
      *
      * @throws IllegalArgumentException for other architectures or features the modules do not
-     *                                  implement, naming the offending field
+     *                                  implement, text that is not UTF-8 or not JSON, a key of the
+     *                                  wrong JSON type, or shapes no model can have, naming the
+     *                                  file and the offending key
      * @throws java.io.UncheckedIOException when the file cannot be read
      */
     public static ModelConfig fromHuggingFace(Path configJson) {

@@ -2,6 +2,7 @@ package dev.vtprune.fuzz;
 
 import dev.vtprune.io.SafetensorsFile;
 import dev.vtprune.io.TensorInfo;
+import dev.vtprune.internal.Tensors;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -77,7 +78,9 @@ public final class SafetensorsTarget implements FuzzTarget {
             if (t.byteSize() > LOAD_LIMIT) continue;
             try (Tensor loaded = f.load(t.name())) {
                 expect(loaded.numel() == t.numel(), t.name() + ": loaded " + loaded.numel() + " elements");
-                expect(loaded.scalar_type() == t.dtype().scalarType(), t.name() + ": loaded as " + loaded.scalar_type());
+                // scalar_type() is a fresh enum object carrying only the value (JavaCPP), so never ==.
+                expect(Tensors.scalarType(loaded) == t.dtype().scalarType(), t.name() + ": loaded as "
+                        + Tensors.scalarType(loaded));
                 if (t.byteSize() == 0) continue;
                 byte[] got = new byte[(int) t.byteSize()];
                 BytePointer p = new BytePointer(loaded.data_ptr());

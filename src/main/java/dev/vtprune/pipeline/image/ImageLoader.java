@@ -39,7 +39,8 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  *
  * <p>Every failure is an {@link IllegalArgumentException} whose message names the file (or
  * stream) and what is wrong: missing, a directory, unreadable, empty, not an image, a format
- * other than PNG or JPEG, a zero-size or oversized image, truncated or corrupt data.
+ * other than PNG or JPEG, a zero-size or oversized image, a header declaring more pixels than
+ * the file can hold, truncated or corrupt data.
  */
 public final class ImageLoader {
     private ImageLoader() {}
@@ -50,6 +51,27 @@ public final class ImageLoader {
      */
     public static final long MAX_PIXELS = 2L * (1024L * 1024 * 1024 / 4 / 3);
 
+    /**
+     * The most pixels a complete PNG file can hold per byte of its size: deflate expands at most
+     * 1032:1 and a pixel takes at least 1 bit of the inflated scanlines, so 8 x 1032 (a flat 1-bit
+     * image, the best case). An image declaring more pixels than its file can hold (this or
+     * {@link #MAX_JPEG_PIXELS_PER_BYTE} times the file size) is refused as truncated or corrupt
+     * before its pixels are allocated: a 300-byte file declaring 8 million pixels would otherwise
+     * cost the decoder hundreds of MB of heap before it notices the data is missing. Real files
+     * are orders of magnitude below either bound (photos and screenshots: 1-50 pixels per byte,
+     * a flat low-quality JPEG under 100), so only files whose data cannot be there are refused.
+     */
+    public static final long MAX_PNG_PIXELS_PER_BYTE = 8L * 1032;
+
+    /**
+     * The most pixels a complete JPEG file can hold per byte. The JDK decodes Huffman-coded JPEG
+     * only (no arithmetic coding), where every 8 x 8 block of a component takes at least one bit
+     * in its DC scan; the component with the largest horizontal sampling factor spans the full
+     * width and at least a quarter of the height (vertical sampling factors are 1 to 4), so it
+     * alone has at least width x height / 256 blocks: at most 256 x 8 = 2,048 pixels per byte.
+     */
+    public static final long MAX_JPEG_PIXELS_PER_BYTE = 256L * 8;
+
     /** Reads the PNG or JPEG file at {@code file}. */
     public static BufferedImage load(Path file) {
         if (file == null) throw new IllegalArgumentException("argument 'file' must not be null, got null");
@@ -58,7 +80,7 @@ public final class ImageLoader {
         if (Files.isDirectory(file)) throw failure(name, "is a directory, not an image file");
         if (!Files.isReadable(file)) throw failure(name, "file is not readable (permissions)");
         try (ImageInputStream in = new FileImageInputStream(file.toFile())) {
-            return decode(in, name);
+            return decode(in, name, Files.size(file));
         } catch (IOException e) {
             throw failure(name, "cannot read the file: " + e.getMessage(), e);
         }
@@ -70,22 +92,33 @@ public final class ImageLoader {
      */
     public static BufferedImage load(InputStream in, String name) {
         if (in == null) throw new IllegalArgumentException("argument 'in' must not be null, got null");
-        String label = "'" + (name == null ? "<stream>" : name) + "'";
-        // Buffered in memory, not in a temporary file as ImageIO.createImageInputStream may do.
-        try (ImageInputStream stream = new MemoryCacheImageInputStream(in)) {
-            return decode(stream, label);
+        // Read into memory (not a temporary file, as ImageIO.createImageInputStream may do): the
+        // decoder would cache it all anyway, and the size bounds the pixels (MAX_PIXELS_PER_BYTE).
+        byte[] bytes;
+        try {
+            bytes = in.readAllBytes();
         } catch (IOException e) {
-            throw failure(label, "cannot read the stream: " + e.getMessage(), e);
+            throw failure(label(name), "cannot read the stream: " + e.getMessage(), e);
         }
+        return load(bytes, name);
     }
 
     /** Reads a PNG or JPEG image held in memory; {@code name} labels error messages. */
     public static BufferedImage load(byte[] bytes, String name) {
         if (bytes == null) throw new IllegalArgumentException("argument 'bytes' must not be null, got null");
-        return load(new ByteArrayInputStream(bytes), name);
+        String label = label(name);
+        try (ImageInputStream stream = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
+            return decode(stream, label, bytes.length);
+        } catch (IOException e) {
+            throw failure(label, "cannot read the stream: " + e.getMessage(), e);
+        }
     }
 
-    private static BufferedImage decode(ImageInputStream stream, String name) throws IOException {
+    private static String label(String name) {
+        return "'" + (name == null ? "<stream>" : name) + "'";
+    }
+
+    private static BufferedImage decode(ImageInputStream stream, String name, long bytes) throws IOException {
         if (stream.read() < 0) throw failure(name, "is empty (0 bytes)");
         stream.seek(0);
         Iterator<ImageReader> readers = ImageIO.getImageReaders(stream);
@@ -97,7 +130,7 @@ public final class ImageLoader {
                 throw failure(name, "has unsupported format '" + format + "' (PNG and JPEG are supported)");
             }
             if (format.equals("png")) checkPngHeader(stream, name);
-            return read(reader, stream, name, format);
+            return read(reader, stream, name, format, bytes);
         } finally {
             reader.dispose();
         }
@@ -123,7 +156,8 @@ public final class ImageLoader {
         }
     }
 
-    private static BufferedImage read(ImageReader reader, ImageInputStream stream, String name, String format) {
+    private static BufferedImage read(ImageReader reader, ImageInputStream stream, String name, String format,
+                                      long bytes) {
         // The JPEG decoder fills a truncated scan with grey and only warns; Pillow refuses such
         // files ("image file is truncated"), and so do we.
         String[] truncation = new String[1];
@@ -148,6 +182,12 @@ public final class ImageLoader {
         if ((long) width * height > MAX_PIXELS) {
             throw failure(name, "is too large: " + width + " x " + height + " pixels, more than " + MAX_PIXELS
                     + " (Pillow's decompression-bomb limit)");
+        }
+        long perByte = format.equals("png") ? MAX_PNG_PIXELS_PER_BYTE : MAX_JPEG_PIXELS_PER_BYTE;
+        if ((long) width * height > perByte * bytes) {
+            throw failure(name, "is truncated or corrupt: its " + format.toUpperCase(Locale.ROOT) + " header declares "
+                    + width + " x " + height + " pixels, more than a " + bytes + "-byte file can hold (at most "
+                    + perByte + " pixels per byte, " + perByte * bytes + " here)");
         }
         BufferedImage image;
         try {

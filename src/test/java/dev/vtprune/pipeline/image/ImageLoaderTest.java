@@ -170,6 +170,74 @@ class ImageLoaderTest {
                 error(() -> ImageLoader.load(zero)));
     }
 
+    /**
+     * Fuzz findings (src/test/resources/fuzz/image/regressions): files of a few hundred bytes
+     * whose headers declare tens of millions of pixels made the decoders allocate 94-210 MB of
+     * heap before failing on the missing data. They are refused from the header, naming the
+     * declared size, the file size and the limit, with almost no allocation.
+     */
+    @Test
+    void filesTooSmallForTheirDeclaredSizeAreRefusedBeforeDecoding() throws IOException {
+        var threads = (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
+        Path regressions = Path.of("src/test/resources/fuzz/image/regressions");
+        String[][] cases = {
+            {"png-8519687x5-in-268-bytes.png", "PNG header declares 8519687 x 5 pixels, more than a 268-byte file can hold"
+                + " (at most 8256 pixels per byte, 2212608 here)"},
+            {"png-6x7798790-in-183-bytes.png", "PNG header declares 6 x 7798790 pixels, more than a 183-byte file"},
+            {"jpeg-255x23171-in-921-bytes.jpg", "JPEG header declares 255 x 23171 pixels, more than a 921-byte file can"
+                + " hold (at most 2048 pixels per byte, 1886208 here)"},
+        };
+        for (String[] c : cases) {
+            Path f = regressions.resolve(c[0]);
+            long before = threads.getCurrentThreadAllocatedBytes();
+            String m = error(() -> ImageLoader.load(f));
+            long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+            assertTrue(m.startsWith("cannot load image '" + f + "': is truncated or corrupt: its " + c[1]), m);
+            assertTrue(allocated < 16 << 20, c[0] + ": " + allocated + " bytes allocated");
+            byte[] bytes = Files.readAllBytes(f);  // the in-memory and stream paths know the size too
+            assertTrue(error(() -> ImageLoader.load(bytes, "b")).startsWith("cannot load image 'b': is truncated or corrupt"));
+            assertTrue(error(() -> ImageLoader.load(new java.io.ByteArrayInputStream(bytes), "s"))
+                    .startsWith("cannot load image 's': is truncated or corrupt"));
+        }
+    }
+
+    /**
+     * The bound never refuses a complete file: a flat 1-bit PNG at deflate's best (the densest
+     * PNG there is, close to the 8,256 pixels per byte) and a flat white JPEG at the lowest
+     * quality load.
+     */
+    @Test
+    void theDensestCompleteFilesStillLoad() throws IOException {
+        BufferedImage flat = new BufferedImage(2048, 2048, BufferedImage.TYPE_BYTE_BINARY);
+        byte[] png = smallest(flat, "png");  // deflate level 9
+        double perByte = 2048.0 * 2048 / png.length;
+        assertTrue(perByte > 1000 && perByte < ImageLoader.MAX_PNG_PIXELS_PER_BYTE, perByte + " pixels per byte");
+        assertEquals(2048, ImageLoader.load(file("flat.png", png)).getWidth());
+
+        BufferedImage white = new BufferedImage(1600, 1200, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 1200; y++) for (int x = 0; x < 1600; x++) white.setRGB(x, y, 0xffffff);
+        byte[] jpeg = smallest(white, "jpeg");  // quality 0
+        double jPerByte = 1600.0 * 1200 / jpeg.length;
+        assertTrue(jPerByte < ImageLoader.MAX_JPEG_PIXELS_PER_BYTE, jPerByte + " pixels per byte");
+        assertEquals(1200, ImageLoader.load(file("white.jpg", jpeg)).getHeight());
+    }
+
+    /** `img` written by the JDK's writer at its strongest compression (compression quality 0). */
+    private static byte[] smallest(BufferedImage img, String format) throws IOException {
+        javax.imageio.ImageWriter w = ImageIO.getImageWritersByFormatName(format).next();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (var ios = ImageIO.createImageOutputStream(out)) {
+            w.setOutput(ios);
+            javax.imageio.ImageWriteParam p = w.getDefaultWriteParam();
+            p.setCompressionMode(javax.imageio.ImageWriteParam.MODE_EXPLICIT);
+            p.setCompressionQuality(0f);
+            w.write(null, new javax.imageio.IIOImage(img, null, null), p);
+        } finally {
+            w.dispose();
+        }
+        return out.toByteArray();
+    }
+
     /** A PNG signature, an IHDR chunk of the given size (8-bit RGB) and IEND, CRCs correct. */
     private static byte[] pngHeaderOnly(int width, int height) throws IOException {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
