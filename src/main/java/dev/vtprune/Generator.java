@@ -56,7 +56,7 @@ final class Generator {
                     break;
                 }
                 out[n++] = token;
-                String text = tokenizer.decode(Arrays.copyOf(out, n));
+                String text = spell(tokenizer, Arrays.copyOf(out, n));
                 String piece = "";
                 if (text.startsWith(emitted)) {  // a decoding that rewrote earlier text waits until it agrees again
                     int end = text.length();
@@ -80,8 +80,39 @@ final class Generator {
         double decodeMs = steps == 0 ? 0 : (System.nanoTime() - decodeStart) / 1e6;
         long[] tokens = Arrays.copyOf(out, n);
         long[] kv = cache.layerLengths(cache.layers() - 1);
-        return new Generation(tokens, tokenizer.decode(tokens), finish, stopToken, prefilled.timings(), ttft, steps, decodeMs,
+        return new Generation(tokens, spell(tokenizer, tokens), finish, stopToken, prefilled.timings(), ttft, steps, decodeMs,
                 setup, kv[0], first);
+    }
+
+    /**
+     * The tokenizer's text of the ids; an id it cannot spell (the byte tokenizer of a preset knows
+     * only its bytes and specials, while random weights may pick any id of the vocabulary) is
+     * written {@code <id N>} between the decodings of the runs around it.
+     */
+    static String spell(Tokenizer tokenizer, long[] ids) {
+        try {
+            return tokenizer.decode(ids);
+        } catch (IllegalArgumentException whole) {
+            StringBuilder b = new StringBuilder();
+            int start = 0;
+            for (int i = 0; i <= ids.length; i++) {
+                boolean known = i < ids.length && spellable(tokenizer, ids[i]);
+                if (known) continue;
+                if (i > start) b.append(tokenizer.decode(Arrays.copyOfRange(ids, start, i)));
+                if (i < ids.length) b.append("<id ").append(ids[i]).append('>');
+                start = i + 1;
+            }
+            return b.toString();
+        }
+    }
+
+    private static boolean spellable(Tokenizer tokenizer, long id) {
+        try {
+            tokenizer.decode(new long[] {id});
+            return true;
+        } catch (IllegalArgumentException e) {
+            return false;
+        }
     }
 
     private static boolean contains(long[] ids, long id) {
