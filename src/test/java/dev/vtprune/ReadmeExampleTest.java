@@ -4,7 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vtprune.Generation;
+import dev.vtprune.GenerationConfig;
 import dev.vtprune.LoadedModel;
+import dev.vtprune.TokenListener;
 import dev.vtprune.Vtprune;
 import dev.vtprune.internal.Tensors;
 import dev.vtprune.pipeline.Result;
@@ -50,10 +53,38 @@ class ReadmeExampleTest {
         }
     }
 
+    /** The README's generation example ("### Generating answers"), run on the tiny preset. */
+    @Test
+    void theReadmeGenerationExampleRuns() {
+        // README-generate:begin
+        BufferedImage image = SampleImage.load();
+        GenerationConfig greedy = GenerationConfig.builder().maxNewTokens(8).build();  // temperature 0: argmax
+        GenerationConfig sampled = GenerationConfig.builder().maxNewTokens(8)
+                .temperature(0.7).topP(0.9).seed(42)          // the same seed, the same answer
+                .stopTokens(13).build();                      // besides the tokenizer's end of turn
+        try (LoadedModel vlm = Vtprune.builder().preset("tiny").method("ptp").ratio(0.5).load()) {
+            StringBuilder streamed = new StringBuilder();
+            Generation answer = vlm.generate(image, "Where is the red ball?", greedy,
+                    (i, id, piece) -> streamed.append(piece));  // each token as it comes
+            Generation baseline = vlm.generateUnpruned(image, "Where is the red ball?", sampled, TokenListener.NONE);
+            double ttft = answer.ttftMs(), speed = answer.decodeTokensPerSecond();  // prefill and decode apart
+            long[] ids = answer.tokens();                     // the stop token, if one came, excluded
+            // README-generate:end
+            assertTrue(ids.length <= 8 && baseline.tokens().length <= 8);
+            assertTrue(answer.text().startsWith(streamed.toString()));
+            assertTrue(ttft > 0 && (ids.length < 2 || speed > 0), answer.toString());
+        }
+    }
+
     @Test
     void theReadmeShowsThisCode() throws Exception {
+        assertReadmeShows("## From Java", "        // README:begin", "            // README:end");
+        assertReadmeShows("### Generating answers", "        // README-generate:begin", "            // README-generate:end");
+    }
+
+    private static void assertReadmeShows(String heading, String begin, String end) throws Exception {
         Path root = Path.of(System.getProperty("user.dir"));
-        List<String> readme = javaBlockAfter(Files.readAllLines(root.resolve("README.md"), StandardCharsets.UTF_8), "## From Java");
+        List<String> readme = javaBlockAfter(Files.readAllLines(root.resolve("README.md"), StandardCharsets.UTF_8), heading);
         List<String> source = Files.readAllLines(root.resolve("src/test/java/dev/vtprune/ReadmeExampleTest.java"),
                 StandardCharsets.UTF_8);
         List<String> code = new ArrayList<>(), imports = new ArrayList<>();
@@ -61,7 +92,7 @@ class ReadmeExampleTest {
         while (!code.isEmpty() && code.get(0).isBlank()) code.remove(0);
         assertEquals("}", code.remove(code.size() - 1), "the README block ends by closing the try");
         for (String i : imports) assertTrue(source.contains(i), "the README's '" + i + "' is one of this test's imports");
-        List<String> body = source.subList(source.indexOf("        // README:begin") + 1, source.indexOf("            // README:end"));
+        List<String> body = source.subList(source.indexOf(begin) + 1, source.indexOf(end));
         assertEquals(dedent(body), dedent(code), "README.md's Java example and ReadmeExampleTest's code");
     }
 
