@@ -28,6 +28,9 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * IVTP with its LM stage, the baselines, on one preset model with the byte tokenizer; a
  * checkpoint's tokenizer, DJL's Hugging Face one or sentencepiece, is outside that test: both
  * keep no Java state between calls, and their native encoders are read-only after loading).
+ * The generate methods are requests too: each decodes with its own
+ * {@link LanguageModel.Decoder} and sampler over the shared read-only weights, and gets its
+ * serial tokens (GenerationTest, 3 threads, greedy and sampled, pruned and not).
  * {@link #close()} waits for the requests in flight and then frees; a
  * request started after it throws {@link IllegalStateException}. The objects the accessors hand
  * out are the loaded model's own: using them after close is the caller's error.

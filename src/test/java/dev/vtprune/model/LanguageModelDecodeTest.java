@@ -106,36 +106,24 @@ class LanguageModelDecodeTest {
         }
     }
 
-    /** Tokens 2, 3, 5, 6, 8 of 12 dropped (as visual tokens are), the rest prefilled as the shorter sequence from 0. */
+    /**
+     * Tokens 2, 3, 5, 6, 8 of 12 dropped (as visual tokens are); the rest prefilled as the
+     * shorter sequence, once re-numbered from 0 (PTP's paper form, the baselines: decoding
+     * continues at 7) and once at their original positions (decoding continues at 12, the
+     * unpruned length). The positions matter: the two give other logits.
+     */
     @Test
-    void prunedCompactedPositionsEqualFullReforwardOfTheKeptSequence() {
+    void prunedDecodeEqualsFullReforwardOfTheKeptSequenceAtItsPositions() {
         long[] kept = {0, 1, 4, 7, 9, 10, 11};
         try (PointerScope scope = new PointerScope(); Lvlm m = model()) {
             LanguageModel lm = m.language();
-            Tensor all = ModelTesting.randn(6, 1, 12, lm.config().hidden());
-            Tensor shorter = all.index_select(1, Tensors.longs(Tensors.cpu(), kept));
-            try (Prefill p = lm.prefill(shorter, new long[] {kept.length})) {
-                decodeAndCheck(lm, p, shorter, null, kept.length, "pruned, compacted");
-            }
-        }
-    }
-
-    /** The same kept tokens at their original positions: decoding continues at 12, the unpruned length. */
-    @Test
-    void prunedOriginalPositionsContinueAtTheUnprunedLength() {
-        long[] kept = {0, 1, 4, 7, 9, 10, 11};
-        try (PointerScope scope = new PointerScope(); Lvlm m = model()) {
-            LanguageModel lm = m.language();
-            Tensor all = ModelTesting.randn(6, 1, 12, lm.config().hidden());
-            Tensor shorter = all.index_select(1, Tensors.longs(Tensors.cpu(), kept));
-            try (Prefill p = lm.prefillFrom(0, shorter, new long[] {kept.length}, Tensor.create(kept, 1, kept.length), null)) {
-                long[] original = decodeAndCheck(lm, p, shorter, kept, 12, "pruned, original positions");
-                // The positions matter: a decode re-numbered from 7 gives other logits.
-                try (Prefill q = lm.prefill(shorter, new long[] {kept.length})) {
-                    float[] a = Tensors.toFloats(p.lastLogits()), b = Tensors.toFloats(q.lastLogits());
-                    assertTrue(!Arrays.equals(a, b), "original and compacted positions should differ");
-                }
-                assertEquals(STEPS + 1, original.length);
+            Tensor shorter = ModelTesting.randn(6, 1, 12, lm.config().hidden()).index_select(1, Tensors.longs(Tensors.cpu(), kept));
+            try (Prefill compacted = lm.prefill(shorter, new long[] {kept.length});
+                 Prefill original = lm.prefillFrom(0, shorter, new long[] {kept.length}, Tensor.create(kept, 1, kept.length), null)) {
+                decodeAndCheck(lm, compacted, shorter, null, kept.length, "pruned, compacted");
+                decodeAndCheck(lm, original, shorter, kept, 12, "pruned, original positions");
+                assertTrue(!Arrays.equals(Tensors.toFloats(compacted.lastLogits()), Tensors.toFloats(original.lastLogits())),
+                        "original and compacted positions should give other logits");
             }
         }
     }
