@@ -15,7 +15,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * the median step of each, their ratio, and the analytic multiply-adds of one step. Not a test:
  * run it with the test class path (bench/results/generate-2026-12-03/README.md has the command).
  *
- * <p>Arguments: [steps (default 48)] [unpruned length] [pruned length] [preset].
+ * <p>Arguments: [steps (default 48)] [unpruned length] [pruned length] [preset] [wall|cpu]. With
+ * {@code cpu} LibTorch runs on the calling thread alone and a step is timed by that thread's CPU
+ * time, which a loaded machine's waiting does not inflate.
  */
 public final class DecodeBench {
     private DecodeBench() {}
@@ -25,6 +27,8 @@ public final class DecodeBench {
         long full = args.length > 1 ? Long.parseLong(args[1]) : 2034, cut = args.length > 2 ? Long.parseLong(args[2]) : 1138;
         ModelConfig config = ModelConfig.preset(args.length > 3 ? args[3] : "demo");
         ModelConfig.Language c = config.language();
+        cpu = args.length > 4 && args[4].equals("cpu");
+        if (cpu) torch.set_num_threads(1);
         try (PointerScope scope = new PointerScope(); Lvlm m = RandomWeights.create(config, 1, ScalarType.Float)) {
             LanguageModel lm = m.language();
             torch.manual_seed(3);
@@ -54,6 +58,8 @@ public final class DecodeBench {
                     long macsFull = macs(c, full + 4 + steps / 2), macsCut = macs(c, cut + 4 + steps / 2);
                     System.out.printf(Locale.ROOT, "preset %s: %d layers, hidden %d, %d/%d heads, vocab %d; prefill of both %.0f ms%n",
                             config.name(), c.layers(), c.hidden(), c.heads(), c.kvHeads(), c.vocab(), prefillMs);
+                    System.out.printf(Locale.ROOT, "%s, ", cpu ? "thread CPU time, 1 LibTorch thread" : "wall time, "
+                            + torch.get_num_threads() + " LibTorch threads");
                     System.out.printf(Locale.ROOT, "decode step, median of %d alternating steps: unpruned (KV %d) %.2f ms = %.1f tok/s, "
                             + "pruned (KV %d) %.2f ms = %.1f tok/s; pruned is %.2fx faster%n", steps, full, ma, 1e3 / ma, cut, mb,
                             1e3 / mb, ma / mb);
@@ -67,10 +73,13 @@ public final class DecodeBench {
         }
     }
 
+    private static boolean cpu;
+    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
+
     private static double time(LanguageModel.Decoder d, long token) {
-        long t = System.nanoTime();
+        long t = cpu ? THREADS.getCurrentThreadCpuTime() : System.nanoTime();
         d.step(token);
-        return (System.nanoTime() - t) / 1e6;
+        return ((cpu ? THREADS.getCurrentThreadCpuTime() : System.nanoTime()) - t) / 1e6;
     }
 
     /** Weights (every layer's projections and MLP, the head) plus attention over `cached` keys. */
