@@ -167,6 +167,27 @@ class GenerationTest {
         }
     }
 
+    /**
+     * IVTP with its LM stage: the pipeline's result keeps a cache whose early layers hold more
+     * tokens than the late ones; generation decodes from it after the LM stage's input, and its
+     * greedy tokens equal a second generation's (the cache was freed under the result once).
+     */
+    @Test
+    void ivtpWithItsLmStageGenerates() {
+        try (LoadedModel ivtp = Vtprune.builder().preset("tiny").seed(4).method("ivtp").keep(2).load();
+             Result r = ivtp.run(IMAGE, PROMPT)) {
+            assertTrue(r.lmStage() != null, "the LM stage ran");
+            Generation a = ivtp.generate(r, cfg(4).build(), TokenListener.NONE);
+            // The ViT stage's survivors are prefilled from position 0; the LM stage keeps their positions, so decoding
+            // continues after the LM stage's input, which layer 0 (before any LM pruning point's drop) caches whole.
+            long lmInput = r.lmStage().positions()[0].length;
+            assertEquals(lmInput, a.firstPosition(), "the LM stage's unpruned length");
+            assertTrue(a.kvLength() < lmInput, "the late layers cache fewer tokens");
+            assertEquals(r.logits().select(0, 0).argmax().item_long(), a.tokens()[0]);
+            assertArrayEquals(a.tokens(), ivtp.generate(IMAGE, PROMPT, cfg(4).build()).tokens());
+        }
+    }
+
     @Test
     void optionsAreCheckedWithTheirNames() {
         assertMessage(() -> GenerationConfig.builder().temperature(-0.5), "argument 'temperature' must be finite and >= 0", "got -0.5");

@@ -18,7 +18,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * position the next token takes ({@link #nextPositions()}): the prefill's last position + 1,
  * which is the unpruned sequence length when the kept tokens kept their original positions
  * (FastV, PTP with the reused probe, IVTP's LM stage) and the pruned length when the shorter
- * sequence was prefilled from position 0 (PTP's paper form, the other baselines). And, per
+ * sequence was prefilled from position 0 (PTP's paper form, the other baselines, IVTP's ViT
+ * stage, whose survivors its LM stage then keeps at those positions). And, per
  * layer and sequence, how many of the layer's entries are real ({@link #layerLengths(int)}):
  * {@link #lengths()} in every layer, except for IVTP's LM stage, whose layers before a pruning
  * point cache more tokens than the layers after it (one sequence, no padding).

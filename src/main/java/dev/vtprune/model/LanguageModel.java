@@ -299,8 +299,11 @@ public final class LanguageModel implements AutoCloseable {
                         long[] at = new long[real.length];
                         for (int r = 0, q = 0; r < cached[j].length; r++) if (cached[j][r] >= 0) at[q++] = r;
                         Tensor idx = Tensors.longs(device, at);
-                        Tensor k2 = scope.keep(keys[j].index_select(2, idx).contiguous());
-                        Tensor v2 = scope.keep(values[j].index_select(2, idx).contiguous());
+                        // Not kept here: the loop after the layers keeps every layer's cache once; a second
+                        // keep would attach these to the caller's scope twice, which then frees them under
+                        // the Result that retained them (the cache of an IVTP run was freed before decoding).
+                        Tensor k2 = keys[j].index_select(2, idx).contiguous();
+                        Tensor v2 = values[j].index_select(2, idx).contiguous();
                         keys[j].close();
                         values[j].close();
                         keys[j] = k2;
