@@ -2,6 +2,7 @@ package dev.vtprune;
 
 import dev.vtprune.internal.Args;
 import dev.vtprune.internal.Closing;
+import dev.vtprune.model.LanguageModel;
 import dev.vtprune.model.Lvlm;
 import dev.vtprune.model.ModelConfig;
 import dev.vtprune.pipeline.IvtpText;
@@ -27,6 +28,9 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * IVTP with its LM stage, the baselines, on one preset model with the byte tokenizer; a
  * checkpoint's tokenizer, DJL's Hugging Face one or sentencepiece, is outside that test: both
  * keep no Java state between calls, and their native encoders are read-only after loading).
+ * The generate methods are requests too: each decodes with its own
+ * {@link LanguageModel.Decoder} and sampler over the shared read-only weights, and gets its
+ * serial tokens (GenerationTest, 3 threads, greedy and sampled, pruned and not).
  * {@link #close()} waits for the requests in flight and then frees; a
  * request started after it throws {@link IllegalStateException}. The objects the accessors hand
  * out are the loaded model's own: using them after close is the caller's error.
@@ -86,6 +90,73 @@ public final class LoadedModel implements AutoCloseable {
             return pipeline.run(images, prompts, options);
         } finally {
             inFlight.readLock().unlock();
+        }
+    }
+
+    /**
+     * Answers the prompt about the image, pruned by the loaded method: the pipeline's prefill,
+     * then decoding over the KV cache of the kept tokens (see {@link GenerationConfig} for the
+     * choice of tokens, {@link LanguageModel.Decoder} for the positions), each token streamed to
+     * `listener` as it comes.
+     */
+    public Generation generate(BufferedImage image, String prompt, GenerationConfig config, TokenListener listener) {
+        return generate(image, prompt, options, config, listener);
+    }
+
+    /** {@link #generate(BufferedImage, String, GenerationConfig, TokenListener)} without streaming. */
+    public Generation generate(BufferedImage image, String prompt, GenerationConfig config) {
+        return generate(image, prompt, options, config, TokenListener.NONE);
+    }
+
+    /** The same, not pruned (the baseline answer). */
+    public Generation generateUnpruned(BufferedImage image, String prompt, GenerationConfig config, TokenListener listener) {
+        return generate(image, prompt, LvlmPipeline.Options.unpruned(), config, listener);
+    }
+
+    /** One image with its prompt and any pipeline options, then decoding (see the first generate). */
+    public Generation generate(BufferedImage image, String prompt, LvlmPipeline.Options options, GenerationConfig config,
+                               TokenListener listener) {
+        Args.notNull(config, "config");
+        Args.notNull(listener, "listener");
+        inFlight.readLock().lock();
+        try {
+            closing.check();
+            try (Result r = pipeline.run(List.of(Args.notNull(image, "image")), List.of(Args.notNull(prompt, "prompt")),
+                    Args.notNull(options, "options"))) {
+                return Generator.run(model.language(), tokenizer, r, config, stopTokens(), listener);
+            }
+        } finally {
+            inFlight.readLock().unlock();
+        }
+    }
+
+    /**
+     * Decodes after a one-image result of {@link #run} (which stays the caller's, unchanged: the
+     * decoder copies its cache); its TTFT is the result's stages plus the first token's choice.
+     */
+    public Generation generate(Result prefilled, GenerationConfig config, TokenListener listener) {
+        inFlight.readLock().lock();
+        try {
+            closing.check();
+            return Generator.run(model.language(), tokenizer, prefilled, config, stopTokens(), listener);
+        } finally {
+            inFlight.readLock().unlock();
+        }
+    }
+
+    /**
+     * The tokenizer's end of an answer, the stop tokens a generation uses unless told otherwise:
+     * the template's end of turn as one token of this tokenizer ({@code <|im_end|>} for
+     * InternVL2's chat template, the EOS {@code </s>} for LLaVA-1.5's), or none when it has no
+     * such token (LLaVA's template with the byte tokenizer).
+     */
+    public long[] stopTokens() {
+        closing.check();
+        String end = template.equals(PromptTemplate.LLAVA) ? "</s>" : "<|im_end|>";
+        try {
+            return new long[] {tokenizer.tokenId(end)};
+        } catch (IllegalArgumentException e) {
+            return new long[0];
         }
     }
 

@@ -4,7 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.vtprune.Generation;
+import dev.vtprune.GenerationConfig;
 import dev.vtprune.LoadedModel;
+import dev.vtprune.TokenListener;
 import dev.vtprune.Vtprune;
 import dev.vtprune.internal.Tensors;
 import dev.vtprune.model.LmPruning;
@@ -53,6 +56,29 @@ class ReadmeExampleTest {
         }
     }
 
+    /** The README's generation example ("### Generating answers"), run on the tiny preset. */
+    @Test
+    void theReadmeGenerationExampleRuns() {
+        // README-generate:begin
+        BufferedImage image = SampleImage.load();
+        GenerationConfig greedy = GenerationConfig.builder().maxNewTokens(8).build();  // temperature 0: argmax
+        GenerationConfig sampled = GenerationConfig.builder().maxNewTokens(8)
+                .temperature(0.7).topP(0.9).seed(42)          // the same seed, the same answer
+                .stopTokens(13).build();                      // besides the tokenizer's end of turn
+        try (LoadedModel vlm = Vtprune.builder().preset("tiny").method("ptp").ratio(0.5).load()) {
+            StringBuilder streamed = new StringBuilder();
+            Generation answer = vlm.generate(image, "Where is the red ball?", greedy,
+                    (i, id, piece) -> streamed.append(piece));  // each token as it comes
+            Generation baseline = vlm.generateUnpruned(image, "Where is the red ball?", sampled, TokenListener.NONE);
+            double ttft = answer.ttftMs(), speed = answer.decodeTokensPerSecond();  // prefill and decode apart
+            long[] ids = answer.tokens();                     // the stop token, if one came, excluded
+            // README-generate:end
+            assertTrue(ids.length <= 8 && baseline.tokens().length <= 8);
+            assertTrue(answer.text().startsWith(streamed.toString()));
+            assertTrue(ttft > 0 && (ids.length < 2 || speed > 0), answer.toString());
+        }
+    }
+
     @Test
     void theReadmeIvtpExampleRuns() {
         BufferedImage image = SampleImage.load();
@@ -94,6 +120,11 @@ class ReadmeExampleTest {
     @Test
     void theReadmeShowsThisIvtpCode() throws Exception {
         assertReadmeBlockIs("## IVTP from Java and the shell", "README-ivtp");
+    }
+
+    @Test
+    void theReadmeShowsThisGenerationCode() throws Exception {
+        assertReadmeBlockIs("### Generating answers", "README-generate");
     }
 
     /**

@@ -1,6 +1,9 @@
 package dev.vtprune.cli;
 
+import dev.vtprune.Generation;
+import dev.vtprune.GenerationConfig;
 import dev.vtprune.LoadedModel;
+import dev.vtprune.TokenListener;
 import dev.vtprune.Vtprune;
 import dev.vtprune.io.Safetensors;
 import dev.vtprune.model.Flops;
@@ -43,7 +46,10 @@ import picocli.CommandLine.ParentCommand;
  * (the selection is then structural, not semantic, and the output says so); --model-dir loads a
  * real InternVL2 / LLaVA-1.5 checkpoint. The model, its tokenizer, template and pruner come from
  * {@link Vtprune#builder()}, as in any Java caller; this command adds the repeated timed runs,
- * the report and the overlay.
+ * the report and the overlay. After the last measured run of each mode it generates the answer
+ * ({@link LoadedModel#generate(Result, GenerationConfig, TokenListener)}: greedy by default,
+ * --max-new-tokens, --temperature, --top-p, --sample-seed, --stop) from that run's KV cache and
+ * prints both answers with their decode tokens/s.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Run one image through the LVLM pipeline with and without pruning; print a summary, write an overlay PNG.")
@@ -102,6 +108,28 @@ final class DemoCommand implements Callable<Integer> {
             + "scores) and the pseudo-CLS relevance as JSON.")
     Path dumpIvtp;
 
+    @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
+            description = "Tokens of the answer generated after each prefill (unpruned and pruned). Default: ${DEFAULT-VALUE}.")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", paramLabel = "T", defaultValue = "0",
+            description = "Sampling temperature, >= 0; 0 = greedy. Default: ${DEFAULT-VALUE}.")
+    double temperature;
+
+    @Option(names = "--top-p", paramLabel = "P", defaultValue = "1",
+            description = "Nucleus mass in (0, 1] when sampling. Default: ${DEFAULT-VALUE}.")
+    double topP;
+
+    @Option(names = "--sample-seed", paramLabel = "S", defaultValue = "0",
+            description = "Seed of the sampler (the same seed gives the same answer). Default: ${DEFAULT-VALUE}.")
+    long sampleSeed;
+
+    @Option(names = "--stop", paramLabel = "ID", split = ",",
+            description = "Token ids that end the answer, besides the tokenizer's end of turn.")
+    long[] stop;
+
+    private GenerationConfig generation;
+
     @Override
     public Integer call() throws Exception {
         main.setUp();
@@ -129,10 +157,20 @@ final class DemoCommand implements Callable<Integer> {
         } catch (IllegalArgumentException e) {
             throw flags(e);
         }
+        try {
+            generation = GenerationConfig.builder().maxNewTokens(maxNewTokens).temperature(temperature).topP(topP)
+                    .seed(sampleSeed).stopTokens(stop == null ? new long[0] : stop).build();
+        } catch (IllegalArgumentException e) {
+            throw flags(e);
+        }
         if (dumpIvtp != null) writableFile(dumpIvtp, "--dump-ivtp");
         if (modelDir == null) {  // the byte tokenizer: one token per UTF-8 byte, known before the model is built
             ModelConfig c = FlopsCommand.preset(preset, "--model");
             long bytes = prompt.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            if (maxNewTokens >= c.language().maxPositions()) {  // the exact room after the prompt is checked when generating
+                throw new IllegalArgumentException("argument '--max-new-tokens' must be < the model's context of "
+                        + c.language().maxPositions() + " positions, got " + maxNewTokens);
+            }
             if (bytes >= c.language().maxPositions()) {
                 throw new IllegalArgumentException("argument '--prompt' must fit the model's context of " + c.language().maxPositions()
                         + " positions with the image, got " + bytes + " tokens (UTF-8 bytes)");
@@ -157,6 +195,8 @@ final class DemoCommand implements Callable<Integer> {
                 "argument 'dtype'", "argument '--dtype'", "argument 'device'", "argument '--device'",
                 "argument 'method'", "argument '--method'", "argument 'ratio'", "argument '--ratio'",
                 "argument 'alpha'", "argument '--alpha'", "argument 'keep'", "argument '--keep'",
+                "argument 'maxNewTokens'", "argument '--max-new-tokens'", "argument 'temperature'", "argument '--temperature'",
+                "argument 'topP'", "argument '--top-p'", "argument 'stopTokens'", "argument '--stop'",
                 "applies to method ivtp", "applies to --method ivtp", "when modelDir is given", "when --model-dir is given",
                 "and modelDir ", "and --model-dir ");
     }
@@ -184,7 +224,11 @@ final class DemoCommand implements Callable<Integer> {
             cut.add(lastCut.timings());
         }
         try (Result rf = lastFull; Result rp = lastCut) {
+            progress.println("vtprune demo: generating up to " + generation.maxNewTokens() + " tokens after each prefill");
+            Generation gf = vt.generate(rf, generation, TokenListener.NONE);
+            Generation gp = vt.generate(rp, generation, TokenListener.NONE);
             report(say, vt, imageName, rf, rp, full, cut);
+            answers(say, vt, gf, gp);
             Path png = out.resolve("overlay.png");
             Files.createDirectories(out);
             Tiling tiling = rp.tilings().get(0);
@@ -333,6 +377,51 @@ final class DemoCommand implements Callable<Integer> {
             say.println("note: the weights are random, so which tokens are kept reflects the structure of the computation,");
             say.println("      not what is in the image; load a real checkpoint with --model-dir for semantic choices.");
         }
+    }
+
+    /** The answers unpruned and pruned, with their decode speed (TTFT is the table's, from the measured runs). */
+    private void answers(PrintWriter say, LoadedModel vt, Generation gf, Generation gp) {
+        say.println();
+        say.printf(Locale.ROOT, "answer (%s, at most %d new tokens; stops: %s):%n", generation.greedy() ? "greedy"
+                : String.format(Locale.ROOT, "sampled, temperature %s, top-p %s, seed %d", temperature, topP, sampleSeed),
+                generation.maxNewTokens(), stops(vt));
+        String row = "  %-34s %16s %16s%n";
+        say.printf(Locale.ROOT, "  unpruned: %s%n  pruned:   %s%n", quoted(gf), quoted(gp));
+        say.printf(Locale.ROOT, row, "", "unpruned", "pruned (" + method + ")");
+        say.printf(Locale.ROOT, row, "KV cache / first decode position", gf.kvLength() + " / " + gf.firstPosition(),
+                gp.kvLength() + " / " + gp.firstPosition());
+        say.printf(Locale.ROOT, row, "TTFT of this run (ms)", ms(gf.ttftMs()), ms(gp.ttftMs()));
+        say.printf(Locale.ROOT, row, "decode steps", gf.decodeSteps(), gp.decodeSteps());
+        double a = gf.decodeTokensPerSecond(), b = gp.decodeTokensPerSecond();
+        say.printf(Locale.ROOT, row, "decode tokens/s", tps(a), tps(b) + (Double.isNaN(a) || Double.isNaN(b) ? ""
+                : String.format(Locale.ROOT, " (%.2fx)", b / a)));
+        boolean same = Arrays.equals(gf.tokens(), gp.tokens());
+        say.println("  the pruned answer " + (same ? "equals" : "differs from") + " the unpruned one"
+                + (vt.randomWeights() ? " (random weights: the tokens say nothing about the image)" : ""));
+    }
+
+    private static String stops(LoadedModel vt) {
+        java.util.List<String> s = new ArrayList<>();
+        for (long id : vt.stopTokens()) s.add(id + " (end of turn)");
+        return s.isEmpty() ? "none" : String.join(", ", s);
+    }
+
+    /** The answer as a Java-escaped string, its token count and why it ended. */
+    private static String quoted(Generation g) {
+        StringBuilder b = new StringBuilder("\"");
+        g.text().codePoints().forEach(c -> {
+            if (c == '"' || c == '\\') b.append('\\').appendCodePoint(c);
+            else if (c == '\n') b.append("\\n");
+            else if (c < 0x20 || c == 0x7f) b.append(String.format(Locale.ROOT, "\\x%02x", c));
+            else b.appendCodePoint(c);
+        });
+        return b.append("\" (").append(g.tokens().length).append(" tokens, ")
+                .append(g.finish() == Generation.Finish.STOP ? "stopped at token " + g.stopToken() : "length limit").append(')')
+                .toString();
+    }
+
+    private static String tps(double v) {
+        return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.1f", v);
     }
 
     /** IVTP's line: the schedule and, per pruning point, its layer and the tokens per tile before and after. */

@@ -299,8 +299,11 @@ public final class LanguageModel implements AutoCloseable {
                         long[] at = new long[real.length];
                         for (int r = 0, q = 0; r < cached[j].length; r++) if (cached[j][r] >= 0) at[q++] = r;
                         Tensor idx = Tensors.longs(device, at);
-                        Tensor k2 = scope.keep(keys[j].index_select(2, idx).contiguous());
-                        Tensor v2 = scope.keep(values[j].index_select(2, idx).contiguous());
+                        // Not kept here: the loop after the layers keeps every layer's cache once; a second
+                        // keep would attach these to the caller's scope twice, which then frees them under
+                        // the Result that retained them (the cache of an IVTP run was freed before decoding).
+                        Tensor k2 = keys[j].index_select(2, idx).contiguous();
+                        Tensor v2 = values[j].index_select(2, idx).contiguous();
                         keys[j].close();
                         values[j].close();
                         keys[j] = k2;
@@ -320,7 +323,10 @@ public final class LanguageModel implements AutoCloseable {
                 values[i] = scope.keep(values[i]);
             }
         }
-        KvCache cache = new KvCache(keys, values, new long[] {rows.length});
+        long[][] layerLengths = new long[layers.length][];
+        for (int i = 0; i < layers.length; i++) layerLengths[i] = new long[] {cached[i].length};
+        // Every token kept its input position, so the next one continues the unpruned sequence.
+        KvCache cache = new KvCache(keys, values, new long[] {rows.length}, layerLengths, new long[] {length});
         return new LmPruning.Result(new Prefill(logits, cache), List.copyOf(steps), cached);
     }
 
@@ -585,14 +591,185 @@ public final class LanguageModel implements AutoCloseable {
                 k = scope.keep(torch.alias(keys[probe]));
             }
         }
-        KvCache cache = new KvCache(keys, values, lengths);
+        KvCache cache = new KvCache(keys, values, lengths, null, nextPositions(positions, lengths));
         return logits ? new Run(out, cache, null, null, null) : new Run(null, cache, q, k, out);
+    }
+
+    /**
+     * Per sequence, the position after its last real one: the length for positions 0..L-1, else
+     * the largest given position + 1 (the kept tokens' original positions leave gaps: the next
+     * token continues the unpruned sequence).
+     */
+    private static long[] nextPositions(Tensor positions, long[] lengths) {
+        if (positions == null) return lengths.clone();
+        long[] all = Tensors.toLongs(positions.contiguous());
+        long width = positions.size(1);
+        long[] next = new long[lengths.length];
+        for (int b = 0; b < next.length; b++) {
+            long max = -1;
+            for (int j = 0; j < lengths[b]; j++) max = Math.max(max, all[(int) (b * width + j)]);
+            next[b] = max + 1;
+        }
+        return next;
     }
 
     /** bool [B, L]: position < length. */
     private static Tensor validPositions(long[] lengths, long length, Device device) {
         Tensor index = torch.arange(new Scalar(length), Tensors.options(ScalarType.Long, device)).unsqueeze(0);
         return index.lt(Tensors.longs(device, lengths).unsqueeze(1));
+    }
+
+    /**
+     * A decoder that continues the sequences of `cache` one token per step (see {@link Decoder}).
+     * The cache is copied into the decoder's own buffers: it stays the caller's, unchanged.
+     *
+     * @param cache    keys and values of all N layers from a prefill (pruned or not)
+     * @param capacity the most tokens that will be fed, >= 1; every sequence's next position +
+     *                 capacity must fit the model's context (maxPositions)
+     */
+    public Decoder decoder(KvCache cache, int capacity) {
+        closing.check();
+        Args.notNull(cache, "cache");
+        Args.atLeast(capacity, "capacity", 1);
+        if (cache.layers() != layers.length) {
+            throw Args.error("cache", "hold the keys and values of all " + layers.length + " layers", cache.toString());
+        }
+        long[] next = cache.nextPositions();
+        for (int b = 0; b < next.length; b++) {
+            if (next[b] + capacity > cfg.maxPositions()) {
+                throw Args.error("capacity", "be <= " + (cfg.maxPositions() - next[b]) + " (the context of " + cfg.maxPositions()
+                        + " positions after sequence " + b + "'s " + next[b] + ")", capacity);
+            }
+        }
+        return new Decoder(cache, capacity);
+    }
+
+    /**
+     * Incremental decoding over a prefill's KV cache: each {@link #step} feeds one token per
+     * sequence at its next RoPE position, appends its keys and values to every layer, and
+     * returns the logits for the token after it. Positions continue from
+     * {@link KvCache#nextPositions()}: for a cache whose kept tokens kept their original
+     * positions (FastV, PTP with the reused probe, IVTP's LM stage) the first fed token takes the
+     * unpruned sequence length, exactly as if the dropped tokens had been there and were masked
+     * out; after a prefill of the shorter sequence from position 0 it takes the pruned length.
+     * A step thus equals the last row of a full forward of the cached tokens plus the fed ones
+     * at those positions (LanguageModelDecodeTest).
+     *
+     * <p>Each layer's buffers hold its cache and {@code capacity} slots, allocated once: a step
+     * writes one slot and attends over the filled prefix (padded prefill entries of a batch are
+     * masked). Not thread-safe (one decoder per request; decoders of one model may run at once);
+     * owns its buffers ({@link #close()}, idempotent).
+     */
+    public final class Decoder implements AutoCloseable {
+        private final Closing closing = new Closing("Decoder");
+        private final int batch, capacity;
+        private final long[] prefix, next;
+        private final Tensor[] keys, values, masks;
+        private int steps;
+
+        private Decoder(KvCache cache, int capacity) {
+            this.batch = (int) cache.batch();
+            this.capacity = capacity;
+            this.next = cache.nextPositions();
+            int n = layers.length;
+            prefix = new long[n];
+            keys = new Tensor[n];
+            values = new Tensor[n];
+            masks = new Tensor[n];
+            try (Scope scope = Scope.noGrad()) {
+                for (int l = 0; l < n; l++) {
+                    Tensor k = cache.key(l), v = cache.value(l);
+                    prefix[l] = k.size(2);
+                    long[] shape = {k.size(0), k.size(1), prefix[l] + capacity, k.size(3)};
+                    keys[l] = scope.keep(Tensors.zeros(Tensors.scalarType(k), k.device(), shape));
+                    values[l] = scope.keep(Tensors.zeros(Tensors.scalarType(v), v.device(), shape));
+                    keys[l].narrow(2, 0, prefix[l]).copy_(k);
+                    values[l].narrow(2, 0, prefix[l]).copy_(v);
+                    long[] real = cache.layerLengths(l);
+                    boolean padded = false;
+                    for (long r : real) padded |= r < prefix[l];
+                    if (padded) {  // [B, 1, 1, prefix + capacity]: real prefill entries and every decode slot
+                        Tensor index = torch.arange(new Scalar(prefix[l] + capacity), Tensors.options(ScalarType.Long, k.device()))
+                                .unsqueeze(0);
+                        Tensor visible = index.lt(Tensors.longs(k.device(), real).unsqueeze(1))
+                                .logical_or(index.ge(new Scalar(prefix[l])));
+                        masks[l] = scope.keep(visible.view(batch, 1, 1, prefix[l] + capacity));
+                    }
+                }
+            } catch (RuntimeException | Error e) {
+                close();
+                throw e;
+            }
+        }
+
+        public int batch() {
+            closing.check();
+            return batch;
+        }
+
+        /** Tokens fed so far (per sequence). */
+        public int steps() {
+            closing.check();
+            return steps;
+        }
+
+        public int capacity() {
+            closing.check();
+            return capacity;
+        }
+
+        /** Per sequence, the RoPE position the next fed token takes. */
+        public long[] nextPositions() {
+            closing.check();
+            long[] p = next.clone();
+            for (int b = 0; b < p.length; b++) p[b] += steps;
+            return p;
+        }
+
+        /**
+         * Feeds tokens[b] to sequence b at its next position.
+         *
+         * @return per sequence, the float32 logits [vocab] for the following token
+         */
+        public float[][] step(long... tokens) {
+            closing.check();
+            LanguageModel.this.closing.check();
+            Args.notNull(tokens, "tokens");
+            if (tokens.length != batch) throw Args.error("tokens", "hold one token per sequence (" + batch + ")", tokens.length);
+            for (long t : tokens) {
+                if (t < 0 || t >= cfg.vocab()) throw Args.error("tokens", "hold token ids in [0, " + cfg.vocab() + ")", t);
+            }
+            if (steps >= capacity) {
+                throw new IllegalStateException("decoder is full: its capacity of " + capacity + " tokens has been fed");
+            }
+            float[] flat;
+            try (Scope scope = Scope.noGrad()) {
+                Device device = embedding.device();
+                ScalarType dtype = Tensors.scalarType(embedding);
+                Tensor x = torch.embedding(embedding, Tensors.longs(device, tokens).view(batch, 1));  // [B, 1, hidden]
+                Tensor[] rope = Rope.tables(Tensors.longs(device, nextPositions()).view(batch, 1), cfg.headDim(),
+                        cfg.ropeTheta(), dtype);
+                for (int l = 0; l < layers.length; l++) {
+                    long at = prefix[l] + steps;
+                    Tensor mask = masks[l] == null ? null : masks[l].narrow(3, 0, at + 1);
+                    x = layers[l].decode(x, rope[0], rope[1], keys[l], values[l], at, mask);
+                }
+                flat = Tensors.toFloats(head.apply(norm.apply(x.select(1, 0))).to(ScalarType.Float).contiguous());
+            }
+            steps++;
+            int vocab = cfg.vocab();
+            float[][] out = new float[batch][];
+            for (int b = 0; b < batch; b++) out[b] = java.util.Arrays.copyOfRange(flat, b * vocab, (b + 1) * vocab);
+            return out;
+        }
+
+        @Override
+        public void close() {
+            if (!closing.close()) return;
+            Tensors.closeAll(keys);
+            Tensors.closeAll(values);
+            Tensors.closeAll(masks);
+        }
     }
 
     /** The weights by canonical name (read-only; owned by this LM). */
@@ -617,21 +794,47 @@ public final class LanguageModel implements AutoCloseable {
          *             contiguous and exactly what SDPA got
          */
         Tensor forward(Tensor x, Tensor cos, Tensor sin, Tensor mask, Tensor[] out) {
+            Tensor[] qkv = project(x, cos, sin);
+            out[0] = qkv[1];
+            out[1] = qkv[2];
+            if (out.length > 2) out[2] = qkv[0];
+            TensorOptional visible = mask == null ? new TensorOptional() : new TensorOptional(mask);
+            Tensor attn = torch.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], visible, 0.0, mask == null,
+                    new DoubleOptional(), heads != kvHeads);
+            return finish(x, attn);
+        }
+
+        /**
+         * One decode step: x [B, 1, hidden] at the positions of cos/sin; its k and v are written
+         * into slot `at` of the layer's buffers [B, Hkv, capacity, d], and its query attends to
+         * slots 0..at (no causal mask: they are all in its past).
+         *
+         * @param mask bool [B, 1, 1, at + 1] (true = visible) hiding padded prefill slots, or null
+         */
+        Tensor decode(Tensor x, Tensor cos, Tensor sin, Tensor keys, Tensor values, long at, Tensor mask) {
+            Tensor[] qkv = project(x, cos, sin);
+            keys.narrow(2, at, 1).copy_(qkv[1]);
+            values.narrow(2, at, 1).copy_(qkv[2]);
+            TensorOptional visible = mask == null ? new TensorOptional() : new TensorOptional(mask);
+            Tensor attn = torch.scaled_dot_product_attention(qkv[0], keys.narrow(2, 0, at + 1), values.narrow(2, 0, at + 1),
+                    visible, 0.0, false, new DoubleOptional(), heads != kvHeads);
+            return finish(x, attn);
+        }
+
+        /** {q [B, Hq, L, d], k, v [B, Hkv, L, d]}: q and k after RoPE; all contiguous. */
+        private Tensor[] project(Tensor x, Tensor cos, Tensor sin) {
             long batch = x.size(0), length = x.size(1), qw = (long) heads * headDim, kw = (long) kvHeads * headDim;
             Tensor packed = qkv.apply(attnNorm.apply(x));                                   // [B, L, (Hq + 2 Hkv) d]
             Tensor q = packed.narrow(2, 0, qw).view(batch, length, heads, headDim).transpose(1, 2);
             Tensor k = packed.narrow(2, qw, kw).view(batch, length, kvHeads, headDim).transpose(1, 2);
             Tensor v = packed.narrow(2, qw + kw, kw).view(batch, length, kvHeads, headDim).transpose(1, 2);
-            q = Rope.apply(q, cos, sin).contiguous();
-            k = Rope.apply(k, cos, sin).contiguous();
-            v = v.contiguous();
-            out[0] = k;
-            out[1] = v;
-            if (out.length > 2) out[2] = q;
-            TensorOptional visible = mask == null ? new TensorOptional() : new TensorOptional(mask);
-            Tensor attn = torch.scaled_dot_product_attention(q, k, v, visible, 0.0, mask == null, new DoubleOptional(),
-                    heads != kvHeads);
-            Tensor h = x.add(o.apply(attn.transpose(1, 2).reshape(batch, length, qw)));
+            return new Tensor[] {Rope.apply(q, cos, sin).contiguous(), Rope.apply(k, cos, sin).contiguous(), v.contiguous()};
+        }
+
+        /** The attention output [B, Hq, L, d] through o, the residual, and the MLP block. */
+        private Tensor finish(Tensor x, Tensor attn) {
+            long batch = x.size(0), length = x.size(1);
+            Tensor h = x.add(o.apply(attn.transpose(1, 2).reshape(batch, length, (long) heads * headDim)));
             return h.add(mlp.apply(mlpNorm.apply(h)));
         }
     }

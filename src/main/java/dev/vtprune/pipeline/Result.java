@@ -174,6 +174,16 @@ public final class Result implements AutoCloseable {
         return prefill.lastLogits();
     }
 
+    /**
+     * The prefill's KV cache (owned by this result), with the position the next token takes:
+     * what {@link dev.vtprune.LoadedModel#generate(Result, dev.vtprune.GenerationConfig, dev.vtprune.TokenListener)}
+     * decodes from.
+     */
+    public dev.vtprune.model.KvCache cache() {
+        closing.check();
+        return prefill.cache();
+    }
+
     /** KV-cache length (real positions) of each sequence. */
     public long[] kvLengths() {
         closing.check();

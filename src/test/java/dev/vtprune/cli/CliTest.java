@@ -258,6 +258,9 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("visual tokens"), r.out());
         assertTrue(r.out().contains("structure of the computation"), "random weights are called structural: " + r.out());
+        assertTrue(r.out().contains("answer (greedy, at most 8 new tokens"), r.out());
+        assertTrue(r.out().matches("(?s).*  unpruned: \".*\" \\(\\d+ tokens, .*\n  pruned:   \".*"), r.out());
+        assertTrue(r.out().contains("decode tokens/s"), r.out());
         java.awt.image.BufferedImage overlay = javax.imageio.ImageIO.read(out.resolve("overlay.png").toFile());
         assertEquals(dev.vtprune.pipeline.image.Overlay.defaults().size(
                 dev.vtprune.pipeline.image.DynamicTiler.internVl(56, 1, 4, true)
@@ -268,6 +271,25 @@ class CliTest {
         assertEquals(6, again.json().getAsJsonArray("kept").size(), "half of (2 + thumbnail) x 4 tokens");
         assertOneLineError(run("demo", "--model", "tiny", "--image", dir.resolve("none.png").toString()), "none.png");
         assertOneLineError(run("demo", "--model", "tiny", "--ratio", "2"), "argument '--ratio' must be in [0, 1)");
+        assertOneLineError(run("demo", "--model", "tiny", "--top-p", "0"), "argument '--top-p' must be in (0, 1], got 0.0");
+        assertOneLineError(run("demo", "--model", "tiny", "--temperature", "-1"), "argument '--temperature' must be finite and >= 0");
+        assertOneLineError(run("demo", "--model", "tiny", "--max-new-tokens", "0"), "argument '--max-new-tokens' must be >= 1, got 0");
+        assertOneLineError(run("demo", "--model", "tiny", "--max-new-tokens", "2048"), "argument '--max-new-tokens' must be < the model's context");
+        assertOneLineError(run("demo", "--model", "tiny", "--stop", "-3"), "argument '--stop' must hold token ids >= 0");
+    }
+
+    /** Sampling flags reach the generation: a seeded sampled demo prints the same answers twice. */
+    @Test
+    void demoSamplesReproduciblyPerSeed() throws Exception {
+        String[] args = {"demo", "--model", "tiny", "--repeat", "1", "--out", dir.resolve("s").toString(), "--max-new-tokens", "5",
+                "--temperature", "1.3", "--top-p", "0.9", "--sample-seed", "7"};
+        Run a = run(args), b = run(args);
+        assertEquals(0, a.code(), a.err());
+        java.util.function.Function<String, String> answers = out -> out.lines().filter(l -> l.startsWith("  unpruned: \"")
+                || l.startsWith("  pruned:   \"")).collect(java.util.stream.Collectors.joining("\n"));
+        assertTrue(a.out().contains("sampled, temperature 1.3, top-p 0.9, seed 7"), a.out());
+        assertEquals(2, answers.apply(a.out()).lines().count(), a.out());
+        assertEquals(answers.apply(a.out()), answers.apply(b.out()));
     }
 
     @Test
