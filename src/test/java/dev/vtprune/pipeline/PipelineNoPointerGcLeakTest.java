@@ -82,7 +82,7 @@ class PipelineNoPointerGcLeakTest {
                     LvlmPipeline.Options.of(Pruners.byName("fastv", paper, 1)));
             long vocab = model.config().language().vocab();
             // 150 warm-up requests: the JIT and LibTorch's first-call allocations settle there. 500
-            // requests keep the suite short (25-45 s on the shared 2-core machine);
+            // requests: 146 s in the full suite at load 5 on the shared 2-core machine;
             // -Dvtprune.leakTest.requests=20000 makes it a soak.
             int warmUp = 150, calls = Integer.getInteger("vtprune.leakTest.requests", 500);
             // Each end is the least count seen over its last stretch of requests: the JIT's compiler
