@@ -63,7 +63,12 @@ public final class EndToEnd {
     }
 
     static double median(List<Timings> runs, ToDoubleFunction<Timings> f) {
-        double[] v = runs.stream().mapToDouble(f).sorted().toArray();
+        return median(runs.stream().mapToDouble(f).toArray());
+    }
+
+    static double median(double[] values) {
+        double[] v = values.clone();
+        java.util.Arrays.sort(v);
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
@@ -105,7 +110,7 @@ public final class EndToEnd {
                 }
             }
         }
-        double select = ivtp ? gtp.stream().mapToDouble(Double::doubleValue).sorted().toArray()[gtp.size() / 2]
+        double select = ivtp ? median(gtp.stream().mapToDouble(Double::doubleValue).toArray())
                 : median(cut, t -> t.ms("select") + t.ms("gather"));
         Row r = new Row(preset, method, ratio, reuse, visual, median(full, t -> t.ms("prefill")),
                 median(cut, t -> t.ms(ivtp ? "pseudo-cls" : "probe")), select, median(cut, t -> t.ms("prefill")),
