@@ -253,7 +253,7 @@ public final class Vtprune {
          */
         private IvtpPruner.Config ivtpConfig(ModelConfig c) {
             int depth = c.language().layers();
-            int w = lmLayers != null ? lmLayers : depth == 32 ? 12 : Math.max(1, (int) Math.round(12.0 * depth / 32));
+            int w = lmLayers != null ? lmLayers : IvtpPruner.Config.scaledLmLayers(depth);
             if (w > depth) throw Args.error("lmLayers", "be <= " + depth + " (the LM's layers)", w);
             if (keep != null && keep > c.vision().tokensPerTile()) {
                 throw Args.error("keep", "be <= " + c.vision().tokensPerTile() + " (the visual tokens per tile)", keep);

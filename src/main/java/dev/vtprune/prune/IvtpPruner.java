@@ -46,6 +46,11 @@ public final class IvtpPruner implements TokenPruner {
         public static final Config PAPER = new Config(3, 12, 64, Double.NaN, null, 0.2, true, Rollout.Mode.IVTP,
                 Backend.NATIVE);
 
+        /** The paper's W (12 of LLaVA-1.5's 32 LM layers) scaled to an LM of {@code depth} layers, at least 1. */
+        public static int scaledLmLayers(int depth) {
+            return Math.max(1, (int) Math.round((double) PAPER.lmLayers() * depth / 32));
+        }
+
         public Config {
             Args.atLeast(groupSize, "groupSize", 1);
             Args.atLeast(lmLayers, "lmLayers", 0);

@@ -81,8 +81,7 @@ public final class EndToEnd {
     /** PTP dropping `ratio` of the visual tokens (reusing the probe's layers or not), or IVTP keeping 1 - ratio. */
     static TokenPruner pruner(ModelConfig c, String method, double ratio) {
         if (method.equals("ptp")) return new PyramidTokenPruner(PyramidTokenPruner.Config.PAPER.withRatio(ratio));
-        int depth = c.language().layers();
-        int w = depth == 32 ? 12 : Math.max(1, (int) Math.round(12.0 * depth / 32));
+        int w = IvtpPruner.Config.scaledLmLayers(c.language().layers());
         return new IvtpPruner(IvtpPruner.Config.PAPER.withLmLayers(w).withFinalRatio(1 - ratio));
     }
 
