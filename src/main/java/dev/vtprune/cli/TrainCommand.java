@@ -71,6 +71,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--init", paramLabel = "DIR", description = "Start from the weights of a checkpoint this command wrote (same --model), e.g. to continue a colour-only run on every type; default: random weights from --seed.")
     Path init;
 
+    @Option(names = "--ground", defaultValue = "1", description = "Weight of the grounding loss (a linear head names the object under every visual token; 0 = off). Default: ${DEFAULT-VALUE}.")
+    double ground;
+
+    @Option(names = "--val-every", defaultValue = "0", description = "Also validate every N stage-2 steps on up to 100 validation images (0 = at the end only). Default: ${DEFAULT-VALUE}.")
+    int valEvery;
+
     @Option(names = "--log-every", defaultValue = "10", description = "Steps between progress lines. Default: ${DEFAULT-VALUE}.")
     int logEvery;
 
@@ -93,11 +99,11 @@ final class TrainCommand implements Callable<Integer> {
         main.setUp();
         PrintWriter err = main.spec.commandLine().getErr();
         Trainer.Options o = new Trainer.Options(seed, clipSteps, steps, batch, questions, lr, logEvery, val, maxMinutes, pool,
-                questionTypes(types), visualLr, alignSteps, init);
+                questionTypes(types), visualLr, alignSteps, init, ground, valEvery);
         Trainer.Report r = new Trainer(ModelConfig.preset(preset), err).train(o, out);
         JsonOut json = new JsonOut().put("model", preset).put("out", out.toString()).put("seed", seed)
                 .put("clip_steps", clipSteps).put("steps", steps).put("steps_done", r.steps()).put("batch", batch).put("questions_per_image", questions)
-                .put("types", String.join(",", types)).put("visual_lr", visualLr).put("align_steps", alignSteps)
+                .put("types", String.join(",", types)).put("visual_lr", visualLr).put("align_steps", alignSteps).put("ground", ground)
                 .put("init", init == null ? "random" : init.toString())
                 .put("parameters", r.parameters()).put("loss", r.loss()).put("seconds", Math.round(r.seconds()));
         if (clipSteps > 0) json.put("clip_loss", r.clipLoss());

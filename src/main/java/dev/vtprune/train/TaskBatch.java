@@ -30,9 +30,21 @@ import org.bytedeco.pytorch.global.torch;
  * @param imageOf   per question, its image
  * @param answers   per question, the answer's token id
  * @param questions per question
+ * @param ground    per visual token of every view (views of an image consecutive, tokens
+ *                  row-major as the projector emits them), the grounding class of what it shows:
+ *                  0 nothing, else {@link #groundClass} of the object of
+ *                  {@link dev.vtprune.task.Scene#cellObjects}
  */
 record TaskBatch(Tensor pixels, int views, List<Tiling> tilings, List<String> captions, List<PromptTemplate.Layout> layouts,
-                 long[] imageOf, long[] answers, List<Question> questions) {
+                 long[] imageOf, long[] answers, List<Question> questions, long[] ground) {
+
+    /** Grounding classes: nothing, and one per (colour, shape). */
+    static final int GROUND_CLASSES = 1 + dev.vtprune.task.Colour.values().length * dev.vtprune.task.Shape.values().length;
+
+    static int groundClass(dev.vtprune.task.SceneObject o) {
+        return 1 + o.colour().ordinal() * dev.vtprune.task.Shape.values().length + o.shape().ordinal();
+    }
+
 
     static TaskBatch of(List<VqaTask.Sample> samples, ModelConfig config, WordTokenizer tok) {
         DynamicTiler tiler = DynamicTiler.forModel(config);
@@ -43,7 +55,8 @@ record TaskBatch(Tensor pixels, int views, List<Tiling> tilings, List<String> ca
         List<String> captions = new ArrayList<>();
         List<PromptTemplate.Layout> layouts = new ArrayList<>();
         List<Question> questions = new ArrayList<>();
-        List<Long> imageOf = new ArrayList<>(), answers = new ArrayList<>();
+        List<Long> imageOf = new ArrayList<>(), answers = new ArrayList<>(), ground = new ArrayList<>();
+        int side = config.vision().imageSize() / config.vision().patchSize() / config.vision().merge();
         for (int b = 0; b < samples.size(); b++) {
             VqaTask.Sample s = samples.get(b);
             Tiling t = tiler.tile(Renderer.render(s.scene()));
@@ -56,7 +69,12 @@ record TaskBatch(Tensor pixels, int views, List<Tiling> tilings, List<String> ca
             }
             tilings.add(t);
             parts.push_back(pre.tensor(t));
-            for (Tiling.Region r : t.regions()) captions.add(s.scene().caption(r.x(), r.y(), r.width(), r.height()));
+            for (Tiling.Region r : t.regions()) {
+                captions.add(s.scene().caption(r.x(), r.y(), r.width(), r.height()));
+                for (int i : s.scene().cellObjects(r.x(), r.y(), r.width(), r.height(), side)) {
+                    ground.add(i < 0 ? 0L : groundClass(s.scene().objects().get(i)));
+                }
+            }
             for (Question q : s.questions()) {
                 layouts.add(PromptTemplate.INTERNVL.layout(tok, visual, q.text()));
                 imageOf.add((long) b);
@@ -66,7 +84,7 @@ record TaskBatch(Tensor pixels, int views, List<Tiling> tilings, List<String> ca
         }
         return new TaskBatch(torch.cat(parts), views, tilings, captions, layouts,
                 imageOf.stream().mapToLong(Long::longValue).toArray(), answers.stream().mapToLong(Long::longValue).toArray(),
-                questions);
+                questions, ground.stream().mapToLong(Long::longValue).toArray());
     }
 
     /** Samples first .. first + n - 1 of `seed` taken modulo `pool`: a fixed set seen again and again. */

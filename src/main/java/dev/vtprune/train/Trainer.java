@@ -60,11 +60,23 @@ public final class Trainer {
      *                   colour-only run continued on every question type (a curriculum in
      *                   stages). Its CLIP text tower is not read: the CLIP stage, if any, starts
      *                   a new one. Training images then start again at sample 0.
+     * @param ground     weight of the grounding loss beside the answer loss in stage 2 and the
+     *                   alignment stage (0: none): a linear head on every visual token the LM
+     *                   receives names the object under it (colour and shape, or nothing:
+     *                   {@link TaskBatch#ground()}), so that the ViT and the projector learn to
+     *                   put each object's identity into its own tokens — the answer loss alone
+     *                   kept the tiny model at the question prior (bench/results/eval-2026-12-03c).
+     *                   Region-level alignment of this kind is how grounded LVLMs are pre-trained;
+     *                   the head is dropped from the checkpoint
+     * @param valEvery   0: validation at the end only; n > 0: also every n stage-2 steps, on the
+     *                   first min(valImages, 100) validation images
      */
     public record Options(long seed, int clipSteps, int steps, int images, int perImage, double lr, int logEvery,
                           int valImages, double maxMinutes, int pool, Set<Question.Type> types, double visualLr,
-                          int alignSteps, Path init) {
+                          int alignSteps, Path init, double ground, int valEvery) {
         public Options {
+            check(ground >= 0 && Double.isFinite(ground), "--ground", "a finite weight >= 0", ground);
+            check(valEvery >= 0, "--val-every", ">= 0", valEvery);
             check(init == null || java.nio.file.Files.isRegularFile(init.resolve("model.safetensors")), "--init",
                     "a checkpoint directory holding model.safetensors", init);
             check(pool >= 0, "--pool", ">= 0", pool);
@@ -86,7 +98,7 @@ public final class Trainer {
         public Options(long seed, int clipSteps, int steps, int images, int perImage, double lr, int logEvery,
                        int valImages, double maxMinutes, int pool) {
             this(seed, clipSteps, steps, images, perImage, lr, logEvery, valImages, maxMinutes, pool,
-                    EnumSet.allOf(Question.Type.class), 1.0, 0, null);
+                    EnumSet.allOf(Question.Type.class), 1.0, 0, null, 0, 0);
         }
 
         private static void check(boolean ok, String arg, String expected, Object got) {
@@ -120,7 +132,8 @@ public final class Trainer {
         long t0 = System.nanoTime();
         torch.manual_seed(o.seed());
         try (Lvlm model = initial(o);
-             ClipHead clip = new ClipHead(tok.size(), config.vision().hidden(), 64, 64, o.seed() + 1)) {
+             ClipHead clip = new ClipHead(tok.size(), config.vision().hidden(), 64, 64, o.seed() + 1);
+             GroundingHead ground = new GroundingHead(config.language().hidden(), o.seed() + 2)) {
             for (Tensor w : model.weights().values()) w.requires_grad_(true);
             log.printf(Locale.ROOT, "vtprune train: model %s, %,d parameters (+ %,d in the CLIP text tower); %d CPU threads%n",
                     config.name(), model.parameterCount(), count(clip.weights()), torch.get_num_threads());
@@ -149,14 +162,17 @@ public final class Trainer {
                 // feed it, so the visual path is trained before the LM settles on the question prior.
                 Map<String, Tensor> visual = new java.util.LinkedHashMap<>(model.vision().weights());
                 visual.putAll(model.projector().weights());
+                if (o.ground() > 0) visual.putAll(ground.weights());
                 model.language().weights().values().forEach(w -> w.requires_grad_(false));
                 Stage a = new Stage("align", visual, o.lr(), o.alignSteps(), scales(o));
-                vqaSteps(model, a, o, o.alignSteps(), cursor, t0);
+                vqaSteps(model, ground, a, o, o.alignSteps(), cursor, t0);
                 a.close();
                 model.language().weights().values().forEach(w -> w.requires_grad_(true));
             }
-            Stage s = new Stage("vqa", model.weights(), o.lr(), o.steps(), scales(o));
-            int done = vqaSteps(model, s, o, o.steps(), cursor, t0);
+            Map<String, Tensor> all = new java.util.LinkedHashMap<>(model.weights());
+            if (o.ground() > 0) all.putAll(ground.weights());
+            Stage s = new Stage("vqa", all, o.lr(), o.steps(), scales(o));
+            int done = vqaSteps(model, ground, s, o, o.steps(), cursor, t0);
             double loss = s.recent();
             s.close();
             for (Tensor w : model.weights().values()) w.requires_grad_(false);
@@ -188,8 +204,14 @@ public final class Trainer {
      * Runs `steps` instruction-tuning steps of `stage` on new training images from `cursor[0]`
      * on (or the pool's); returns the steps done before the time budget ran out.
      */
-    private int vqaSteps(Lvlm model, Stage stage, Options o, int steps, long[] cursor, long t0) {
+    private int vqaSteps(Lvlm model, GroundingHead ground, Stage stage, Options o, int steps, long[] cursor, long t0) {
         for (int step = 0; step < steps; step++) {
+            if (o.valEvery() > 0 && step > 0 && step % o.valEvery() == 0 && o.valImages() > 0) {
+                for (Tensor w : model.weights().values()) w.requires_grad_(false);
+                double[] val = accuracy(model, VqaTask.Split.VAL.seed, Math.min(100, o.valImages()), 1, o.types());
+                log.printf(Locale.ROOT, "%s step %d: validation %.1f%% of %d questions%n", stage.name, step, 100 * val[0], (int) val[1]);
+                for (Tensor w : stage.trained()) w.requires_grad_(true);
+            }
             if ((System.nanoTime() - t0) / 6e10 > o.maxMinutes()) {
                 log.printf(Locale.ROOT, "time budget of %.1f min spent: stopping %s after %d of %d steps%n", o.maxMinutes(),
                         stage.name, step, steps);
@@ -203,8 +225,14 @@ public final class Trainer {
                 long d0 = System.nanoTime();
                 TaskBatch b = TaskBatch.of(samples, config, tok);
                 stage.dataNanos += System.nanoTime() - d0;
-                Tensor logits = answerLogits(model, b);
+                Tensor visual = visualTokens(model, b);
+                Tensor logits = answerLogits(model, b, visual);
                 Tensor loss = torch.nll_loss(torch.log_softmax(logits, 1), Tensor.create(b.answers()));
+                if (o.ground() > 0) {
+                    Tensor g = ground.loss(visual, b.ground());
+                    stage.groundSum += g.item_double();
+                    loss = loss.add(g.mul(new Scalar(o.ground())));
+                }
                 return new Loss(loss, b.answers().length);
             }, o.logEvery());
         }
@@ -227,8 +255,16 @@ public final class Trainer {
      * tokens of its image in the template's visual slots, the LM prefill's last position.
      */
     Tensor answerLogits(Lvlm model, TaskBatch b) {
+        return answerLogits(model, b, visualTokens(model, b));
+    }
+
+    /** The projected visual tokens of every view, [images * views, t, d]: what the LM's visual slots receive. */
+    private static Tensor visualTokens(Lvlm model, TaskBatch b) {
         VisionOutput v = model.vision().forward(b.pixels());
-        Tensor visual = model.projector().forward(v.patches());                       // [images * views, t, d]
+        return model.projector().forward(v.patches());
+    }
+
+    private Tensor answerLogits(Lvlm model, TaskBatch b, Tensor visual) {
         long images = b.tilings().size(), d = visual.size(2);
         visual = visual.reshape(images, visual.size(0) / images * visual.size(1), d);  // [images, V, d]
         int n = b.layouts().size(), max = 0;
@@ -308,6 +344,8 @@ public final class Trainer {
         private long windowStart = System.nanoTime();
         /** Time spent rendering, tiling and laying out the batches since the last progress line. */
         long dataNanos;
+        /** Sum of the grounding loss (unweighted) since the last progress line; NaN-free 0 when unused. */
+        double groundSum;
 
         Stage(String name, Map<String, Tensor> params, double lr, int steps, java.util.function.ToDoubleFunction<String> scaleOf) {
             this.name = name;
@@ -358,10 +396,12 @@ public final class Trainer {
                 recent = sum / count;
                 StringBuilder grads = new StringBuilder();
                 gradSquares.forEach((g, sq) -> grads.append(String.format(Locale.ROOT, " %s %.3f", g, Math.sqrt(sq))));
-                log.printf(Locale.ROOT, "%s step %d/%d  loss %.4f  lr %.2e  %.1f examples/s (data %.0f%%)  %.1f s elapsed  grad norm:%s%n",
-                        name, step + 1, steps, recent, rate(step), examples / window, 100 * dataNanos / (now - windowStart),
+                String groundPart = groundSum > 0 ? String.format(Locale.ROOT, " (grounding %.4f)", groundSum / count) : "";
+                log.printf(Locale.ROOT, "%s step %d/%d  loss %.4f%s  lr %.2e  %.1f examples/s (data %.0f%%)  %.1f s elapsed  grad norm:%s%n",
+                        name, step + 1, steps, recent, groundPart, rate(step), examples / window, 100 * dataNanos / (now - windowStart),
                         (now - start) / 1e9, grads);
                 dataNanos = 0;
+                groundSum = 0;
                 log.flush();
                 sum = 0;
                 count = 0;
@@ -392,6 +432,13 @@ public final class Trainer {
 
         double recent() {
             return recent;
+        }
+
+        /** The tensors this stage's optimisers update. */
+        List<Tensor> trained() {
+            List<Tensor> out = new ArrayList<>();
+            for (long i = 0; i < params.size(); i++) out.add(params.get(i));
+            return out;
         }
 
         @Override

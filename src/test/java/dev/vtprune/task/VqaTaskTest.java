@@ -117,4 +117,25 @@ class VqaTaskTest {
         assertEquals("nothing", s.scene().caption(-100, -100, 50, 50));
         assertFalse(all.isEmpty());
     }
+
+    /** Dense labels by hand: one 25 px object in a 112 px tile of 4 x 4 cells of 28 px. */
+    @Test
+    void cellObjectsByHand() {
+        // Box columns 44..68 and rows 4..28: cells (0,1) [28,56) x [0,28) get 12 x 24 px of it
+        // (46% of the object), (0,2) [56,84) 13 x 24, (1,1) and (1,2) 1 row each (under a fifth).
+        SceneObject o = new SceneObject(Shape.SQUARE, Colour.RED, 56, 16, 12, 0xd72828);
+        Scene s = new Scene(448, 224, 1, java.util.List.of(o));
+        int[] cells = s.cellObjects(0, 0, 112, 112, 4);
+        for (int i = 0; i < 16; i++) {
+            int want = i == 1 || i == 2 ? 0 : -1;
+            org.junit.jupiter.api.Assertions.assertEquals(want, cells[i], "cell " + i);
+        }
+        // A region holding the whole image as 4 x 4 cells of 112 x 56 px: the object is in cell 0.
+        int[] thumb = s.cellObjects(0, 0, 448, 224, 4);
+        org.junit.jupiter.api.Assertions.assertEquals(0, thumb[0]);
+        for (int i = 1; i < 16; i++) org.junit.jupiter.api.Assertions.assertEquals(-1, thumb[i], "cell " + i);
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> s.cellObjects(0, 0, 3, 3, 4));
+        org.junit.jupiter.api.Assertions.assertTrue(e.getMessage().contains("'side'"), e.getMessage());
+    }
 }

@@ -54,7 +54,7 @@ class TrainerTest {
         new Trainer(c, quiet).train(new Trainer.Options(4, 0, 2, 2, 1, 1e-3, 1, 0, 10, 0), first);
         StringWriter log = new StringWriter();
         new Trainer(c, new PrintWriter(log, true)).train(new Trainer.Options(9, 0, 1, 2, 1, 1e-12, 1, 0, 10, 0,
-                java.util.EnumSet.allOf(dev.vtprune.task.Question.Type.class), 1.0, 0, first), second);
+                java.util.EnumSet.allOf(dev.vtprune.task.Question.Type.class), 1.0, 0, first, 0, 0), second);
         assertTrue(log.toString().contains("starting from the weights in " + first), log.toString());
         try (SafetensorsCheckpoint a = SafetensorsCheckpoint.open(first); SafetensorsCheckpoint b = SafetensorsCheckpoint.open(second)) {
             int compared = 0;
@@ -68,7 +68,7 @@ class TrainerTest {
             assertTrue(compared > 10, "compared " + compared + " tensors");
         }
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Trainer.Options(1, 0, 1, 1, 1, 1e-3, 1, 0, 1, 0,
-                java.util.EnumSet.allOf(dev.vtprune.task.Question.Type.class), 1.0, 0, dir.resolve("none")));
+                java.util.EnumSet.allOf(dev.vtprune.task.Question.Type.class), 1.0, 0, dir.resolve("none"), 0, 0));
         assertTrue(e.getMessage().contains("'--init'") && e.getMessage().contains("none"), e.getMessage());
     }
 
@@ -83,6 +83,31 @@ class TrainerTest {
         assertEquals(144, b.layouts().get(0).visualCount());
         assertEquals(18, b.captions().size());
         assertEquals(1, b.imageOf()[3]);
+        assertEquals(18 * 16, b.ground().length, "one grounding label per visual token");
+        // Every object is named by some token of the thumbnail (its cells are larger than any object) ...
+        for (int image = 0; image < 2; image++) {
+            VqaTask.Sample s = VqaTask.sample(VqaTask.Split.TRAIN.seed, image, 3);
+            java.util.Set<Long> thumb = new java.util.HashSet<>(), want = new java.util.HashSet<>();
+            for (int t = 0; t < 16; t++) thumb.add(b.ground()[(image * 9 + 8) * 16 + t]);
+            for (dev.vtprune.task.SceneObject o : s.scene().objects()) want.add((long) TaskBatch.groundClass(o));
+            assertTrue(thumb.containsAll(want), "thumbnail labels " + thumb + " vs objects " + want);
+        }
+        // ... and most tokens show nothing.
+        long nothing = java.util.Arrays.stream(b.ground()).filter(g -> g == 0).count();
+        assertTrue(nothing > b.ground().length * 3 / 4, nothing + " of " + b.ground().length);
+    }
+
+    /** The grounding loss trains beside the answer loss, is logged, and its head stays out of the checkpoint. */
+    @Test
+    void groundingLossIsLoggedAndNotSaved(@TempDir Path dir) {
+        StringWriter log = new StringWriter();
+        new Trainer(ModelConfig.preset("tiny"), new PrintWriter(log, true)).train(new Trainer.Options(4, 0, 3, 2, 2, 1e-3, 1, 2, 10, 0,
+                java.util.EnumSet.allOf(dev.vtprune.task.Question.Type.class), 1.0, 1, null, 1.0, 2), dir);
+        String text = log.toString();
+        assertTrue(text.contains("(grounding ") && text.contains("align step") && text.contains("vqa step 2: validation"), text);
+        try (SafetensorsCheckpoint ck = SafetensorsCheckpoint.open(dir)) {
+            assertTrue(ck.names().stream().noneMatch(n -> n.startsWith("ground.")), ck.names().toString());
+        }
     }
 
     @Test
@@ -92,5 +117,11 @@ class TrainerTest {
         assertTrue(e.getMessage().contains("'--steps'"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new Trainer.Options(1, 0, 1, 1, 6, 1e-3, 1, 0, 1, 0));
         assertTrue(e.getMessage().contains("'--questions'"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new Trainer.Options(1, 0, 1, 1, 1, 1e-3, 1, 0, 1, 0,
+                java.util.EnumSet.allOf(dev.vtprune.task.Question.Type.class), 1.0, 0, null, -1, 0));
+        assertTrue(e.getMessage().contains("'--ground'") && e.getMessage().contains("-1"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new Trainer.Options(1, 0, 1, 1, 1, 1e-3, 1, 0, 1, 0,
+                java.util.EnumSet.allOf(dev.vtprune.task.Question.Type.class), 1.0, 0, null, 0, -3));
+        assertTrue(e.getMessage().contains("'--val-every'"), e.getMessage());
     }
 }
