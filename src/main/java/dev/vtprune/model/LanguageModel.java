@@ -15,6 +15,7 @@ import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -190,6 +191,67 @@ public final class LanguageModel implements AutoCloseable {
         }
         Run r = run(hidden, lengths, positions, firstLayer, layers.length, prefix, -1, true);
         return new Prefill(r.logits, r.cache);
+    }
+
+    /**
+     * Logits after each of several sequences that share a prefix per image: the forward a trainer
+     * needs for many questions about one image, where the chat template puts the image's visual
+     * tokens (and everything before them) first. Each prefix runs once; each question's suffix
+     * attends, layer by layer, to its image's prefix keys and values and causally to itself, at
+     * RoPE positions P, P+1, ... after the prefix: the same logits as {@link #prefill} on the
+     * concatenated sequences (tested), with the prefix's layers run once per image instead of once
+     * per question. Differentiable under {@link Training#enable()}.
+     *
+     * @param prefix  [I, P, hidden] the shared prefixes, one per image, unpadded
+     * @param suffix  [Q, S, hidden] each question's remaining embeddings, right-padded
+     * @param imageOf per question, its prefix's row in [0, I)
+     * @param lengths per question, the real length of its suffix, in [1, S]
+     * @return float32 [Q, vocab] logits at each question's last real position
+     */
+    public Tensor sharedPrefixLogits(Tensor prefix, Tensor suffix, long[] imageOf, long[] lengths) {
+        closing.check();
+        Args.rank(prefix, "prefix", 3, "[images, prefix length, hidden]");
+        checkStates(suffix, "suffix", lengths);
+        long images = prefix.size(0), p = prefix.size(1), questions = suffix.size(0), s = suffix.size(1);
+        if (prefix.size(2) != suffix.size(2)) throw Args.error("prefix", "have the suffix's width " + suffix.size(2), Tensors.describe(prefix));
+        if (imageOf == null || imageOf.length != questions) {
+            throw Args.error("imageOf", "hold one image index per suffix row (" + questions + ")", imageOf == null ? "null" : imageOf.length);
+        }
+        for (long i : imageOf) if (i < 0 || i >= images) throw Args.error("imageOf", "hold indices in [0, " + images + ")", i);
+        Device device = embedding.device();
+        ScalarType dtype = Tensors.scalarType(embedding);
+        try (Scope scope = Scope.noGrad()) {
+            Tensor prefixPos = torch.arange(new Scalar(p), Tensors.options(ScalarType.Long, device)).unsqueeze(0);
+            Tensor suffixPos = torch.arange(new Scalar(p), new Scalar(p + s), Tensors.options(ScalarType.Long, device)).unsqueeze(0);
+            Tensor[] ropeP = Rope.tables(prefixPos, cfg.headDim(), cfg.ropeTheta(), dtype);
+            Tensor[] ropeS = Rope.tables(suffixPos, cfg.headDim(), cfg.ropeTheta(), dtype);
+            // Suffix query i sees every prefix key and suffix keys j <= i; padded rows are never read.
+            Tensor index = torch.arange(new Scalar(s), Tensors.options(ScalarType.Long, device));
+            Tensor causal = index.unsqueeze(0).le(index.unsqueeze(1));                                  // [S, S]
+            Tensor mask = torch.cat(new TensorVector(torch.ones(new long[] {s, p}, Tensors.options(ScalarType.Bool, device)), causal), 1)
+                    .view(1, 1, s, p + s);
+            Tensor rows = Tensors.longs(device, imageOf);
+            Tensor xp = prefix.to(device, dtype), xs = suffix.to(device, dtype);
+            for (int i = 0; i < layers.length; i++) {
+                Layer layer = layers[i];
+                Tensor[] qkvP = layer.project(xp, ropeP[0], ropeP[1]);
+                Tensor[] qkvS = layer.project(xs, ropeS[0], ropeS[1]);
+                Tensor keys = torch.cat(new TensorVector(qkvP[1].index_select(0, rows), qkvS[1]), 2);
+                Tensor values = torch.cat(new TensorVector(qkvP[2].index_select(0, rows), qkvS[2]), 2);
+                Tensor attnS = torch.scaled_dot_product_attention(qkvS[0], keys, values, new TensorOptional(mask), 0.0, false,
+                        new DoubleOptional(), layer.heads() != layer.kvHeads());
+                xs = layer.finish(xs, attnS);
+                if (i + 1 < layers.length) {  // the last layer's prefix states feed nothing
+                    Tensor attnP = torch.scaled_dot_product_attention(qkvP[0], qkvP[1], qkvP[2], new TensorOptional(), 0.0, true,
+                            new DoubleOptional(), layer.heads() != layer.kvHeads());
+                    xp = layer.finish(xp, attnP);
+                }
+            }
+            long[] last = new long[lengths.length];
+            for (int b = 0; b < last.length; b++) last[b] = b * s + lengths[b] - 1;
+            Tensor out = xs.reshape(questions * s, xs.size(2)).index_select(0, Tensors.longs(device, last));
+            return scope.keep(head.apply(norm.apply(out)).to(ScalarType.Float));
+        }
     }
 
     /**

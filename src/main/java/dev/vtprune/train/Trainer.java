@@ -4,7 +4,6 @@ import dev.vtprune.model.CheckpointWriter;
 import dev.vtprune.model.Lvlm;
 import dev.vtprune.model.ModelLoader;
 import dev.vtprune.model.ModelConfig;
-import dev.vtprune.model.Prefill;
 import dev.vtprune.model.RandomWeights;
 import dev.vtprune.model.Training;
 import dev.vtprune.model.VisionOutput;
@@ -267,26 +266,28 @@ public final class Trainer {
     private Tensor answerLogits(Lvlm model, TaskBatch b, Tensor visual) {
         long images = b.tilings().size(), d = visual.size(2);
         visual = visual.reshape(images, visual.size(0) / images * visual.size(1), d);  // [images, V, d]
-        int n = b.layouts().size(), max = 0;
+        PromptTemplate.Layout first = b.layouts().get(0);
+        int vs = first.visualStart(), vc = first.visualCount(), n = b.layouts().size();
+        if (vc != visual.size(1)) throw new IllegalStateException("template has " + vc + " visual slots, the image " + visual.size(1));
+        // The template's text before the image and the image's visual tokens are the same for every
+        // question of an image: that prefix runs through the LM once per image.
+        long[] head = java.util.Arrays.copyOf(first.ids(), vs);
         long[] lengths = new long[n];
+        int max = 1;
         for (int i = 0; i < n; i++) {
-            lengths[i] = b.layouts().get(i).length();
+            PromptTemplate.Layout l = b.layouts().get(i);
+            if (l.visualStart() != vs || l.visualCount() != vc || !java.util.Arrays.equals(java.util.Arrays.copyOf(l.ids(), vs), head)) {
+                throw new IllegalStateException("questions differ before their visual tokens");
+            }
+            lengths[i] = l.length() - vs - vc;
             max = (int) Math.max(max, lengths[i]);
         }
         long[] ids = new long[n * max];
-        for (int i = 0; i < n; i++) System.arraycopy(b.layouts().get(i).ids(), 0, ids, i * max, (int) lengths[i]);
-        Tensor embeds = model.language().embed(Tensor.create(ids, n, max));
-        PromptTemplate.Layout first = b.layouts().get(0);
-        int vs = first.visualStart(), vc = first.visualCount();
-        for (PromptTemplate.Layout l : b.layouts()) {
-            if (l.visualStart() != vs || l.visualCount() != vc) throw new IllegalStateException("visual slots differ between questions");
-        }
-        if (vc != visual.size(1)) throw new IllegalStateException("template has " + vc + " visual slots, the image " + visual.size(1));
-        Tensor perQuestion = visual.index_select(0, Tensor.create(b.imageOf()));
-        embeds = torch.cat(new TensorVector(embeds.narrow(1, 0, vs), perQuestion, embeds.narrow(1, vs + vc, max - vs - vc)), 1);
-        Prefill p = model.language().prefill(embeds, lengths);
-        p.cache().close();  // no decoding here; the logits stay (in the caller's scope)
-        return p.lastLogits();
+        for (int i = 0; i < n; i++) System.arraycopy(b.layouts().get(i).ids(), vs + vc, ids, i * max, (int) lengths[i]);
+        Tensor text = model.language().embed(Tensor.create(head, 1, vs)).expand(images, vs, d);
+        Tensor prefix = torch.cat(new TensorVector(text, visual), 1);                   // [images, vs + V, d]
+        Tensor suffix = model.language().embed(Tensor.create(ids, n, max));
+        return model.language().sharedPrefixLogits(prefix, suffix, b.imageOf(), lengths);
     }
 
     /**
