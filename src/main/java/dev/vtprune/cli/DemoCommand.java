@@ -42,9 +42,12 @@ import picocli.CommandLine.ParentCommand;
 /**
  * {@code vtprune demo} — the main job: one image through the LVLM pipeline, unpruned and
  * pruned, with measured timings, FLOPs, per-region budgets and an overlay PNG of the kept
- * tokens. By default the bundled sample image and the `demo` preset with seeded random weights
- * (the selection is then structural, not semantic, and the output says so); --model-dir loads a
- * real InternVL2 / LLaVA-1.5 checkpoint. The model, its tokenizer, template and pruner come from
+ * tokens. By default the trained task model ({@value #TRAINED}, `vtprune train`) on the bundled
+ * task image with its question: the output names the object asked about, the expected answer, how
+ * many of the object's tokens the pruned run kept, and the overlay outlines the object.
+ * --model PRESET runs a preset with seeded random weights at real model proportions on the
+ * bundled 1344 x 896 sample (the selection is then structural, not semantic, and the output says
+ * so); --model-dir loads a real InternVL2 / LLaVA-1.5 checkpoint. The model, its tokenizer, template and pruner come from
  * {@link Vtprune#builder()}, as in any Java caller; this command adds the repeated timed runs,
  * the report and the overlay. After the last measured run of each mode it generates the answer
  * ({@link LoadedModel#generate(Result, GenerationConfig, TokenListener)}: greedy by default,
@@ -60,8 +63,11 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--image", paramLabel = "PNG|JPEG", description = "Image (default: the bundled sample, 1344 x 896).")
     Path image;
 
-    @Option(names = "--prompt", defaultValue = "Where is the red ball, and what is written on the sign?",
-            description = "The instruction. Default: \"${DEFAULT-VALUE}\".")
+    /** The instruction for images other than the task's (the bundled 1344 x 896 sample, --image). */
+    static final String GENERAL_PROMPT = "Where is the red ball, and what is written on the sign?";
+
+    @Option(names = "--prompt", description = "The instruction. Default: with the trained model and no --image, the bundled "
+            + "task image's question; else \"" + GENERAL_PROMPT + "\".")
     String prompt;
 
     @Option(names = "--method", defaultValue = "ptp", description = "ptp, ivtp, cls-topk, random, spatial, fastv. Default: ${DEFAULT-VALUE}.")
@@ -73,11 +79,16 @@ final class DemoCommand implements Callable<Integer> {
     @Mixin
     final PtpOptions ptp = new PtpOptions();
 
-    @Option(names = "--model", defaultValue = "demo", description = "Preset with random weights (demo, tiny, internvl2-1b, ...). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--model", description = "Preset with random weights, for timing at real model proportions (demo, demo-llava, "
+            + "tiny, internvl2-1b, ...). Default: the trained task model (" + TRAINED + ").")
     String preset;
 
-    @Option(names = "--model-dir", paramLabel = "DIR", description = "A Hugging Face checkpoint (config.json + safetensors) instead of a preset.")
+    @Option(names = "--model-dir", paramLabel = "DIR", description = "A Hugging Face checkpoint (config.json + safetensors) instead of a preset. "
+            + "Default: the trained task model (" + TRAINED + ").")
     Path modelDir;
+
+    /** The committed trained model, relative to the project (the launcher's vtprune.home, else the working directory). */
+    static final String TRAINED = "models/vqa-tiny";
 
     @Option(names = "--dtype", defaultValue = "float32", description = "float32 or bfloat16. Default: ${DEFAULT-VALUE}.")
     String dtype;
@@ -108,9 +119,15 @@ final class DemoCommand implements Callable<Integer> {
             + "scores) and the pseudo-CLS relevance as JSON.")
     Path dumpIvtp;
 
-    @Option(names = "--max-new-tokens", paramLabel = "N", defaultValue = "8",
-            description = "Tokens of the answer generated after each prefill (unpruned and pruned). Default: ${DEFAULT-VALUE}.")
-    int maxNewTokens;
+    @Option(names = "--max-new-tokens", paramLabel = "N",
+            description = "Tokens of the answer generated after each prefill (unpruned and pruned). Default: 1 for the task "
+                    + "model (its answers are one word), else 8.")
+    Integer maxNewTokensOption;
+
+    private int maxNewTokens;
+
+    /** The task's sample when the demo shows the trained model on its bundled task image; else null. */
+    private dev.vtprune.task.VqaTask.Sample taskSample;
 
     @Option(names = "--temperature", paramLabel = "T", defaultValue = "0",
             description = "Sampling temperature, >= 0; 0 = greedy. Default: ${DEFAULT-VALUE}.")
@@ -133,6 +150,21 @@ final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         main.setUp();
+        if (preset == null && modelDir == null) {
+            Path home = Path.of(System.getProperty("vtprune.home", "."));
+            modelDir = home.resolve(TRAINED);
+            if (!Files.exists(modelDir.resolve("config.json"))) {
+                throw new IllegalArgumentException("argument '--model-dir': the trained task model is not at " + modelDir
+                        + " (retrain it with ./vtprune train, or pass --model demo for a preset with random weights)");
+            }
+        }
+        Path tokenizerFile = modelDir == null ? null
+                : (Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent()).resolve("tokenizer.json");
+        boolean taskModel = tokenizerFile != null && Files.isRegularFile(tokenizerFile)
+                && dev.vtprune.task.WordTokenizer.isWordLevel(tokenizerFile);
+        if (taskModel && image == null) taskSample = dev.vtprune.task.VqaTask.demoSample();
+        if (prompt == null) prompt = taskSample != null ? taskSample.questions().get(0).text() : GENERAL_PROMPT;
+        maxNewTokens = maxNewTokensOption != null ? maxNewTokensOption : taskModel ? 1 : 8;
         if (repeat < 1) throw new IllegalArgumentException("argument '--repeat' must be >= 1, got " + repeat);
         if (prompt.isEmpty()) throw new IllegalArgumentException("argument '--prompt' must not be empty (the instruction is what PTP reads)");
         if (!Pruners.NAMES.contains(method) && !method.equals("ivtp")) {
@@ -179,8 +211,10 @@ final class DemoCommand implements Callable<Integer> {
         writableDirectory(out, "--out");
         if (dump != null) writableFile(dump, "--dump");
 
-        BufferedImage picture = image == null ? SampleImage.load() : image(image);
-        String imageName = image == null ? "the bundled sample image" : image.toString();
+        BufferedImage picture = image != null ? image(image)
+                : taskSample != null ? dev.vtprune.task.Renderer.render(taskSample.scene()) : SampleImage.load();
+        String imageName = image != null ? image.toString()
+                : taskSample != null ? "the bundled task image (test split sample " + taskSample.index() + ")" : "the bundled sample image";
         try (LoadedModel vt = builder.load()) {
             return run(vt, picture, imageName, say, progress);
         } catch (IllegalArgumentException e) {  // the library's argument names, as this command's flags
@@ -233,8 +267,19 @@ final class DemoCommand implements Callable<Integer> {
             Files.createDirectories(out);
             Tiling tiling = rp.tilings().get(0);
             int grid = c.vision().grid() / c.vision().merge();
-            Overlay.Summary s = Overlay.defaults().write(tiling, grid, rp.selection().keptIndices(), png);
-            say.printf(Locale.ROOT, "overlay: %s (%d x %d px): %s%n", png, s.width(), s.height(), s.legend());
+            long[] keptIds = rp.selection().keptIndices();
+            List<java.awt.Rectangle> marks = new ArrayList<>();
+            if (taskSample != null) {
+                dev.vtprune.task.Question q = taskSample.questions().get(0);
+                for (dev.vtprune.task.SceneObject o : q.about()) {
+                    marks.add(new java.awt.Rectangle(o.cx() - o.radius(), o.cy() - o.radius(), 2 * o.radius() + 1, 2 * o.radius() + 1));
+                }
+                say.println(objectTokens(taskSample, tiling, grid, keptIds));
+            }
+            boolean[] keep = Overlay.mask(keptIds, tiling.size() * grid * grid);
+            Overlay.Summary s = Overlay.defaults().write(tiling, grid, keep, marks, png);
+            say.printf(Locale.ROOT, "overlay: %s (%d x %d px): %s%s%n", png, s.width(), s.height(), s.legend(),
+                    marks.isEmpty() ? "" : "; the object asked about is outlined in cyan");
             if (dumpIvtp != null) {
                 Files.writeString(dumpIvtp, IvtpDump.json(rp));
                 say.println("ivtp pruning points: " + dumpIvtp);
@@ -246,6 +291,33 @@ final class DemoCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /**
+     * "question about: ...; expected answer ...; its tokens kept: k of n": the visual tokens that
+     * show the asked-about objects (the grounding labels of {@link dev.vtprune.task.Scene#cellObjects})
+     * and how many of them the pruned run kept.
+     */
+    static String objectTokens(dev.vtprune.task.VqaTask.Sample sample, Tiling tiling, int grid, long[] kept) {
+        dev.vtprune.task.Question q = sample.questions().get(0);
+        java.util.Set<Long> keptSet = new java.util.HashSet<>();
+        for (long k : kept) keptSet.add(k);
+        List<dev.vtprune.task.SceneObject> objects = sample.scene().objects();
+        int on = 0, keptOn = 0, view = 0;
+        for (Tiling.Region r : tiling.regions()) {
+            int[] cells = sample.scene().cellObjects(r.x(), r.y(), r.width(), r.height(), grid);
+            for (int t = 0; t < cells.length; t++) {
+                if (cells[t] >= 0 && q.about().contains(objects.get(cells[t]))) {
+                    on++;
+                    if (keptSet.contains((long) view * grid * grid + t)) keptOn++;
+                }
+            }
+            view++;
+        }
+        List<String> about = new ArrayList<>();
+        for (dev.vtprune.task.SceneObject o : q.about()) about.add(o.words() + " at (" + o.cx() + ", " + o.cy() + ")");
+        return String.format(Locale.ROOT, "question about: %s; expected answer: %s; tokens showing it kept by the pruned run: %d of %d",
+                about.isEmpty() ? "nothing (the object is absent)" : String.join(", ", about), q.answer(), keptOn, on);
     }
 
     private static BufferedImage image(Path path) {

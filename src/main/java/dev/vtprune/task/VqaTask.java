@@ -89,6 +89,18 @@ public final class VqaTask {
         return new Sample(seed, index, scene, qs);
     }
 
+    /**
+     * The demo's image and question: the first sample of the test split whose first question asks
+     * a colour (fixed by that rule, not picked by how a model answers it). Rendered with
+     * {@link Renderer#render}; deterministic like every sample.
+     */
+    public static Sample demoSample() {
+        for (long i = 0; ; i++) {
+            Sample s = sample(Split.TEST.seed, i, 1);
+            if (s.questions().get(0).type() == Question.Type.COLOUR) return s;
+        }
+    }
+
     /** SplitMix64's finaliser: a bijection of 64-bit integers that scatters neighbours. */
     static long mix(long z) {
         z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;

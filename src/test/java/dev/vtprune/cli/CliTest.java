@@ -243,6 +243,41 @@ class CliTest {
                 "argument '--keep' must be in [0, 576], got 9999");
     }
 
+    /**
+     * A task checkpoint (a 2-step `train` of the tiny preset) without --image: the demo asks the
+     * bundled task image's question, names the object and the expected answer, answers in one
+     * token, and outlines the object on the overlay. Without any model flag and no trained model
+     * at the default place, the error names --model-dir and the way out.
+     */
+    @Test
+    void demoOnATaskCheckpointAsksTheBundledQuestion() throws Exception {
+        Path model = dir.resolve("task-model");
+        new dev.vtprune.train.Trainer(dev.vtprune.model.ModelConfig.preset("tiny"), new java.io.PrintWriter(new java.io.StringWriter()))
+                .train(new dev.vtprune.train.Trainer.Options(3, 0, 2, 2, 1, 1e-3, 1, 0, 10, 0), model);
+        Path out = dir.resolve("task-out");
+        Run r = run("demo", "--model-dir", model.toString(), "--repeat", "1", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        dev.vtprune.task.VqaTask.Sample s = dev.vtprune.task.VqaTask.demoSample();
+        dev.vtprune.task.Question q = s.questions().get(0);
+        assertTrue(r.out().contains("prompt: \"" + q.text() + "\""), r.out());
+        assertTrue(r.out().contains("question about: " + q.about().get(0).words()) && r.out().contains("expected answer: " + q.answer()), r.out());
+        assertTrue(r.out().matches("(?s).*tokens showing it kept by the pruned run: \\d+ of [1-9]\\d*.*"), r.out());
+        assertTrue(r.out().contains("at most 1 new tokens") && r.out().contains("outlined in cyan"), r.out());
+        java.awt.image.BufferedImage overlay = javax.imageio.ImageIO.read(out.resolve("overlay.png").toFile());
+        dev.vtprune.task.SceneObject o = q.about().get(0);
+        int x = dev.vtprune.pipeline.image.Overlay.MARGIN + o.cx() - o.radius() - 1, y = dev.vtprune.pipeline.image.Overlay.MARGIN + o.cy();
+        assertEquals(dev.vtprune.pipeline.image.Overlay.MARK_RGB, overlay.getRGB(x, y) & 0xFFFFFF, "outline at the object's left edge");
+
+        String before = System.getProperty("vtprune.home");
+        System.setProperty("vtprune.home", dir.resolve("no-project").toString());
+        try {
+            assertOneLineError(run("demo", "--repeat", "1"), "argument '--model-dir': the trained task model is not at");
+        } finally {
+            if (before == null) System.clearProperty("vtprune.home");
+            else System.setProperty("vtprune.home", before);
+        }
+    }
+
     @Test
     void demoRunsOnATinyPresetAndWritesTheOverlay() throws Exception {
         java.awt.image.BufferedImage im = new java.awt.image.BufferedImage(112, 56, java.awt.image.BufferedImage.TYPE_INT_RGB);

@@ -49,6 +49,8 @@ public final class Overlay {
     /** Tile outlines: a yellow that shows on dark and bright content alike. */
     public static final int GRID_RGB = 0xFFD600;
     public static final int BACKGROUND_RGB = 0xFFFFFF;
+    /** Outline of a marked region (e.g. the object a question asks about), 2 px, on the source panel. */
+    public static final int MARK_RGB = 0x00E5FF;
 
     /** What was written: the file, its size, and the counts in its legend. */
     public record Summary(Path file, int width, int height, int kept, int total, String legend) {}
@@ -90,7 +92,16 @@ public final class Overlay {
      * in tile order, {@code g*g} per view) was kept; its length must be {@code tiling.size()*g*g}.
      */
     public BufferedImage render(Tiling tiling, int grid, boolean[] keep) {
+        return render(tiling, grid, keep, java.util.List.of());
+    }
+
+    /**
+     * As {@link #render(Tiling, int, boolean[])}, with each of `marks` (rectangles in source image
+     * pixels) outlined 2 px wide in {@link #MARK_RGB} on the source panel, scaled like it.
+     */
+    public BufferedImage render(Tiling tiling, int grid, boolean[] keep, java.util.List<java.awt.Rectangle> marks) {
         checkMask(tiling, grid, keep);
+        Args.notNull(marks, "marks");
         int[] size = size(tiling);
         int[] panelSize = panelSize(tiling);
         BufferedImage out = new BufferedImage(size[0], size[1], BufferedImage.TYPE_INT_RGB);
@@ -102,6 +113,13 @@ public final class Overlay {
             if (tiling.hasThumbnail()) {
                 g.drawImage(thumbnailPanel(tiling, grid, keep), 2 * MARGIN + panelSize[0], MARGIN, null);
             }
+            double f = scale(tiling);
+            g.setColor(new Color(MARK_RGB));
+            g.setStroke(new java.awt.BasicStroke(2f));
+            for (java.awt.Rectangle r : marks) {
+                g.drawRect(MARGIN + (int) Math.round(r.x * f) - 1, MARGIN + (int) Math.round(r.y * f) - 1,
+                        (int) Math.round(r.width * f) + 2, (int) Math.round(r.height * f) + 2);
+            }
             drawLegend(g, legend(tiling, grid, keep), MARGIN,
                     MARGIN + Math.max(panelSize[1], tiling.hasThumbnail() ? tiling.tileSize() : 0));
         } finally {
@@ -112,6 +130,11 @@ public final class Overlay {
 
     /** Renders and writes the overlay as PNG to {@code png}, whose directory must exist. */
     public Summary write(Tiling tiling, int grid, boolean[] keep, Path png) {
+        return write(tiling, grid, keep, java.util.List.of(), png);
+    }
+
+    /** As {@link #write(Tiling, int, boolean[], Path)}, with `marks` outlined (see {@link #render(Tiling, int, boolean[], java.util.List)}). */
+    public Summary write(Tiling tiling, int grid, boolean[] keep, java.util.List<java.awt.Rectangle> marks, Path png) {
         Args.notNull(png, "png");
         Path dir = png.toAbsolutePath().getParent();
         if (dir == null || !Files.isDirectory(dir)) {
@@ -121,7 +144,7 @@ public final class Overlay {
         if (Files.isDirectory(png)) {
             throw new IllegalArgumentException("cannot write overlay '" + png + "': it is a directory");
         }
-        BufferedImage image = render(tiling, grid, keep);
+        BufferedImage image = render(tiling, grid, keep, marks);
         try {
             if (!ImageIO.write(image, "png", png.toFile())) throw new IOException("no PNG writer available");
         } catch (IOException e) {
