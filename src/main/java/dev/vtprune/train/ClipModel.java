@@ -42,8 +42,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * {@code clip.logit_scale}), its shape in {@value #CONFIG} (an HF CLIPConfig); {@link #ivtpText}
  * reads both back.
  */
-final class ClipModel implements AutoCloseable {
-    static final String PREFIX = "clip.", CONFIG = "clip_config.json";
+public final class ClipModel implements AutoCloseable {
+    public static final String PREFIX = "clip.", CONFIG = "clip_config.json";
     /** Longest caption in task words; the position table adds the start and end tokens. */
     static final int MAX_WORDS = 30;
     private static final double EPS = 1e-5;
@@ -145,7 +145,7 @@ final class ClipModel implements AutoCloseable {
     }
 
     /** Whether `dir` holds a CLIP tower this class wrote. */
-    static boolean present(Path dir) {
+    public static boolean present(Path dir) {
         return Files.isRegularFile(dir.resolve(CONFIG));
     }
 
@@ -156,7 +156,7 @@ final class ClipModel implements AutoCloseable {
      *
      * @throws IllegalArgumentException when the directory has no CLIP tower or it does not fit
      */
-    static IvtpText ivtpText(Path dir, ModelConfig lvlm, double tau) {
+    public static IvtpText ivtpText(Path dir, ModelConfig lvlm, double tau) {
         if (!present(dir)) {
             throw new IllegalArgumentException("checkpoint " + dir + " has no " + CONFIG + ": it carries no CLIP text tower "
                     + "(written before the trainer saved one); retrain it with ./vtprune train --out " + dir);
