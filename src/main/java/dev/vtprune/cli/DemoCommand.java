@@ -345,7 +345,8 @@ final class DemoCommand implements Callable<Integer> {
         return e.getMessage();
     }
 
-    private static void writableFile(Path file, String option) {
+    /** Checks that `file` can be written (before a long run), else an IllegalArgumentException naming `option`. */
+    static void writableFile(Path file, String option) {
         if (Files.isDirectory(file)) throw new IllegalArgumentException("argument '" + option + "': " + file + " is a directory");
         boolean existed = Files.exists(file);
         try {  // opening for append neither truncates an existing file nor leaves a new one behind
@@ -413,8 +414,8 @@ final class DemoCommand implements Callable<Integer> {
         int probeLayers = method.equals("ptp") && ptp.alpha > 0 ? config.lmLayer() + 1 : method.equals("fastv") ? config.lmLayer() + 1 : 0;
         Flops.Breakdown ff = Flops.prefill(c, v, text);
         Flops.Breakdown fp = method.equals("ivtp")
-                ? (pipeline.ivtpText() == null ? FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, vt.ivtpConfig())
-                        : FlopsCommand.Ivtp.of(c, rp.layout().numTiles(), text, vt.ivtpConfig(), pipeline.ivtpText().flopsShape(),
+                ? (pipeline.ivtpText() == null ? dev.vtprune.prune.IvtpFlops.of(c, rp.layout().numTiles(), text, vt.ivtpConfig())
+                        : dev.vtprune.prune.IvtpFlops.of(c, rp.layout().numTiles(), text, vt.ivtpConfig(), pipeline.ivtpText().flopsShape(),
                                 pipeline.ivtpText().clipTokens(prompt))).flops()
                 : method.equals("fastv") || reuseProbe ? Flops.reused(c, v, k, text, probeLayers)
                 : Flops.pruned(c, v, k, text, probeLayers);

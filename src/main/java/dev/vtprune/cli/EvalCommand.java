@@ -3,11 +3,15 @@ package dev.vtprune.cli;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import dev.vtprune.eval.AccuracyPlot;
 import dev.vtprune.eval.Evaluator;
 import dev.vtprune.io.SafetensorsCheckpoint;
 import dev.vtprune.model.Lvlm;
 import dev.vtprune.model.ModelConfig;
 import dev.vtprune.model.ModelLoader;
+import dev.vtprune.pipeline.IvtpText;
+import dev.vtprune.prune.PseudoCls;
+import dev.vtprune.train.ClipModel;
 import dev.vtprune.task.Chance;
 import dev.vtprune.task.VqaTask;
 import dev.vtprune.task.WordTokenizer;
@@ -38,11 +42,12 @@ final class EvalCommand implements Callable<Integer> {
             description = "Trained checkpoint (config.json, model.safetensors, tokenizer.json). Default: ${DEFAULT-VALUE}.")
     Path modelDir;
 
-    @Option(names = "--methods", defaultValue = "none,ptp,cls-topk,fastv,random,spatial", split = ",",
-            description = "Methods (none = unpruned). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--methods", defaultValue = "none,ptp,ivtp,cls-topk,fastv,random,spatial", split = ",",
+            description = "Methods (none = unpruned; ivtp needs the checkpoint's CLIP text tower). Default: ${DEFAULT-VALUE}.")
     List<String> methods;
 
-    @Option(names = "--keep", defaultValue = "0.5,0.25,0.111", split = ",", description = "Kept fractions of the visual tokens. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--keep", split = ",", description = "Kept fractions of the visual tokens. Default: 0.5,0.25,0.111 and "
+            + "64 / the visual tokens per image (the papers' 64 tokens; vqa-tiny: 64 / 144 = 0.444).")
     List<Double> keeps;
 
     @Option(names = "--seed", defaultValue = "3", description = "Split seed (3 = the test split). Default: ${DEFAULT-VALUE}.")
@@ -53,6 +58,9 @@ final class EvalCommand implements Callable<Integer> {
 
     @Option(names = "--json", description = "One JSON object on stdout instead of the markdown table.")
     boolean json;
+
+    @Option(names = "--png", paramLabel = "FILE", description = "Also write a PNG plot of accuracy against TFLOPs (one line per method, 95% intervals).")
+    Path png;
 
     @Override
     public Integer call() {
@@ -66,17 +74,31 @@ final class EvalCommand implements Callable<Integer> {
         if (!Files.exists(tokFile) || !WordTokenizer.isWordLevel(tokFile)) {
             throw new IllegalArgumentException("argument '--model-dir': " + tokFile + " must be the task's WordLevel tokenizer.json");
         }
+        if (png != null) DemoCommand.writableFile(png, "--png");
         PrintWriter err = main.spec.commandLine().getErr();
         ModelConfig c = ModelConfig.fromHuggingFace(modelDir.resolve("config.json"));
         WordTokenizer tok = WordTokenizer.load(tokFile);
+        if (keeps == null) keeps = Evaluator.defaultKeeps(c);
         Chance chance = Chance.of(seed, limit);
         long t0 = System.nanoTime();
         List<Evaluator.Row> rows;
+        // The CLIP tower only when ivtp is asked for: checkpoints without one still evaluate every other method.
+        boolean ivtp = methods.contains("ivtp") && ClipModel.present(modelDir);
         try (SafetensorsCheckpoint source = SafetensorsCheckpoint.open(modelDir);
-             Lvlm model = ModelLoader.load(c, source, ScalarType.Float, null)) {
-            rows = new Evaluator(model, tok).run(seed, limit, methods, keeps, err);
+             Lvlm model = ModelLoader.load(c, source, ScalarType.Float, null);
+             IvtpText text = ivtp ? ClipModel.ivtpText(modelDir, c, PseudoCls.PAPER_TAU) : null) {
+            rows = new Evaluator(model, tok, text).run(seed, limit, methods, keeps, err);
         }
         err.printf(Locale.ROOT, "eval: %d rows of %d questions in %.1f s%n", rows.size(), limit, (System.nanoTime() - t0) / 1e9);
+        if (png != null) {
+            try {
+                AccuracyPlot.write(png, rows, chance.overall(), String.format(Locale.ROOT, "model %s, split seed %d, %d questions",
+                        c.name(), seed, limit));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException("cannot write the plot to " + png, e);
+            }
+            err.println("eval: plot written to " + png);
+        }
         PrintWriter out = main.spec.commandLine().getOut();
         if (json) out.println(json(c, chance, rows));
         else out.print(markdown(c, chance, rows));

@@ -12,6 +12,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.Tensor;
@@ -20,8 +21,8 @@ import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * CLIP's text tower (HF {@code CLIPTextModel} plus {@code CLIPModel.text_projection}), inference
- * only, for IVTP's pseudo-CLS (eq. 5-6): token + position embeddings, causal pre-norm layers
+ * CLIP's text tower (HF {@code CLIPTextModel} plus {@code CLIPModel.text_projection}) for IVTP's
+ * pseudo-CLS, and trainable through {@link #textEmbeds} (the task model's CLIP stage trains one) (eq. 5-6): token + position embeddings, causal pre-norm layers
  * ({@code x += out(attn(layer_norm1(x))); x += fc2(quick_gelu(fc1(layer_norm2(x))))}), the final
  * LayerNorm, and the bias-free projection into the joint image-text space.
  *
@@ -37,7 +38,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  */
 public final class ClipTextModel implements AutoCloseable {
     private final Closing closing = new Closing("ClipTextModel");
-    static final String PREFIX = "text_model.";
+    public static final String PREFIX = "text_model.";
     static final String PROJECTION = "text_projection.weight";
 
     /**
@@ -211,12 +212,12 @@ public final class ClipTextModel implements AutoCloseable {
     }
 
     /** One checked, converted weight, detached from the temporaries of reading it. */
-    private static Tensor read(TensorSource source, ParamSpec s, ScalarType dtype) {
+    static Tensor read(TensorSource source, ParamSpec s, ScalarType dtype) {
         try (PointerScope scope = new PointerScope()) {
             Tensor t = source.load(s.name());
             if (!Arrays.equals(t.shape(), s.shape())) {
                 throw new IllegalArgumentException("tensor '" + s.name() + "' in " + source.describe() + " has shape "
-                        + Arrays.toString(t.shape()) + ", but the CLIP text config expects " + Arrays.toString(s.shape()));
+                        + Arrays.toString(t.shape()) + ", but the CLIP config expects " + Arrays.toString(s.shape()));
             }
             if (!t.is_floating_point()) {
                 throw new IllegalArgumentException("tensor '" + s.name() + "' in " + source.describe() + " is "
@@ -236,13 +237,7 @@ public final class ClipTextModel implements AutoCloseable {
      */
     public Output forward(long[] ids) {
         closing.check();
-        Args.notNull(ids, "ids");
-        if (ids.length < 1 || ids.length > cfg.maxPositions()) {
-            throw Args.error("ids.length", "be in [1, " + cfg.maxPositions() + "] (CLIP's position table)", ids.length);
-        }
-        for (int i = 0; i < ids.length; i++) {
-            if (ids[i] < 0 || ids[i] >= cfg.vocab()) throw Args.error("ids[" + i + "]", "be in [0, " + cfg.vocab() + ")", ids[i]);
-        }
+        checkIds(ids, "ids");
         int n = ids.length;
         try (Scope scope = Scope.noGrad()) {
             Tensor index = Tensors.longs(tokenEmbedding.device(), ids);
@@ -251,6 +246,50 @@ public final class ClipTextModel implements AutoCloseable {
             Tensor hidden = finalNorm.apply(x).squeeze(0);
             Tensor features = projection.apply(hidden);
             return new Output(scope.keep(hidden.contiguous()), scope.keep(features.contiguous()));
+        }
+    }
+
+    /**
+     * HF {@code CLIPModel.get_text_features} for a batch: {@code text_projection} of each text's
+     * EOS state (its last token: CLIP's end token closes every encoding), [N, projection], not
+     * normalised. The texts are right-padded into one [N, L] batch; under the causal mask a
+     * token never sees the padding after it, so every row equals its own unpadded forward.
+     * Records the autograd graph under {@link Training#enable()} (CLIP training), unlike
+     * {@link #forward}'s per-token features, which IVTP reads at inference.
+     *
+     * @param ids per text its CLIP token ids, start and end tokens included; 1 to maxPositions each
+     */
+    public Tensor textEmbeds(long[][] ids) {
+        closing.check();
+        Args.notNull(ids, "ids");
+        Args.atLeast(ids.length, "ids.length", 1);
+        int n = ids.length, max = 0;
+        for (int i = 0; i < n; i++) {
+            checkIds(ids[i], "ids[" + i + "]");
+            max = Math.max(max, ids[i].length);
+        }
+        long[] flat = new long[n * max], last = new long[n];
+        for (int i = 0; i < n; i++) {
+            System.arraycopy(ids[i], 0, flat, i * max, ids[i].length);  // padded with id 0: never attended to
+            last[i] = (long) i * max + ids[i].length - 1;
+        }
+        try (Scope scope = Scope.noGrad()) {
+            Device device = tokenEmbedding.device();
+            Tensor x = torch.embedding(tokenEmbedding, Tensors.longs(device, flat).view(n, max))
+                    .add(positionEmbedding.narrow(0, 0, max));
+            for (Layer layer : layers) x = layer.forward(x);
+            Tensor eos = finalNorm.apply(x).reshape((long) n * max, cfg.hidden()).index_select(0, Tensors.longs(device, last));
+            return scope.keep(projection.apply(eos));
+        }
+    }
+
+    private void checkIds(long[] ids, String name) {
+        Args.notNull(ids, name);
+        if (ids.length < 1 || ids.length > cfg.maxPositions()) {
+            throw Args.error(name + ".length", "be in [1, " + cfg.maxPositions() + "] (CLIP's position table)", ids.length);
+        }
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || ids[i] >= cfg.vocab()) throw Args.error(name + "[" + i + "]", "be in [0, " + cfg.vocab() + ")", ids[i]);
         }
     }
 
@@ -271,22 +310,22 @@ public final class ClipTextModel implements AutoCloseable {
         params.close();
     }
 
-    /** One causal pre-norm layer of CLIP's text encoder; x is [1, T, hidden]. */
+    /** One causal pre-norm layer of CLIP's text encoder; x is [B, T, hidden]. */
     private record Layer(LayerNorm norm1, Linear q, Linear k, Linear v, Linear out, LayerNorm norm2, Mlp mlp,
                          int heads, int headDim) {
         Tensor forward(Tensor x) {
-            long n = x.size(1), hidden = x.size(2);
+            long b = x.size(0), n = x.size(1), hidden = x.size(2);
             Tensor a = norm1.apply(x);
-            Tensor qh = split(q.apply(a), n), kh = split(k.apply(a), n), vh = split(v.apply(a), n);
+            Tensor qh = split(q.apply(a), b, n), kh = split(k.apply(a), b, n), vh = split(v.apply(a), b, n);
             // is_causal: CLIP's text mask (token i sees 0..i); scale 1/sqrt(headDim) as HF's.
             Tensor attn = torch.scaled_dot_product_attention(qh, kh, vh, new TensorOptional(), 0.0, true,
                     new DoubleOptional(), false);
-            Tensor h = x.add(out.apply(attn.transpose(1, 2).reshape(1, n, hidden)));
+            Tensor h = x.add(out.apply(attn.transpose(1, 2).reshape(b, n, hidden)));
             return h.add(mlp.apply(norm2.apply(h)));
         }
 
-        private Tensor split(Tensor t, long n) {
-            return t.view(1, n, heads, headDim).transpose(1, 2);
+        private Tensor split(Tensor t, long b, long n) {
+            return t.view(b, n, heads, headDim).transpose(1, 2);
         }
     }
 }

@@ -3,7 +3,9 @@ package dev.vtprune.model;
 import dev.vtprune.internal.Args;
 import dev.vtprune.internal.Tensors;
 import dev.vtprune.model.ParamSpec.Init;
+import dev.vtprune.io.TensorSource;
 import java.util.List;
+import java.util.Map;
 import org.bytedeco.pytorch.Generator;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -14,7 +16,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * HF {@code CLIPModel}'s {@code image_embeds} formula, under its keys
  * ({@code vision_model.post_layernorm.*}, {@code visual_projection.weight}). LVLM checkpoints
  * drop both (LLaVA keeps only the tower's layers, InternViT has no joint space), so they come
- * from the CLIP checkpoint the text tower comes from, or seeded random for presets.
+ * from the CLIP checkpoint the text tower comes from (for the task model: trained beside it),
+ * or seeded random for presets. {@link #apply} records the autograd graph under
+ * {@link Training#enable()}.
  *
  * <p>Owns its weights ({@link #close()}).
  */
@@ -49,6 +53,31 @@ public final class ClipVisualHead implements AutoCloseable {
         } finally {
             generator.close();
         }
+    }
+
+    /**
+     * The head from a CLIP checkpoint's tensors (its HF keys), shapes checked, converted to `dtype`.
+     *
+     * @param projection the joint space's width (the text tower's projection)
+     */
+    public static ClipVisualHead load(TensorSource source, int visionHidden, int projection, double eps, ScalarType dtype) {
+        Args.notNull(source, "source");
+        Args.atLeast(visionHidden, "visionHidden", 1);
+        Args.atLeast(projection, "projection", 1);
+        ScalarType type = RandomWeights.checkDtype(dtype);
+        List<ParamSpec> specs = params(visionHidden, projection);
+        for (ParamSpec s : specs) {
+            if (!source.contains(s.name())) {
+                throw new IllegalArgumentException("checkpoint " + source.describe() + " lacks '" + s.name()
+                        + "' of CLIP's visual head");
+            }
+        }
+        return new ClipVisualHead(Params.build(specs, s -> ClipTextModel.read(source, s, type)), eps);
+    }
+
+    /** The weights by HF key (read-only; owned by this head): a trainer marks them requires_grad. */
+    public Map<String, Tensor> weights() {
+        return params.view();
     }
 
     /** @param cls [visionHidden] or [N, visionHidden] CLS states @return the joint-space features, same leading shape */

@@ -33,7 +33,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * Trains the task's LVLM from scratch with LibTorch's autograd and AdamW, through the project's
  * own modules (their forwards under {@link Training#enable()}):
  * <ol>
- * <li>CLIP: the ViT and a {@link ClipHead} text tower, contrastive loss between every view's
+ * <li>CLIP: the ViT and a {@link ClipModel} (text tower, visual head), contrastive loss between every view's
  *     CLS state and the caption of what that view shows;</li>
  * <li>instruction tuning: ViT, pixel shuffle + MLP projector and decoder LM end to end, the LM
  *     loss on the answer token after the chat template's assistant prefix, questions laid out
@@ -126,12 +126,12 @@ public final class Trainer {
         return tok;
     }
 
-    /** Trains, writes the checkpoint (config.json, model.safetensors with the CLIP head, tokenizer.json) to `out`. */
+    /** Trains, writes the checkpoint (config.json, model.safetensors with the CLIP tower, clip_config.json, tokenizer.json) to `out`. */
     public Report train(Options o, Path out) {
         long t0 = System.nanoTime();
         torch.manual_seed(o.seed());
         try (Lvlm model = initial(o);
-             ClipHead clip = new ClipHead(tok.size(), config.vision().hidden(), 64, 64, o.seed() + 1);
+             ClipModel clip = new ClipModel(tok, config.vision().hidden(), o.seed() + 1);
              GroundingHead ground = new GroundingHead(config.language().hidden(), o.seed() + 2)) {
             for (Tensor w : model.weights().values()) w.requires_grad_(true);
             log.printf(Locale.ROOT, "vtprune train: model %s, %,d parameters (+ %,d in the CLIP text tower); %d CPU threads%n",
@@ -140,7 +140,7 @@ public final class Trainer {
             double clipLoss = Double.NaN;
             if (o.clipSteps() > 0) {
                 Map<String, Tensor> params = new java.util.LinkedHashMap<>(model.vision().weights());
-                clip.weights().forEach((k, v) -> params.put("clip." + k, v));
+                params.putAll(clip.weights());
                 Stage s = new Stage("clip", params, o.lr(), o.clipSteps(), module -> 1.0);
                 for (int step = 0; step < o.clipSteps(); step++) {
                     List<VqaTask.Sample> samples = TaskBatch.samples(VqaTask.Split.TRAIN.seed, next, o.images(), 1);
@@ -148,7 +148,7 @@ public final class Trainer {
                     s.step(step, () -> {
                         TaskBatch b = TaskBatch.of(samples, config, tok);
                         VisionOutput v = model.vision().forward(b.pixels());
-                        return new Loss(clip.loss(clip.image(v.cls()), clip.text(b.captions(), tok), b.captions()),
+                        return new Loss(clip.loss(clip.image(v.cls()), clip.text(b.captions()), b.captions()),
                                 b.captions().size());
                     }, o.logEvery());
                 }
@@ -182,9 +182,10 @@ public final class Trainer {
             double[] val = o.valImages() > 0 ? accuracy(model, VqaTask.Split.VAL.seed, o.valImages(), 1, o.types()) : new double[] {Double.NaN, 0};
             if (o.valImages() > 0) log.printf(Locale.ROOT, "validation: %.1f%% of %d questions%n", 100 * val[0], (int) val[1]);
             CheckpointWriter.write(model, out, clip.weights());
+            clip.writeConfig(out);
             tok.write(out.resolve("tokenizer.json"));
             double seconds = (System.nanoTime() - t0) / 1e9;
-            log.printf(Locale.ROOT, "wrote %s (config.json, model.safetensors, tokenizer.json) after %.1f min%n", out, seconds / 60);
+            log.printf(Locale.ROOT, "wrote %s (config.json, model.safetensors, clip_config.json, tokenizer.json) after %.1f min%n", out, seconds / 60);
             return new Report(clipLoss, loss, done, val[0], (int) val[1], seconds, model.parameterCount());
         }
     }

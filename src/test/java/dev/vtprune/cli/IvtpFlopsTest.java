@@ -69,7 +69,7 @@ class IvtpFlopsTest {
         assertEquals((12 * 2 * (4 * n * w * w + 2 * n * n * w + 2 * n * w * 3072) + 2 * n * w * 768) / 1e12,
                 Flops.textEncoder(Flops.TextEncoder.CLIP_L14, 500) / 1e12, 1e-9);
         // The ViT stage alone (IVTP-V): no LM pruning, no text encoder, 64 from the ViT on.
-        FlopsCommand.Ivtp v = FlopsCommand.Ivtp.of(c, 1, 512, IvtpPruner.Config.PAPER.withLmLayers(0));
+        dev.vtprune.prune.IvtpFlops v = dev.vtprune.prune.IvtpFlops.of(c, 1, 512, IvtpPruner.Config.PAPER.withLmLayers(0));
         assertEquals(0, v.flops().extra());
         for (long len : v.lmLengths()) assertEquals(64 + 512, len);
     }

@@ -77,6 +77,39 @@ class ClipTextModelTest {
         }
     }
 
+    /**
+     * The batched, trainable path: each row of textEmbeds is the float64 oracle's projected
+     * feature of that text's last (EOS) token, though the three texts of lengths 1, 5 and 9
+     * share one right-padded batch; under Training.enable() it carries a graph to the weights.
+     */
+    @Test
+    void textEmbedsPoolTheEosTokenOfEachPaddedText() {
+        Map<String, Tensor> ck = hfCheckpoint(TINY, 100);
+        long[][] ids = {{60}, {0, 17, 3, 3, 60}, {5, 59, 1, 2, 40, 33, 8, 12, 60}};
+        try (ClipTextModel m = ClipTextModel.load(TINY, new MapTensorSource("tiny clip", ck), ScalarType.Float)) {
+            Tensor e = m.textEmbeds(ids);
+            assertShape(e, 3, TINY.projection());
+            assertFalse(e.requires_grad(), "inference: no graph");
+            for (int i = 0; i < ids.length; i++) {
+                double[] f = ClipTextOracle.forward(ck, ids[i], TINY.heads(), TINY.eps())[1];
+                double[] eos = java.util.Arrays.copyOfRange(f, (ids[i].length - 1) * TINY.projection(), f.length);
+                Approx.assertClose(eos, Tensors.toDoubles(e.select(0, i)), 1e-5, 1e-5, "text " + i);
+            }
+            for (Tensor w : m.weights().values()) w.requires_grad_(true);
+            try (Training.Mode mode = Training.enable()) {
+                Tensor loss = m.textEmbeds(ids).sum();
+                loss.backward();
+            }
+            Tensor g = m.weights().get("text_model.encoder.layers.0.self_attn.q_proj.weight").grad();
+            org.junit.jupiter.api.Assertions.assertTrue(g.defined() && g.abs().sum().item_double() > 0, "q_proj gets a gradient");
+        }
+        assertMessage(() -> {
+            try (ClipTextModel m = ClipTextModel.random(TINY, 3, ScalarType.Float)) {
+                m.textEmbeds(new long[][] {{1, 2}, {}});
+            }
+        }, "ids[1].length");
+    }
+
     /** Causal: a token's features do not depend on the tokens after it. */
     @Test
     void aPrefixHasThePrefixOfTheFeatures() {
