@@ -193,9 +193,10 @@ public final class Vtprune {
                     throw new IllegalArgumentException("argument '" + name + "' applies to method ivtp only, got method '" + method + "'");
                 }
             }
-            if (ivtp != null && ivtp.lmLayers() > 0 && modelDir != null) {
-                throw Args.error("lmLayers", "be 0 (the ViT stage only) with a checkpoint: IVTP's LM stage needs CLIP's text "
-                        + "tower, which is not loaded from a model folder yet", ivtp.lmLayers());
+            Path clipDir = modelDir == null ? null : Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent();
+            if (ivtp != null && ivtp.lmLayers() > 0 && modelDir != null && !dev.vtprune.train.ClipModel.present(clipDir)) {
+                throw Args.error("lmLayers", "be 0 (the ViT stage only) with this checkpoint: IVTP's LM stage needs CLIP's text "
+                        + "tower, and " + clipDir + " has none (clip_config.json + clip.* tensors, as ./vtprune train writes)", ivtp.lmLayers());
             }
             long t0 = System.nanoTime();
             Lvlm model = null;
@@ -207,7 +208,10 @@ public final class Vtprune {
                 tokenizer = tokenizer(config, template);
                 PyramidTokenPruner.Config ptp = PyramidTokenPruner.Config.PAPER.withRatio(ratio).withAlpha(alpha);
                 TokenPruner pruner = method.equals("none") ? null : ivtp != null ? new IvtpPruner(ivtp) : Pruners.byName(method, ptp, seed);
-                if (ivtp != null && ivtp.lmLayers() > 0) ivtpText = IvtpText.random(config, seed + 7, PseudoCls.PAPER_TAU);
+                if (ivtp != null && ivtp.lmLayers() > 0) {
+                    ivtpText = modelDir == null ? IvtpText.random(config, seed + 7, PseudoCls.PAPER_TAU)
+                            : dev.vtprune.train.ClipModel.ivtpText(clipDir, config, PseudoCls.PAPER_TAU);
+                }
                 LvlmPipeline.Options options = pruner == null ? LvlmPipeline.Options.unpruned()
                         : LvlmPipeline.Options.of(pruner).withReuseProbe(reuseProbe);
                 String source = modelDir == null ? "seeded random weights" : "checkpoint " + modelDir;

@@ -125,7 +125,8 @@ class VtpruneTest {
                 "argument 'keep' must be <= 4 (the visual tokens per tile), got 5");
         Files.writeString(empty.resolve("config.json"), dev.vtprune.model.DemoCheckpointTest.TINY_INTERNVL);
         refused(() -> Vtprune.builder().modelDir(empty).method("ivtp").load(), "argument 'lmLayers' must be 0 (the ViT stage only) "
-                + "with a checkpoint: IVTP's LM stage needs CLIP's text tower, which is not loaded from a model folder yet, got 1");
+                + "with this checkpoint: IVTP's LM stage needs CLIP's text tower, and " + empty + " has none (clip_config.json + "
+                + "clip.* tensors, as ./vtprune train writes), got 1");
     }
 
     @Test

@@ -34,16 +34,16 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the initial weights. Default: ${DEFAULT-VALUE}.")
     long seed;
 
-    @Option(names = "--clip-steps", defaultValue = "150", description = "CLIP (stage 1) steps. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--clip-steps", defaultValue = "200", description = "CLIP (stage 1) steps. Default: ${DEFAULT-VALUE}.")
     int clipSteps;
 
-    @Option(names = "--steps", defaultValue = "1500", description = "Instruction-tuning (stage 2) steps. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--steps", defaultValue = "1800", description = "Instruction-tuning (stage 2) steps. Default: ${DEFAULT-VALUE}.")
     int steps;
 
-    @Option(names = "--batch", defaultValue = "8", description = "Images per step. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--batch", defaultValue = "16", description = "Images per step. Default: ${DEFAULT-VALUE}.")
     int batch;
 
-    @Option(names = "--questions", defaultValue = "4", description = "Questions per image in stage 2. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--questions", defaultValue = "5", description = "Questions per image in stage 2. Default: ${DEFAULT-VALUE}.")
     int questions;
 
     @Option(names = "--lr", defaultValue = "2e-3", description = "Peak AdamW learning rate. Default: ${DEFAULT-VALUE}.")
@@ -74,10 +74,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--ground", defaultValue = "1", description = "Weight of the grounding loss (a linear head names the object under every visual token; 0 = off). Default: ${DEFAULT-VALUE}.")
     double ground;
 
-    @Option(names = "--val-every", defaultValue = "0", description = "Also validate every N stage-2 steps on up to 100 validation images (0 = at the end only). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--val-every", defaultValue = "200", description = "Also validate every N stage-2 steps on up to 100 validation images (0 = at the end only). Default: ${DEFAULT-VALUE}.")
     int valEvery;
 
-    @Option(names = "--log-every", defaultValue = "10", description = "Steps between progress lines. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--log-every", defaultValue = "20", description = "Steps between progress lines. Default: ${DEFAULT-VALUE}.")
     int logEvery;
 
     /** The --types words as question types; an unknown word is bad input naming the flag. */

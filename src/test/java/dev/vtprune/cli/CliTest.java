@@ -268,6 +268,11 @@ class CliTest {
         int x = dev.vtprune.pipeline.image.Overlay.MARGIN + o.cx() - o.radius() - 1, y = dev.vtprune.pipeline.image.Overlay.MARGIN + o.cy();
         assertEquals(dev.vtprune.pipeline.image.Overlay.MARK_RGB, overlay.getRGB(x, y) & 0xFFFFFF, "outline at the object's left edge");
 
+        // IVTP's both stages on the task checkpoint: its LM stage reads the checkpoint's own CLIP tower.
+        Run ivtp = run("demo", "--model-dir", model.toString(), "--method", "ivtp", "--repeat", "1", "--out", out.toString());
+        assertEquals(0, ivtp.code(), ivtp.err());
+        assertTrue(ivtp.out().contains("question about: ") && ivtp.out().contains("prompt word relevance"), ivtp.out());
+
         String before = System.getProperty("vtprune.home");
         System.setProperty("vtprune.home", dir.resolve("no-project").toString());
         try {
