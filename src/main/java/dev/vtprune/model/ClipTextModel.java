@@ -1,6 +1,5 @@
 package dev.vtprune.model;
 
-import dev.vtprune.internal.Closing;
 import com.google.gson.JsonElement;
 import dev.vtprune.io.TensorSource;
 import dev.vtprune.model.ParamSpec.Init;
@@ -10,7 +9,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DoubleOptional;
@@ -36,8 +34,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Owns its weights ({@link #close()}); concurrent forwards are fine.
  */
-public final class ClipTextModel implements AutoCloseable {
-    private final Closing closing = new Closing("ClipTextModel");
+public final class ClipTextModel extends WeightOwner {
     public static final String PREFIX = "text_model.";
     static final String PROJECTION = "text_projection.weight";
 
@@ -115,15 +112,14 @@ public final class ClipTextModel implements AutoCloseable {
     }
 
     private final Config cfg;
-    private final Params params;
     private final Tensor tokenEmbedding, positionEmbedding;
     private final Layer[] layers;
     private final LayerNorm finalNorm;
     private final Linear projection;
 
     private ClipTextModel(Config cfg, Params params) {
+        super("ClipTextModel", params);
         this.cfg = cfg;
-        this.params = params;
         tokenEmbedding = params.get(PREFIX + "embeddings.token_embedding.weight");
         positionEmbedding = params.get(PREFIX + "embeddings.position_embedding.weight");
         layers = new Layer[cfg.layers()];
@@ -296,18 +292,6 @@ public final class ClipTextModel implements AutoCloseable {
     public Config config() {
         closing.check();
         return cfg;
-    }
-
-    /** The weights by HF key (read-only; owned by this model). */
-    public Map<String, Tensor> weights() {
-        closing.check();
-        return params.view();
-    }
-
-    @Override
-    public void close() {
-        if (!closing.close()) return;
-        params.close();
     }
 
     /** One causal pre-norm layer of CLIP's text encoder; x is [B, T, hidden]. */

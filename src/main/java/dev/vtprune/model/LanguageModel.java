@@ -38,20 +38,18 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Owns its weights ({@link #close()}); forwards free their temporaries layer by layer.
  */
-public final class LanguageModel implements AutoCloseable {
-    private final Closing closing = new Closing("LanguageModel");
+public final class LanguageModel extends WeightOwner {
     static final String PREFIX = "language.";
 
     private final ModelConfig.Language cfg;
-    private final Params params;
     private final Tensor embedding;
     private final Layer[] layers;
     private final RmsNorm norm;
     private final Linear head;
 
     LanguageModel(ModelConfig config, Params params) {
+        super("LanguageModel", params);
         this.cfg = config.language();
-        this.params = params;
         embedding = params.get(PREFIX + "embed");
         layers = new Layer[cfg.layers()];
         long m = cfg.intermediate();
@@ -551,7 +549,7 @@ public final class LanguageModel implements AutoCloseable {
      * {@link #close()} (idempotent) the accessors throw {@link IllegalStateException}.
      */
     public static final class Outputs implements AutoCloseable {
-        private final dev.vtprune.internal.Closing closing = new dev.vtprune.internal.Closing("Outputs");
+        private final Closing closing = new Closing("Outputs");
         private final Tensor logits;
         private final Map<Integer, Tensor> states;
 
@@ -832,18 +830,6 @@ public final class LanguageModel implements AutoCloseable {
             Tensors.closeAll(values);
             Tensors.closeAll(masks);
         }
-    }
-
-    /** The weights by canonical name (read-only; owned by this LM). */
-    public Map<String, Tensor> weights() {
-        closing.check();
-        return params.view();
-    }
-
-    @Override
-    public void close() {
-        if (!closing.close()) return;
-        params.close();
     }
 
     /** One decoder layer. */

@@ -1,6 +1,7 @@
 package dev.vtprune.model;
 
 import dev.vtprune.internal.Args;
+import dev.vtprune.internal.Closing;
 import dev.vtprune.ops.Rollout;
 import java.util.List;
 
@@ -140,7 +141,7 @@ public record LmPruning(int groupSize, int layers, long[] keep, boolean valueWei
      * {@link IllegalStateException}.
      */
     public static final class Result implements AutoCloseable {
-        private final dev.vtprune.internal.Closing closing = new dev.vtprune.internal.Closing("LmPruning.Result");
+        private final Closing closing = new Closing("LmPruning.Result");
         private final Prefill prefill;
         private final List<Step> steps;
         private final long[][] positions;

@@ -1,12 +1,10 @@
 package dev.vtprune.model;
 
-import dev.vtprune.internal.Closing;
 import dev.vtprune.model.ParamSpec.Init;
 import dev.vtprune.internal.Args;
 import dev.vtprune.internal.Tensors;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -17,19 +15,17 @@ import org.bytedeco.pytorch.Tensor;
  * <li>LLaVA: {@code multi_modal_projector} = Linear → GELU → Linear on each patch.</li>
  * </ul>
  */
-public final class Projector implements AutoCloseable {
-    private final Closing closing = new Closing("Projector");
+public final class Projector extends WeightOwner {
     static final String PREFIX = "projector.";
     private static final double NORM_EPS = 1e-5;  // torch.nn.LayerNorm's default, as mlp1.0 uses
 
     private final ModelConfig config;
-    private final Params params;
     private final LayerNorm norm;
     private final Mlp mlp;
 
     Projector(ModelConfig config, Params params) {
+        super("Projector", params);
         this.config = config;
-        this.params = params;
         norm = config.projector().layerNorm() ? LayerNorm.of(params, PREFIX + "norm", NORM_EPS) : null;
         mlp = new Mlp(Linear.of(params, PREFIX + "fc1", true), Activation.GELU,
                 Linear.of(params, PREFIX + "fc2", true));
@@ -156,17 +152,5 @@ public final class Projector implements AutoCloseable {
                     .reshape(tiles, s * s, merge * merge * c);
             return scope.keep(x.contiguous());
         }
-    }
-
-    /** The weights by canonical name (read-only; owned by this projector). */
-    public Map<String, Tensor> weights() {
-        closing.check();
-        return params.view();
-    }
-
-    @Override
-    public void close() {
-        if (!closing.close()) return;
-        params.close();
     }
 }

@@ -1,6 +1,5 @@
 package dev.vtprune.model;
 
-import dev.vtprune.internal.Closing;
 import dev.vtprune.model.ParamSpec.Init;
 import dev.vtprune.internal.Args;
 import dev.vtprune.ops.Rollout;
@@ -11,7 +10,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
-import java.util.Map;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -36,19 +34,17 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * <p>Owns its weights ({@link #close()}). Not thread-safe to close while a forward runs;
  * concurrent forwards are fine (weights are read-only).
  */
-public final class VisionEncoder implements AutoCloseable {
-    private final Closing closing = new Closing("VisionEncoder");
+public final class VisionEncoder extends WeightOwner {
     static final String PREFIX = "vision.";
 
     private final ModelConfig.Vision cfg;
-    private final Params params;
     private final Tensor patchWeight, patchBias, classEmbedding, positionEmbedding;
     private final LayerNorm preNorm;
     private final Layer[] layers;
 
     VisionEncoder(ModelConfig config, Params params) {
+        super("VisionEncoder", params);
         this.cfg = config.vision();
-        this.params = params;
         double eps = eps(config);
         patchWeight = params.get(PREFIX + "patch.weight");
         patchBias = patchBias(config) ? params.get(PREFIX + "patch.bias") : null;
@@ -330,18 +326,6 @@ public final class VisionEncoder implements AutoCloseable {
     public ModelConfig.Vision config() {
         closing.check();
         return cfg;
-    }
-
-    /** The weights by canonical name (read-only; owned by this encoder). */
-    public Map<String, Tensor> weights() {
-        closing.check();
-        return params.view();
-    }
-
-    @Override
-    public void close() {
-        if (!closing.close()) return;
-        params.close();
     }
 
     /** One pre-norm encoder layer; the layer scales are null for CLIP. */

@@ -1,6 +1,7 @@
 package dev.vtprune.prune;
 
 import dev.vtprune.internal.Args;
+import dev.vtprune.internal.Closing;
 import dev.vtprune.internal.Tensors;
 import java.util.Arrays;
 import java.util.stream.IntStream;
@@ -40,7 +41,7 @@ public final class PseudoCls {
      * accessors throw {@link IllegalStateException}.
      */
     public static final class Result implements AutoCloseable {
-        private final dev.vtprune.internal.Closing closing = new dev.vtprune.internal.Closing("PseudoCls.Result");
+        private final Closing closing = new Closing("PseudoCls.Result");
         private final double[] clipRelevance, relevance;
         private final int[] selected;
         private final Tensor embedding;

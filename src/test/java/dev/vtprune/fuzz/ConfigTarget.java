@@ -16,21 +16,14 @@ import java.util.Random;
  * dimension, whole merge blocks on the patch grid, matching projector widths, finite positive
  * RoPE base and epsilons, 1 <= min tiles <= max tiles).
  */
-public final class ConfigTarget implements FuzzTarget {
-    private final Path file;
-
+public final class ConfigTarget extends FileTarget {
+    /** The file lies where a checkpoint keeps it: config.json in a model folder of its own. */
     public ConfigTarget(Path scratch) throws IOException {
-        this.file = Files.createDirectories(scratch.resolve("fuzz-model")).resolve("config.json");
+        super("config", Files.createDirectories(scratch.resolve("fuzz-model")).resolve("config.json"));
     }
 
     @Override
-    public String name() {
-        return "config";
-    }
-
-    @Override
-    public void execute(byte[] input) throws IOException {
-        Files.write(file, input);
+    void parse(Path file, byte[] input) {
         IllegalArgumentException first = null;
         try {
             check(ModelConfig.fromHuggingFace(file));
@@ -71,10 +64,6 @@ public final class ConfigTarget implements FuzzTarget {
         expect(c.vocab() >= 1 && c.hidden() >= 1 && c.intermediate() >= 1 && c.layers() >= 0 && c.heads() >= 1
                 && c.maxPositions() >= 1 && c.projection() >= 1 && c.hidden() % c.heads() == 0, "clip: " + c);
         expect(Double.isFinite(c.eps()) && c.eps() > 0, "clip eps: " + c);
-    }
-
-    private static void expect(boolean ok, String what) {
-        if (!ok) throw new AssertionError(what);
     }
 
     @Override

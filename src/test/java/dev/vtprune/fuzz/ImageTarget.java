@@ -31,22 +31,15 @@ import javax.imageio.stream.ImageOutputStream;
  * (dropped, repeated, reordered, new PLTE / tRNS / unknown ones); JPEG's SOF (size, precision,
  * components, sampling factors) and its segments; then bytes.
  */
-public final class ImageTarget implements FuzzTarget {
+public final class ImageTarget extends FileTarget {
     static final byte[] PNG_SIGNATURE = {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    private final Path file;
 
     public ImageTarget(Path scratch) {
-        this.file = scratch.resolve("fuzz-image.bin");
+        super("image", scratch.resolve("fuzz-image.bin"));
     }
 
     @Override
-    public String name() {
-        return "image";
-    }
-
-    @Override
-    public void execute(byte[] input) throws IOException {
-        Files.write(file, input);
+    void parse(Path file, byte[] input) throws IOException {
         BufferedImage img = ImageLoader.load(file);
         expect(img.getType() == BufferedImage.TYPE_INT_RGB, "type " + img.getType());
         expect(img.getWidth() > 0 && img.getHeight() > 0
@@ -82,10 +75,6 @@ public final class ImageTarget implements FuzzTarget {
             i += 2 + (((b[i + 2] & 0xff) << 8) | (b[i + 3] & 0xff));
         }
         return -1;
-    }
-
-    private static void expect(boolean ok, String what) {
-        if (!ok) throw new AssertionError(what);
     }
 
     /**

@@ -26,22 +26,15 @@ import org.bytedeco.pytorch.Tensor;
  * the range lies inside the data section, no two non-empty tensors share a byte, and a load
  * gives a tensor of that dtype and element count holding exactly the file's bytes of that range.
  */
-public final class SafetensorsTarget implements FuzzTarget {
+public final class SafetensorsTarget extends FileTarget {
     private static final long LOAD_LIMIT = 1 << 20;
-    private final Path file;
 
     public SafetensorsTarget(Path scratch) {
-        this.file = scratch.resolve("fuzz.safetensors");
+        super("safetensors", scratch.resolve("fuzz.safetensors"));
     }
 
     @Override
-    public String name() {
-        return "safetensors";
-    }
-
-    @Override
-    public void execute(byte[] input) throws IOException {
-        Files.write(file, input);
+    void parse(Path file, byte[] input) throws IOException {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             check(f, input);
         }
@@ -90,10 +83,6 @@ public final class SafetensorsTarget implements FuzzTarget {
                         t.name() + ": loaded bytes differ from the file's");
             }
         }
-    }
-
-    static void expect(boolean ok, String what) {
-        if (!ok) throw new AssertionError(what);
     }
 
     @Override
