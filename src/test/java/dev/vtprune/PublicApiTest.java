@@ -36,7 +36,7 @@ class PublicApiTest {
             Map.entry("dev.vtprune.pipeline.image", Set.of("DynamicTiler", "Preprocessor", "Tiling", "ImageLoader", "Overlay",
                     "SampleImage")),
             Map.entry("dev.vtprune.prune", Set.of("TokenPruner", "Pruners", "PyramidTokenPruner", "IvtpPruner", "PseudoCls",
-                    "PruneInputs", "Selection", "ClsTopKPruner", "FastVPruner", "RandomPruner", "SpatialPruner")),
+                    "PruneInputs", "Selection", "ClsTopKPruner", "FastVPruner", "RandomPruner", "SpatialPruner", "IvtpFlops")),
             Map.entry("dev.vtprune.ops", Set.of("Backend", "NativeLibrary", "VtpruneException", "TileLayout", "TextLayout",
                     "RegionBudget", "SegmentedTopK", "Rollout", "TextRelevance", "ClsSaliency", "Reduce")),
             Map.entry("dev.vtprune.model", Set.of("ModelConfig", "Lvlm", "RandomWeights", "ModelLoader", "CheckpointWriter",
@@ -45,9 +45,9 @@ class PublicApiTest {
             Map.entry("dev.vtprune.io", Set.of("Safetensors", "SafetensorsFile", "SafetensorsCheckpoint", "SafetensorsDtype",
                     "TensorInfo", "TensorSource", "MapTensorSource")),
             Map.entry("dev.vtprune.task", Set.of("VqaTask", "Scene", "SceneObject", "Shape", "Colour", "Question", "Renderer",
-                    "Chance", "WordTokenizer")),
-            Map.entry("dev.vtprune.train", Set.of("Trainer")),
-            Map.entry("dev.vtprune.eval", Set.of("Evaluator", "Accuracy")),
+                    "Chance", "WordTokenizer", "ClipWords")),
+            Map.entry("dev.vtprune.train", Set.of("Trainer", "ClipModel")),
+            Map.entry("dev.vtprune.eval", Set.of("Evaluator", "Accuracy", "AccuracyPlot")),
             Map.entry("dev.vtprune.cli", Set.of("Main")));
 
     /**
