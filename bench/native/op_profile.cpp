@@ -8,7 +8,7 @@
 //   /tmp/op_profile OP [calls] [threads] [tiles]
 //   valgrind --tool=callgrind --toggle-collect='measured_calls*' /tmp/op_profile OP 1 1
 //
-// OP: k1 k2 k4 k4qk k5 k5qk k3qk. One warm-up call (it creates the thread pool and touches the
+// OP: k1 k2 k4 k4qk k5 k5qk k3qk, or gather / gather-reused (PTP's row gather, see below). One warm-up call (it creates the thread pool and touches the
 // outputs), then `calls` calls inside measured_calls(), whose best wall time is printed;
 // callgrind's --toggle-collect on measured_calls counts those calls only. `tiles` (default 13)
 // shrinks the ViT-side ops (k5, k5qk, k3qk), whose work is linear in it, for callgrind runs.
@@ -198,8 +198,26 @@ int main(int argc, char** argv) {
             check(vt_rollout_qk(nullptr, &views[0], &views[3], nullptr, &views[6], &views[7], &k3p, nullptr, 0),
                   "vt_rollout_qk");
         };
+    } else if (op == "gather" || op == "gather-reused") {
+        // PTP's gather at r = 0.5: rows kept[i] (every other token) of the [N, 2048] projected
+        // tokens, as index_select does it (one memcpy per row), into a buffer allocated per call
+        // ("gather", as a fresh output tensor is) or allocated once ("gather-reused").
+        const int64_t width = 2048, rows = N / 2;
+        f.push_back(uniform(N * width, -1.0f, 1.0f, 20));
+        f.emplace_back(op == "gather" ? 0 : rows * width);
+        i64.emplace_back(rows);
+        for (int64_t r = 0; r < rows; ++r) i64[0][r] = 2 * r;
+        call = [&, width, rows] {
+            const bool fresh = f[1].empty();
+            float* out = fresh ? static_cast<float*>(std::malloc(sizeof(float) * rows * width)) : f[1].data();
+            if (!out) std::exit(1);
+            for (int64_t r = 0; r < rows; ++r) std::memcpy(out + r * width, f[0].data() + i64[0][r] * width, sizeof(float) * width);
+            volatile float sink = out[rows * width - 1];
+            (void)sink;
+            if (fresh) std::free(out);
+        };
     } else {
-        std::fprintf(stderr, "unknown op '%s' (k1 k2 k4 k4qk k5 k5qk k3qk)\n", op.c_str());
+        std::fprintf(stderr, "unknown op '%s' (k1 k2 k4 k4qk k5 k5qk k3qk gather gather-reused)\n", op.c_str());
         return 2;
     }
     call();  // warm-up: thread pool, first touch of the outputs
