@@ -291,6 +291,27 @@ TEST(k2_normalize_with_overflowing_range_keeps_its_budget) {
     EXPECT_TRUE(fused[0] == 1.0f && fused[1] == 0.0f && fused[2] == 0.5f && fused[3] == 0.75f);
 }
 
+TEST(k2_names_the_first_non_finite_score_wherever_it_sits) {
+    // The fp32 scan runs 4 values at a time and only rescans for the index when an exponent was
+    // all ones: a value inside a vector, in the scalar tail, and the first of two must be named.
+    float b[13], c[13];
+    for (int i = 0; i < 13; ++i) b[i] = c[i] = float(i % 5) - 2.0f;
+    const int64_t offsets[3] = {0, 2, 13}, budgets[2] = {1, 3};
+    int64_t kept[13], per_tile[2];
+    const vt_tensor bv = view(b, {13}), cv = view(c, {13}), ov = view(offsets, {3}), budv = view(budgets, {2}),
+                    kv = view(kept, {13}), pv = view(per_tile, {2});
+    const vt_fused_topk_params p{0.5f, 1};
+    EXPECT_OK(vt_fused_topk(nullptr, &bv, &cv, &ov, &budv, nullptr, &kv, &pv, &p));
+    b[12] = NAN;  // tile 1 holds 11 values: 8 in vectors, 3 in the tail
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_fused_topk(nullptr, &bv, &cv, &ov, &budv, nullptr, &kv, &pv, &p),
+                  "argument 'bottom_up' holds a non-finite value (nan) at index 12 (tile 1)");
+    b[12] = 0.0f;
+    c[5] = INFINITY;
+    c[9] = -INFINITY;
+    EXPECT_STATUS(VT_ERR_INVALID_ARGUMENT, vt_fused_topk(nullptr, &bv, &cv, &ov, &budv, nullptr, &kv, &pv, &p),
+                  "argument 'instruction' holds a non-finite value (inf) at index 5 (tile 1)");
+}
+
 TEST(k2_views_must_agree_with_the_offsets) {
     const float b[4] = {1, 2, 3, 4}, c[4] = {4, 3, 2, 1};
     const int64_t offsets[3] = {0, 2, 4}, short_offsets[3] = {0, 2, 3}, budgets[2] = {1, 1};

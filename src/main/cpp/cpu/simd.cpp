@@ -96,6 +96,11 @@ VT_CLONES void axpy(float a, const float* __restrict x, float* __restrict y, int
     for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+VT_CLONES void scale_into(float a, const float* __restrict x, float* __restrict y, int64_t n) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) y[i] = a * x[i];
+}
+
 VT_CLONES void max_into(const float* __restrict x, float* __restrict y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) y[i] = x[i] > y[i] ? x[i] : y[i];
 }
