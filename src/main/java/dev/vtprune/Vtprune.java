@@ -193,7 +193,7 @@ public final class Vtprune {
                     throw new IllegalArgumentException("argument '" + name + "' applies to method ivtp only, got method '" + method + "'");
                 }
             }
-            Path clipDir = modelDir == null ? null : Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent();
+            Path clipDir = modelDir == null ? null : checkpointFolder();
             if (ivtp != null && ivtp.lmLayers() > 0 && modelDir != null && !dev.vtprune.train.ClipModel.present(clipDir)) {
                 throw Args.error("lmLayers", "be 0 (the ViT stage only) with this checkpoint: IVTP's LM stage needs CLIP's text "
                         + "tower, and " + clipDir + " has none (clip_config.json + clip.* tensors, as ./vtprune train writes)", ivtp.lmLayers());
@@ -292,6 +292,11 @@ public final class Vtprune {
             }
         }
 
+        /** The folder of the checkpoint: modelDir itself, or the folder of the weights file it names. */
+        private Path checkpointFolder() {
+            return Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent();
+        }
+
         /**
          * The checkpoint's tokenizer; else (and for presets) UTF-8 bytes mapped to the top of the
          * LM's vocabulary (only the prompt's length and layout matter then; said out loud for a
@@ -299,7 +304,7 @@ public final class Vtprune {
          */
         private Tokenizer tokenizer(ModelConfig c, PromptTemplate template) {
             if (modelDir != null) {
-                Path dir = Files.isDirectory(modelDir) ? modelDir : modelDir.toAbsolutePath().getParent();
+                Path dir = checkpointFolder();
                 if (Files.exists(dir.resolve("tokenizer.json")) || Files.exists(dir.resolve("tokenizer.model"))) {
                     return Tokenizer.forCheckpoint(dir);
                 }
