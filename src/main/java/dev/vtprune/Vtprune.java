@@ -83,6 +83,7 @@ public final class Vtprune {
         private Long keep;
         private Integer lmLayers;
         private boolean reuseProbe;
+        private boolean originalPositions = true;
         private Consumer<String> progress = line -> {};
 
         private Builder() {}
@@ -170,6 +171,16 @@ public final class Vtprune {
             return this;
         }
 
+        /**
+         * Pruning before the LM (and IVTP's ViT stage): whether the kept tokens keep their RoPE
+         * positions in the unpruned sequence (default true) or the shorter sequence is numbered
+         * from 0 (see {@link LvlmPipeline.Options#originalPositions()}).
+         */
+        public Builder originalPositions(boolean keep) {
+            this.originalPositions = keep;
+            return this;
+        }
+
         /** Where loading says what it does (a line at a time; default: nowhere). */
         public Builder progress(Consumer<String> sink) {
             this.progress = Args.notNull(sink, "progress");
@@ -213,7 +224,7 @@ public final class Vtprune {
                             : dev.vtprune.train.ClipModel.ivtpText(clipDir, config, PseudoCls.PAPER_TAU);
                 }
                 LvlmPipeline.Options options = pruner == null ? LvlmPipeline.Options.unpruned()
-                        : LvlmPipeline.Options.of(pruner).withReuseProbe(reuseProbe);
+                        : LvlmPipeline.Options.of(pruner).withReuseProbe(reuseProbe).withOriginalPositions(originalPositions);
                 String source = modelDir == null ? "seeded random weights" : "checkpoint " + modelDir;
                 return new LoadedModel(model, tokenizer, template, ivtpText, method, ptp, ivtp, options, source,
                         (System.nanoTime() - t0) / 1e6);

@@ -105,6 +105,10 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--reuse-probe", description = "Reuse the probe's LM layers instead of re-running them (beyond the paper).")
     boolean reuseProbe;
 
+    @Option(names = "--compact-positions", description = "Number the pruned sequence's tokens from 0 instead of keeping "
+            + "their unpruned RoPE positions (pruning before the LM and IVTP's ViT stage).")
+    boolean compactPositions;
+
     @Option(names = "--out", defaultValue = "demo-out", paramLabel = "DIR", description = "Where the overlay PNG goes. Default: ${DEFAULT-VALUE}.")
     Path out;
 
@@ -181,7 +185,7 @@ final class DemoCommand implements Callable<Integer> {
         Vtprune.Builder builder;
         try {  // the builder checks every model option it can before anything is loaded
             builder = Vtprune.builder().dtype(dtype).device(device).seed(seed).method(method).ratio(ptp.ratio).alpha(ptp.alpha)
-                    .reuseProbe(reuseProbe).progress((String line) -> progress.println(line.startsWith(" ") ? line : "vtprune demo: " + line));
+                    .reuseProbe(reuseProbe).originalPositions(!compactPositions).progress((String line) -> progress.println(line.startsWith(" ") ? line : "vtprune demo: " + line));
             if (modelDir != null) builder.modelDir(modelDir);
             else builder.preset(preset);
             if (keep != null) builder.keep(keep);

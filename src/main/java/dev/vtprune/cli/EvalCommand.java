@@ -56,6 +56,10 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--limit", defaultValue = "1000", description = "Questions (one per image). Default: ${DEFAULT-VALUE}.")
     int limit;
 
+    @Option(names = "--compact-positions", description = "Number the pruned sequence's tokens from 0 instead of keeping "
+            + "their unpruned RoPE positions (pruning before the LM and IVTP's ViT stage).")
+    boolean compactPositions;
+
     @Option(names = "--json", description = "One JSON object on stdout instead of the markdown table.")
     boolean json;
 
@@ -87,7 +91,7 @@ final class EvalCommand implements Callable<Integer> {
         try (SafetensorsCheckpoint source = SafetensorsCheckpoint.open(modelDir);
              Lvlm model = ModelLoader.load(c, source, ScalarType.Float, null);
              IvtpText text = ivtp ? ClipModel.ivtpText(modelDir, c, PseudoCls.PAPER_TAU) : null) {
-            rows = new Evaluator(model, tok, text).run(seed, limit, methods, keeps, err);
+            rows = new Evaluator(model, tok, text, !compactPositions).run(seed, limit, methods, keeps, err);
         }
         err.printf(Locale.ROOT, "eval: %d rows of %d questions in %.1f s%n", rows.size(), limit, (System.nanoTime() - t0) / 1e9);
         if (png != null) {
@@ -111,6 +115,7 @@ final class EvalCommand implements Callable<Integer> {
         o.addProperty("model", c.name());
         o.addProperty("seed", seed);
         o.addProperty("chance", chance.overall());
+        o.addProperty("positions", compactPositions ? "compact" : "original");
         JsonArray a = new JsonArray();
         for (Evaluator.Row r : rows) {
             JsonObject j = new JsonObject();
@@ -130,8 +135,9 @@ final class EvalCommand implements Callable<Integer> {
 
     private String markdown(ModelConfig c, Chance chance, List<Evaluator.Row> rows) {
         StringBuilder s = new StringBuilder();
-        s.append(String.format(Locale.ROOT, "model %s, split seed %d, %d questions; chance (majority answer per question type) %.1f%%%n%n",
-                c.name(), seed, limit, 100 * chance.overall()));
+        s.append(String.format(Locale.ROOT, "model %s, split seed %d, %d questions; chance (majority answer per question type) %.1f%%; "
+                + "pruned tokens keep their %s RoPE positions%n%n", c.name(), seed, limit, 100 * chance.overall(),
+                compactPositions ? "renumbered (compact)" : "original"));
         s.append("| method | keep | visual tokens | GFLOPs | accuracy | 95% CI |\n|---|---:|---:|---:|---:|---|\n");
         for (Evaluator.Row r : rows) {
             s.append(String.format(Locale.ROOT, "| %s | %.3f | %.1f | %.4f | %.1f%% | %.1f–%.1f%% |%n", r.method(), r.keep(),

@@ -52,6 +52,7 @@ public final class Evaluator {
     private final WordTokenizer tok;
     private final LvlmPipeline pipeline;
     private final IvtpText ivtpText;
+    private final boolean originalPositions;
 
     public Evaluator(Lvlm model, WordTokenizer tok) {
         this(model, tok, null);
@@ -59,6 +60,15 @@ public final class Evaluator {
 
     /** @param ivtpText CLIP's side of IVTP's LM stage (the checkpoint's tower), or null: then ivtp is refused; not owned */
     public Evaluator(Lvlm model, WordTokenizer tok, IvtpText ivtpText) {
+        this(model, tok, ivtpText, true);
+    }
+
+    /**
+     * @param originalPositions whether tokens kept before the LM keep their unpruned RoPE
+     *                          positions ({@link LvlmPipeline.Options#originalPositions()})
+     */
+    public Evaluator(Lvlm model, WordTokenizer tok, IvtpText ivtpText, boolean originalPositions) {
+        this.originalPositions = originalPositions;
         this.model = model;
         this.tok = tok;
         this.ivtpText = ivtpText;
@@ -132,7 +142,8 @@ public final class Evaluator {
                 ? IvtpPruner.Config.PAPER.withLmLayers(IvtpPruner.Config.scaledLmLayers(c.language().layers())).withFinalRatio(keep)
                 : null;
         LvlmPipeline.Options options = method.equals("none") ? LvlmPipeline.Options.unpruned()
-                : LvlmPipeline.Options.of(ivtp != null ? new IvtpPruner(ivtp) : Pruners.byName(method, ptp, seed));
+                : LvlmPipeline.Options.of(ivtp != null ? new IvtpPruner(ivtp) : Pruners.byName(method, ptp, seed))
+                        .withOriginalPositions(originalPositions);
         int batchSize = ivtp != null && ivtp.lmLayers() > 0 ? 1 : BATCH;  // the LM stage prunes one prompt per run
         int probeLayers = method.equals("ptp") && ptp.alpha() > 0 || method.equals("fastv") ? ptp.lmLayer() + 1 : 0;
         int right = 0;

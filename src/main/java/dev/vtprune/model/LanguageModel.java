@@ -268,6 +268,22 @@ public final class LanguageModel extends WeightOwner {
      */
     public LmPruning.Result prefillPruned(Tensor embeds, LmPruning.Spans spans, Tensor pseudoCls, LmPruning plan,
                                          long[][][] given) {
+        return prefillPruned(embeds, spans, pseudoCls, plan, given, null);
+    }
+
+    /**
+     * {@link #prefillPruned(Tensor, LmPruning.Spans, Tensor, LmPruning, long[][][])} on a
+     * sequence whose tokens sit at the given RoPE positions: input token i at
+     * {@code positions[i]}, e.g. the positions the ViT stage's survivors had before it dropped
+     * the others, so that both stages keep the unpruned sequence's geometry. The pseudo-CLS
+     * takes the position of the first token after the last visual token; decoding continues at
+     * {@code positions[L - 1] + 1}.
+     *
+     * @param positions null for 0..L-1; else L strictly increasing positions >= 0 (the spans,
+     *                  the kept sets and the result's positions stay input indices)
+     */
+    public LmPruning.Result prefillPruned(Tensor embeds, LmPruning.Spans spans, Tensor pseudoCls, LmPruning plan,
+                                         long[][][] given, long[] positions) {
         Args.notNull(spans, "spans");
         Args.notNull(plan, "plan");
         checkStates(embeds, "embeds", new long[] {embeds.size(1)});
@@ -277,6 +293,16 @@ public final class LanguageModel extends WeightOwner {
         if (plan.layers() > layers.length) {
             throw Args.error("plan.layers (W)", "be <= the LM's " + layers.length + " layers", plan.layers());
         }
+        if (positions != null) {
+            if (positions.length != length) throw Args.error("positions", "hold one position per token (" + length + ")", positions.length);
+            for (int i = 0; i < positions.length; i++) {
+                if (positions[i] < (i == 0 ? 0 : positions[i - 1] + 1)) {
+                    throw Args.error("positions", "be strictly increasing and >= 0", "positions[" + i + "] = " + positions[i]
+                            + (i == 0 ? "" : " after " + positions[i - 1]));
+                }
+            }
+        }
+        long[] ropeOf = positions != null ? positions.clone() : null;
         if (given == null) {
             Args.notNull(pseudoCls, "pseudoCls");
             Checks.shape(pseudoCls, "pseudoCls", "[hidden]", cfg.hidden());
@@ -308,7 +334,7 @@ public final class LanguageModel extends WeightOwner {
             }
             List<Tensor> groupQ = new ArrayList<>(), groupK = new ArrayList<>();
             int point = 0;
-            Tensor[] rope = ropeFor(rows, pcPos, device, dtype);
+            Tensor[] rope = ropeFor(rows, pcPos, ropeOf, device, dtype);
             Tensor mask = pseudoClsMask(rows, device);
             for (int i = 0; i < layers.length; i++) {
                 Tensor previous = x;
@@ -371,7 +397,7 @@ public final class LanguageModel extends WeightOwner {
                         cached[j] = real;
                     }
                 }
-                rope = ropeFor(rows, pcPos, device, dtype);
+                rope = ropeFor(rows, pcPos, ropeOf, device, dtype);
                 mask = pseudoClsMask(rows, device);
                 steps.add(new LmPruning.Step(i, present, importance, kept, (System.nanoTime() - t0) / 1e6));
                 point++;
@@ -386,7 +412,8 @@ public final class LanguageModel extends WeightOwner {
         long[][] layerLengths = new long[layers.length][];
         for (int i = 0; i < layers.length; i++) layerLengths[i] = new long[] {cached[i].length};
         // Every token kept its input position, so the next one continues the unpruned sequence.
-        KvCache cache = new KvCache(keys, values, new long[] {rows.length}, layerLengths, new long[] {length});
+        KvCache cache = new KvCache(keys, values, new long[] {rows.length}, layerLengths,
+                new long[] {ropeOf == null ? length : ropeOf[(int) length - 1] + 1});
         return new LmPruning.Result(new Prefill(logits, cache), List.copyOf(steps), cached);
     }
 
@@ -395,10 +422,16 @@ public final class LanguageModel extends WeightOwner {
         return -1;
     }
 
-    /** RoPE tables for the running rows: input positions, the pseudo-CLS at pcPos. */
-    private Tensor[] ropeFor(long[] rows, long pcPos, Device device, ScalarType dtype) {
+    /**
+     * RoPE tables for the running rows: input positions (mapped through ropeOf unless null), the
+     * pseudo-CLS at pcPos's (one past the last when pcPos is the sequence's end).
+     */
+    private Tensor[] ropeFor(long[] rows, long pcPos, long[] ropeOf, Device device, ScalarType dtype) {
         long[] pos = new long[rows.length];
-        for (int i = 0; i < rows.length; i++) pos[i] = rows[i] < 0 ? pcPos : rows[i];
+        for (int i = 0; i < rows.length; i++) {
+            long p = rows[i] < 0 ? pcPos : rows[i];
+            pos[i] = ropeOf == null ? p : p < ropeOf.length ? ropeOf[(int) p] : ropeOf[ropeOf.length - 1] + 1;
+        }
         return Rope.tables(Tensors.longs(device, pos).unsqueeze(0), cfg.headDim(), cfg.ropeTheta(), dtype);
     }
 

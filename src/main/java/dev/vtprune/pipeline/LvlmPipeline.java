@@ -66,25 +66,37 @@ public final class LvlmPipeline {
      * @param reuseProbe continue the prefill from the probe's layers instead of re-running them
      * @param capture    keep the pruner's inputs of a one-image run in the tensor names of
      *                   {@code vtprune prune} (see {@link Result#pruneInputs()})
+     * @param originalPositions for pruning before the LM and IVTP's ViT stage: the kept tokens
+     *                   keep the RoPE positions they had in the unpruned sequence (the text after
+     *                   the image too, so the first decoded token takes the unpruned length), as
+     *                   FastV, IVTP's LM stage and the reused probe always do; false prefills the
+     *                   shorter sequence from position 0. {@link #of} sets it: renumbering moved
+     *                   the trained task model's answers to near chance, keeping them did not
+     *                   (bench/results/eval-2026-12-04)
      */
-    public record Options(TokenPruner pruner, int vitLayer, int lmLayer, boolean reuseProbe, boolean capture) {
+    public record Options(TokenPruner pruner, int vitLayer, int lmLayer, boolean reuseProbe, boolean capture,
+                          boolean originalPositions) {
         public static Options unpruned() {
-            return new Options(null, 11, 1, false, false);
+            return new Options(null, 11, 1, false, false, false);
         }
 
         public static Options of(TokenPruner pruner) {
             int lm = pruner instanceof PyramidTokenPruner p ? p.config().lmLayer()
                     : pruner instanceof FastVPruner f ? f.layer() : 1;
             int vit = pruner instanceof PyramidTokenPruner p ? p.config().vitLayer() : 11;
-            return new Options(pruner, vit, lm, false, false);
+            return new Options(pruner, vit, lm, false, false, true);
         }
 
         public Options withReuseProbe(boolean reuse) {
-            return new Options(pruner, vitLayer, lmLayer, reuse, capture);
+            return new Options(pruner, vitLayer, lmLayer, reuse, capture, originalPositions);
         }
 
         public Options withCapture(boolean keep) {
-            return new Options(pruner, vitLayer, lmLayer, reuseProbe, keep);
+            return new Options(pruner, vitLayer, lmLayer, reuseProbe, keep, originalPositions);
+        }
+
+        public Options withOriginalPositions(boolean keep) {
+            return new Options(pruner, vitLayer, lmLayer, reuseProbe, capture, keep);
         }
     }
 
@@ -198,7 +210,7 @@ public final class LvlmPipeline {
         timer.lap("preprocess");
 
         TokenPruner pruner = o.pruner();
-        if (pruner instanceof IvtpPruner ivtp) return forwardIvtp(ivtp, tilings, tilesPerImage, pixels, instructions, timer);
+        if (pruner instanceof IvtpPruner ivtp) return forwardIvtp(ivtp, tilings, tilesPerImage, pixels, instructions, o.originalPositions(), timer);
         boolean ptp = pruner instanceof PyramidTokenPruner;
         boolean fastV = pruner instanceof FastVPruner;
         boolean needsVitProbe = ptp || (pruner != null && pruner.name().equals("cls-topk"));
@@ -281,7 +293,8 @@ public final class LvlmPipeline {
             Batch shorter = Batch.assemble(model, pruned, keptParts);
             lengths = shorter.lengths;
             timer.lap("gather");
-            prefill = model.language().prefill(shorter.embeds, shorter.lengths);
+            Tensor positions = o.originalPositions() ? keptPositions(selection, layout, seqs, full.lengths, keptPerImage) : null;
+            prefill = model.language().prefillFrom(0, shorter.embeds, shorter.lengths, positions, null);
         }
         timer.lap("prefill");
         if (probe != null) probe.close();
@@ -311,7 +324,7 @@ public final class LvlmPipeline {
      * yet, so a config with lmLayers > 0 is refused rather than run partly.
      */
     private Result forwardIvtp(IvtpPruner ivtp, List<Tiling> tilings, long[] tilesPerImage, Tensor pixels,
-                               List<String> instructions, Timer timer) {
+                               List<String> instructions, boolean originalPositions, Timer timer) {
         ModelConfig c = model.config();
         if (ivtp.config().lmLayers() > 0) {
             if (ivtpText == null) {
@@ -359,12 +372,18 @@ public final class LvlmPipeline {
             first += n;
         }
         Batch shorter = Batch.assemble(model, pruned, parts);
+        Tensor positions = null;
+        if (originalPositions) {
+            long[] unpruned = new long[images];
+            for (int b = 0; b < images; b++) unpruned[b] = seqs.get(b).length();
+            positions = keptPositions(selection, layout, seqs, unpruned, after);
+        }
         timer.lap("embed");
         if (ic.lmLayers() > 0) {
             return lmStage(ivtp, tilings, layout, vision, shorter, pruned.get(0), kept, perTile, before, seqs,
-                    instructions.get(0), timer);
+                    instructions.get(0), positions == null ? null : Tensors.toLongs(positions), timer);
         }
-        Prefill prefill = model.language().prefill(shorter.embeds, shorter.lengths);
+        Prefill prefill = model.language().prefillFrom(0, shorter.embeds, shorter.lengths, positions, null);
         timer.lap("prefill");
         Result result = new Result(tilings, layout, selection, prefill, before, after, shorter.lengths, timer.done(), seqs);
         result.vitTrace(vision.trace());
@@ -378,10 +397,11 @@ public final class LvlmPipeline {
      * image's tiles (the ViT prunes per tile, the LM per image).
      *
      * @param kept global token ids (tile * perTile + token) of the ViT stage's survivors, in sequence order
+     * @param positions the RoPE position of each token of `seq` (their unpruned positions), or null for 0..L-1
      */
     private Result lmStage(IvtpPruner ivtp, List<Tiling> tilings, TileLayout layout, VisionOutput vision, Batch seq,
                            PromptTemplate.Layout s, long[] kept, int perTile, long[] before,
-                           List<PromptTemplate.Layout> seqs, String instruction, Timer timer) {
+                           List<PromptTemplate.Layout> seqs, String instruction, long[] positions, Timer timer) {
         ModelConfig c = model.config();
         IvtpPruner.Config ic = ivtp.config();
         int tiles = tilings.get(0).size(), vitPoints = IvtpPruner.points(c.vision().layers(), ic.groupSize());
@@ -406,7 +426,7 @@ public final class LvlmPipeline {
             dev.vtprune.model.LmPruning plan = new dev.vtprune.model.LmPruning(ic.groupSize(), ic.lmLayers(), lmKeep,
                     ic.valueWeighting(), ic.mode());
             r = model.language().prefillPruned(embeds, new dev.vtprune.model.LmPruning.Spans(
-                    new long[] {s.visualStart()}, new long[] {s.visualCount()}), pc.embedding(), plan, null);
+                    new long[] {s.visualStart()}, new long[] {s.visualCount()}), pc.embedding(), plan, null, positions);
             stage = new Result.LmStage(r.steps(), r.positions(), instruction, spans[0], spans[1], pc.relevance(),
                     pc.selected(), ivtpText.tau());
         }

@@ -142,6 +142,46 @@ class LmPruningTest {
         }
     }
 
+    /**
+     * Given RoPE positions with gaps (the ViT stage's survivors at their unpruned positions): the
+     * scores, kept sets and logits are the oracle's at those positions, not at 0..L-1, and the
+     * cache continues after the last one.
+     */
+    @Test
+    void givenPositionsSetRopeAndTheNextPosition() {
+        TestCheckpoint ck = TestCheckpoint.of(QWEN, 91);
+        int h = QWEN.language().hidden();
+        Tensor embeds = ModelTesting.randn(92, 1, LENGTH, h);
+        Tensor pc = ModelTesting.randn(93, h);
+        LmPruning plan = new LmPruning(2, 4, new long[] {5, 3}, true, Rollout.Mode.IVTP);
+        long[] ropeOf = new long[LENGTH];
+        for (int i = 0; i < LENGTH; i++) ropeOf[i] = i + 7 * Math.min(i, 12) / 3 + (i >= PC_POS ? 40 : 0);  // uneven gaps
+        double[] x = Tensors.toDoubles(embeds), pcd = Tensors.toDoubles(pc);
+        Oracle want = run(ck.hf, x, pcd, plan, null, false, ropeOf);
+        Oracle plain = oracle(ck.hf, x, pcd, plan, null);
+        try (Lvlm m = ModelTesting.load(ck, QWEN);
+             LmPruning.Result got = m.language().prefillPruned(embeds, new LmPruning.Spans(START, COUNT), pc, plan, null, ropeOf)) {
+            for (int p = 0; p < 2; p++) {
+                for (int b = 0; b < 2; b++) {
+                    Approx.assertClose(want.importance.get(p)[b], got.steps().get(p).importance()[b], 1e-6, 1e-4, "importance " + p + "," + b);
+                    assertArrayEquals(want.kept.get(p)[b], got.steps().get(p).kept()[b], "kept " + p + "," + b);
+                }
+            }
+            double[] logits = Tensors.toDoubles(got.prefill().lastLogits());
+            Approx.assertClose(want.logits, logits, 1e-4, 1e-4, "logits at the given positions");
+            double diff = 0;
+            for (int i = 0; i < logits.length; i++) diff = Math.max(diff, Math.abs(plain.logits[i] - logits[i]));
+            assertTrue(diff > 1e-2, "positions 0..L-1 would give other logits (max diff " + diff + ")");
+            assertArrayEquals(new long[] {ropeOf[LENGTH - 1] + 1}, got.prefill().cache().nextPositions());
+            assertMessage(() -> m.language().prefillPruned(embeds, new LmPruning.Spans(START, COUNT), pc, plan, null,
+                    new long[] {1, 2}), "positions", "(" + LENGTH + ")", "2");
+            long[] backwards = ropeOf.clone();
+            backwards[5] = backwards[4];
+            assertMessage(() -> m.language().prefillPruned(embeds, new LmPruning.Spans(START, COUNT), pc, plan, null,
+                    backwards), "positions", "strictly increasing", "positions[5]");
+        }
+    }
+
     @Test
     void badPlansAreRefusedClearly() {
         assertMessage(() -> new LmPruning(0, 4, new long[] {1}, true, Rollout.Mode.IVTP), "groupSize");
@@ -165,16 +205,20 @@ class LmPruningTest {
     // ------------------------------------------------------------------ the float64 oracle
 
     static Oracle oracle(Map<String, Tensor> ck, double[] embeds, double[] pc, LmPruning plan, long[][][] given) {
-        return run(ck, embeds, pc, plan, given, false);
+        return run(ck, embeds, pc, plan, given, false, null);
     }
 
     /** The forward with the same drops but positions renumbered 0..n-1 after each drop (what IVTP does not do). */
     static Oracle oracleRenumbered(Map<String, Tensor> ck, double[] embeds, LmPruning plan, long[][][] given) {
-        return run(ck, embeds, null, plan, given, true);
+        return run(ck, embeds, null, plan, given, true, null);
     }
 
+    /**
+     * @param ropeOf null: input token i at RoPE position i; else at ropeOf[i] (the pseudo-CLS at
+     *               ropeOf[PC_POS])
+     */
     private static Oracle run(Map<String, Tensor> ck, double[] embeds, double[] pc, LmPruning plan, long[][][] given,
-                              boolean renumber) {
+                              boolean renumber, long[] ropeOf) {
         ModelConfig.Language lc = QWEN.language();
         int h = lc.hidden(), hkv = lc.kvHeads(), d = lc.headDim();
         List<Long> rows = new ArrayList<>();
@@ -197,7 +241,8 @@ class LmPruningTest {
             long[] pos = new long[n];
             boolean[] visible = new boolean[n * n];
             for (int i = 0; i < n; i++) {
-                pos[i] = renumber ? i : rows.get(i) < 0 ? PC_POS : rows.get(i);
+                long input = rows.get(i) < 0 ? PC_POS : rows.get(i);
+                pos[i] = renumber ? i : ropeOf == null ? input : ropeOf[(int) input];
                 for (int j = 0; j <= i; j++) visible[i * n + j] = !(rows.get(j) < 0 && i > j);
             }
             Oracle64.LayerResult y = Oracle64.decoderLayer(QWEN, ck, LM + "layers." + l + ".", flat(x), n, pos, visible);

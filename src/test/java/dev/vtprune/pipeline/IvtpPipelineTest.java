@@ -64,6 +64,24 @@ class IvtpPipelineTest {
         }
     }
 
+    /** The ViT stage's survivors keep their unpruned positions unless asked to be renumbered. */
+    @Test
+    void theViTStageKeepsPositionsUnlessCompact() {
+        var im = List.of(image(224, 112, 6));
+        LvlmPipeline.Options o = ivtp(IvtpPruner.Config.PAPER.withFinalKeep(5));
+        try (Result kept = pipeline.run(im, List.of("where"), o);
+             Result compact = pipeline.run(im, List.of("where"), o.withOriginalPositions(false))) {
+            long length = kept.sequences().get(0).length();
+            assertArrayEquals(new long[] {length}, kept.cache().nextPositions());
+            assertArrayEquals(new long[] {length - 33}, compact.cache().nextPositions());
+            assertArrayEquals(kept.selection().keptIndices(), compact.selection().keptIndices());
+            double[] a = Tensors.toDoubles(kept.logits()), b = Tensors.toDoubles(compact.logits());
+            double diff = 0;
+            for (int i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
+            assertTrue(diff > 1e-4, "the positions reach the logits (max diff " + diff + ")");
+        }
+    }
+
     @Test
     void keepingEverythingIsTheUnprunedRun() {
         List<java.awt.image.BufferedImage> im = List.of(image(224, 112, 3));
@@ -122,6 +140,8 @@ class IvtpPipelineTest {
             assertEquals(full, lm.positions()[1].length);
             assertEquals(full - 3 * schedule[1] + 9, lm.positions()[2].length, "layer 2 caches the kept tokens");
             assertArrayEquals(new long[] {full - 3 * schedule[1] + 9}, r.kvLengths());
+            assertArrayEquals(new long[] {r.sequences().get(0).length()}, r.cache().nextPositions(),
+                    "both stages keep the unpruned positions: decoding continues after the unpruned sequence");
             assertEquals(prompt.length(), lm.relevance().length, "one byte token per character");
             for (int i = 0; i < prompt.length(); i++) {
                 assertEquals(i, lm.tokenStart()[i]);

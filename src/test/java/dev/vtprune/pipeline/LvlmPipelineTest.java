@@ -88,6 +88,62 @@ class LvlmPipelineTest {
         }
     }
 
+    /**
+     * Pruning before the LM keeps the kept tokens' unpruned RoPE positions by default: the cache
+     * continues after the unpruned length and the logits are those of the shorter sequence at
+     * those positions, built here by hand from the selection (text, kept visual tokens, text);
+     * renumbering from 0 gives other logits and continues after the pruned length.
+     */
+    @Test
+    void prunedTokensKeepTheirUnprunedPositionsUnlessCompact() {
+        List<BufferedImage> im = List.of(image(224, 112, 8));
+        List<String> q = List.of("where is the red ball");
+        LvlmPipeline.Options original = LvlmPipeline.Options.of(new RandomPruner(0.5, 3));
+        assertTrue(original.originalPositions(), "the default");
+        try (Result full = pipeline.run(im, q, LvlmPipeline.Options.unpruned());
+             Result kept = pipeline.run(im, q, original);
+             Result compact = pipeline.run(im, q, original.withOriginalPositions(false))) {
+            PromptTemplate.Layout seq = full.sequences().get(0);
+            long length = seq.length(), dropped = kept.visualBefore()[0] - kept.visualAfter()[0];
+            assertArrayEquals(new long[] {length}, kept.cache().nextPositions());
+            assertArrayEquals(new long[] {length - dropped}, compact.cache().nextPositions());
+            assertArrayEquals(kept.selection().keptIndices(), compact.selection().keptIndices(), "same seed, same choice");
+
+            // The reference: the unpruned sequence's embeddings, the dropped rows removed, at the kept rows' positions.
+            long[] ids = seq.ids().clone();
+            long vs = seq.visualStart(), vc = seq.visualCount();
+            long[] keptIds = kept.selection().keptIndices();
+            long[] positions = new long[(int) (length - dropped)];
+            int w = 0;
+            for (long p = 0; p < vs; p++) positions[w++] = p;
+            for (long k : keptIds) positions[w++] = vs + k;
+            for (long p = vs + vc; p < length; p++) positions[w++] = p;
+            try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
+                org.bytedeco.pytorch.Tensor embeds = fullEmbeddings(ids, vs, im.get(0));
+                org.bytedeco.pytorch.Tensor rows = org.bytedeco.pytorch.Tensor.create(positions);
+                org.bytedeco.pytorch.Tensor shorter = embeds.index_select(1, rows);
+                double[] want = Tensors.toDoubles(model.language().prefillFrom(0, shorter, new long[] {positions.length},
+                        rows.unsqueeze(0), null).lastLogits());
+                Approx.assertClose(want, Tensors.toDoubles(kept.logits()), 1e-5, 1e-4, "logits at the original positions");
+                double diff = 0;
+                double[] c = Tensors.toDoubles(compact.logits());
+                for (int i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(c[i] - want[i]));
+                assertTrue(diff > 1e-3, "renumbered positions give other logits (max diff " + diff + ")");
+            }
+        }
+    }
+
+    /** [1, L, hidden]: the unpruned sequence's input embeddings, the image's projected tokens in its visual slots. */
+    private static org.bytedeco.pytorch.Tensor fullEmbeddings(long[] ids, long vs, BufferedImage image) {
+        org.bytedeco.pytorch.Tensor pixels = dev.vtprune.pipeline.image.Preprocessor.forModel(model.config())
+                .tensor(pipeline.tile(List.of(image)).get(0));
+        org.bytedeco.pytorch.Tensor visual = model.projector().forward(model.vision().forward(pixels, -1).patches());
+        visual = visual.reshape(visual.size(0) * visual.size(1), visual.size(2));
+        org.bytedeco.pytorch.Tensor embeds = model.language().embed(org.bytedeco.pytorch.Tensor.create(ids, 1, ids.length));
+        embeds.select(0, 0).narrow(0, vs, visual.size(0)).copy_(visual);
+        return embeds;
+    }
+
     @Test
     void batchOfTwoImagesEqualsSeparateRuns() {
         List<BufferedImage> im = List.of(image(224, 112, 4), image(56, 56, 5));
