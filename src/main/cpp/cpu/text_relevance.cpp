@@ -75,12 +75,15 @@ void text_relevance(const TextRelevanceArgs& a) {
     });
 }
 
-// The Q/K form. A work item is a block of kQueryBlock query rows of one image: for each kv head
-// it packs the keys the block can see (j <= its last position) once, runs the rows of every
-// query head of that kv group through the score micro-kernel, turns each row into
-// probabilities in place (row max, exp, sum), and reads them at the visual positions only.
-// Memory per work item: one packed key block, simd::kRows score rows and [block, N] head
-// accumulators: O(L + N), never O(Q * L).
+// The Q/K form. Each kv head's keys, up to the last one any query of the image sees, are packed
+// once per image (in parallel over kv heads) and shared by every work item: packing them per
+// work item was 21.7% of the instructions at InternVL2 (bench/NOTES.md). A work item is a block
+// of kQueryBlock query rows: for each kv head it runs the rows of every query head of that kv
+// group through the score micro-kernel over the prefix of packed tiles the block can see (a
+// tile past a block's last key holds real keys where a per-block pack held zeros; those scores
+// are never read), turns each row into probabilities in place (row max, exp, sum), and reads
+// them at the visual positions only. Memory: the packed keys, O(kv_heads * L * d) per image,
+// and per work item simd::kRows score rows and [block, N] head accumulators: never O(Q * L).
 void text_relevance_qk(const TextRelevanceQkArgs& a) {
     dispatch_dtype("vt_text_relevance_qk", a.dtype, [&](auto tag) {
         using T = decltype(tag);
@@ -100,8 +103,18 @@ void text_relevance_qk(const TextRelevanceQkArgs& a) {
             const TextReducer text{a.text_reduce, nq};
             const int64_t blocks = (nq + kQueryBlock - 1) / kQueryBlock;
             std::vector<float> partial(static_cast<size_t>(blocks * nv));
+            int64_t all_keys = 0;
+            for (int64_t r = 0; r < nq; ++r) all_keys = std::max(all_keys, a.query_pos[q0 + r] + 1);
+            const int64_t head_size = simd::round_up(all_keys, simd::kTile) * d;
+            std::vector<float> packed(static_cast<size_t>(a.kv_heads * head_size));
+            parallel_for(a.kv_heads, 1, [&](int64_t g0, int64_t g1) {
+                for (int64_t g = g0; g < g1; ++g) {
+                    simd::pack_keys(k + g * a.k_head_stride + k0 * a.k_token_stride, a.k_token_stride, all_keys, d,
+                                    packed.data() + g * head_size);
+                }
+            });
             parallel_for(blocks, 1, [&](int64_t w0, int64_t w1) {
-                std::vector<float> packed, qblock(static_cast<size_t>(simd::kRows * d)), scores, heads;
+                std::vector<float> qblock(static_cast<size_t>(simd::kRows * d)), scores, heads;
                 std::vector<int64_t> rows(kQueryBlock);
                 for (int64_t w = w0; w < w1; ++w) {
                     const int64_t r0 = q0 + w * kQueryBlock, nr = std::min(kQueryBlock, q0 + nq - r0);
@@ -111,18 +124,16 @@ void text_relevance_qk(const TextRelevanceQkArgs& a) {
                         keys = std::max(keys, a.query_pos[r0 + r] + 1);
                     }
                     const int64_t kp = simd::round_up(keys, simd::kTile);
-                    packed.resize(static_cast<size_t>(kp * d));
                     scores.resize(static_cast<size_t>(simd::kRows * kp));
                     heads.assign(static_cast<size_t>(nr * nv), 0.0f);  // head reduction per row
                     for (int64_t g = 0; g < a.kv_heads; ++g) {
-                        simd::pack_keys(k + g * a.k_head_stride + k0 * a.k_token_stride, a.k_token_stride, keys, d,
-                                        packed.data());
+                        const float* head_keys = packed.data() + g * head_size;
                         for (int64_t h = g * group; h < (g + 1) * group; ++h) {
                             for (int64_t c = 0; c < nr; c += simd::kRows) {
                                 const int n = static_cast<int>(std::min<int64_t>(simd::kRows, nr - c));
                                 simd::pack_rows(q + h * a.q_head_stride, a.q_token_stride, rows.data() + c, n, d, a.scale,
                                                 qblock.data());
-                                simd::scores(qblock.data(), packed.data(), keys, d, scores.data(), kp);
+                                simd::scores(qblock.data(), head_keys, keys, d, scores.data(), kp);
                                 for (int r = 0; r < n; ++r) {
                                     const int64_t pos = a.query_pos[rows[c + r]];
                                     float* row = scores.data() + r * kp;
