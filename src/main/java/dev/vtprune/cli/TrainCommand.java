@@ -37,7 +37,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--clip-steps", defaultValue = "200", description = "CLIP (stage 1) steps. Default: ${DEFAULT-VALUE}.")
     int clipSteps;
 
-    @Option(names = "--steps", defaultValue = "1800", description = "Instruction-tuning (stage 2) steps. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--steps", defaultValue = "4000", description = "Instruction-tuning (stage 2) steps. Default: ${DEFAULT-VALUE}.")
     int steps;
 
     @Option(names = "--batch", defaultValue = "16", description = "Images per step. Default: ${DEFAULT-VALUE}.")
@@ -52,7 +52,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--val", defaultValue = "400", description = "Validation-split images scored at the end. Default: ${DEFAULT-VALUE}.")
     int val;
 
-    @Option(names = "--max-minutes", defaultValue = "55", description = "Wall-clock budget; stage 2 stops early when spent. Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--max-minutes", defaultValue = "58", description = "Wall-clock budget; stage 2 stops early when spent. Default: ${DEFAULT-VALUE}.")
     double maxMinutes;
 
     @Option(names = "--pool", defaultValue = "0", description = "Cycle over the first N training images only (an overfitting check); 0 = always new images. Default: ${DEFAULT-VALUE}.")
@@ -74,7 +74,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--ground", defaultValue = "1", description = "Weight of the grounding loss (a linear head names the object under every visual token; 0 = off). Default: ${DEFAULT-VALUE}.")
     double ground;
 
-    @Option(names = "--val-every", defaultValue = "200", description = "Also validate every N stage-2 steps on up to 100 validation images (0 = at the end only). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--val-every", defaultValue = "400", description = "Also validate every N stage-2 steps on up to 100 validation images (0 = at the end only). Default: ${DEFAULT-VALUE}.")
     int valEvery;
 
     @Option(names = "--log-every", defaultValue = "20", description = "Steps between progress lines. Default: ${DEFAULT-VALUE}.")

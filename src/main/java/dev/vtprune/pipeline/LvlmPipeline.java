@@ -42,11 +42,13 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *   <li>PTP (the paper's form): a probe runs the first LM layers on the full sequence to get the
  *       instruction relevance from their Q/K; the selection (K1 + K5 + K4 + K2) picks tokens;
  *       their projected embeddings are gathered and the whole prefill runs on the shorter
- *       sequence. With {@code reuseProbe} the probe's layers are kept instead of re-run: their
+ *       sequence, each token at its unpruned RoPE position unless
+ *       {@link Options#originalPositions()} is off. With {@code reuseProbe} the probe's layers are kept instead of re-run: their
  *       hidden states and KV cache are gathered to the kept positions and the prefill continues
  *       from the next layer (beyond the paper; measured, not assumed, by the demo and benchmarks).
  *   <li>FastV prunes inside the LM after its layer K: always the reuse form.
- *   <li>The other baselines select before the LM and prefill the shorter sequence.
+ *   <li>The other baselines select before the LM and prefill the shorter sequence (positions
+ *       as for PTP).
  * </ul>
  * Batches of several images (each with its own instruction) run as one right-padded batch.
  * Every stage is timed (on a GPU after synchronising with its stream).

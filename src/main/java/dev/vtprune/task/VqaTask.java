@@ -26,8 +26,16 @@ import java.util.SplittableRandom;
 public final class VqaTask {
     public static final int WIDTH = 448, HEIGHT = 224;
     public static final int MIN_OBJECTS = 2, MAX_OBJECTS = 5, MIN_RADIUS = 12, MAX_RADIUS = 18;
-    /** Least gap between objects' boxes, and least |dx| between the two objects of a POSITION question. */
-    static final int GAP = 4, MIN_DX = 24;
+    /** Least gap between objects' boxes. */
+    static final int GAP = 4;
+    /**
+     * Least |dx| between the two objects of a POSITION question: one tile's width, so that the
+     * two always fall in different columns of the thumbnail's token grid (InternVL's global view,
+     * 112 px of this image per thumbnail token). At 24 px the tiny model stayed at chance on
+     * these questions in two runs (41% and 40%, bench/results/eval-2026-12-04): its 1-D RoPE LM
+     * does not learn to compare x across the tiles of a 4 x 2 grid, which come row by row.
+     */
+    static final int MIN_DX = 112;
     private static final int COLOUR_JITTER = 12;
 
     /** The three splits and their seeds. */
