@@ -141,22 +141,23 @@ class GenerationTest {
     }
 
     /**
-     * Where decoding continues: unpruned and PTP's paper form (the shorter sequence prefilled
-     * from 0) at their cache lengths; FastV and PTP with the reused probe (kept tokens at their
-     * original positions) at the unpruned length.
+     * Where decoding continues: unpruned at its cache length; PTP's paper form, PTP with the
+     * reused probe and FastV (kept tokens at their original positions) at the unpruned length;
+     * PTP's paper form with renumbered positions at its (shorter) cache length.
      */
     @Test
     void decodeContinuesAtTheRightPosition() {
         PyramidTokenPruner ptp = new PyramidTokenPruner(PyramidTokenPruner.Config.PAPER.withRatio(0.5));
         try (Result full = vlm.run(List.of(IMAGE), List.of(PROMPT), LvlmPipeline.Options.unpruned());
-             Result paper = vlm.run(List.of(IMAGE), List.of(PROMPT), LvlmPipeline.Options.of(ptp));
+             Result paper = vlm.run(List.of(IMAGE), List.of(PROMPT), LvlmPipeline.Options.of(ptp).withOriginalPositions(false));
+             Result kept = vlm.run(List.of(IMAGE), List.of(PROMPT), LvlmPipeline.Options.of(ptp));
              Result reused = vlm.run(List.of(IMAGE), List.of(PROMPT), LvlmPipeline.Options.of(ptp).withReuseProbe(true));
              Result fastv = vlm.run(List.of(IMAGE), List.of(PROMPT), LvlmPipeline.Options.of(new FastVPruner(0.5, 1, Backend.NATIVE)))) {
             long unpruned = full.sequences().get(0).length();
             assertEquals(unpruned, vlm.generate(full, cfg(2).build(), TokenListener.NONE).firstPosition());
             assertTrue(paper.kvLengths()[0] < unpruned);
             assertEquals(paper.kvLengths()[0], vlm.generate(paper, cfg(2).build(), TokenListener.NONE).firstPosition());
-            for (Result r : List.of(reused, fastv)) {
+            for (Result r : List.of(kept, reused, fastv)) {
                 Generation g = vlm.generate(r, cfg(2).build(), TokenListener.NONE);
                 assertEquals(unpruned, g.firstPosition());
                 assertEquals(r.kvLengths()[0], g.kvLength());
@@ -178,10 +179,11 @@ class GenerationTest {
              Result r = ivtp.run(IMAGE, PROMPT)) {
             assertTrue(r.lmStage() != null, "the LM stage ran");
             Generation a = ivtp.generate(r, cfg(4).build(), TokenListener.NONE);
-            // The ViT stage's survivors are prefilled from position 0; the LM stage keeps their positions, so decoding
-            // continues after the LM stage's input, which layer 0 (before any LM pruning point's drop) caches whole.
+            // Both stages keep the unpruned positions, so decoding continues after the unpruned sequence; layer 0
+            // (before any LM pruning point's drop) caches the LM stage's whole input, the ViT stage's survivors.
             long lmInput = r.lmStage().positions()[0].length;
-            assertEquals(lmInput, a.firstPosition(), "the LM stage's unpruned length");
+            assertEquals(r.sequences().get(0).length(), a.firstPosition(), "the unpruned length");
+            assertTrue(lmInput < a.firstPosition(), "the ViT stage dropped tokens");
             assertTrue(a.kvLength() < lmInput, "the late layers cache fewer tokens");
             assertEquals(r.logits().select(0, 0).argmax().item_long(), a.tokens()[0]);
             assertArrayEquals(a.tokens(), ivtp.generate(IMAGE, PROMPT, cfg(4).build()).tokens());

@@ -11,7 +11,9 @@ public record Accuracy(int right, int n, double low, double high) {
         double p = (double) right / n, z2 = Z * Z;
         double centre = (p + z2 / (2 * n)) / (1 + z2 / n);
         double half = Z * Math.sqrt(p * (1 - p) / n + z2 / (4.0 * n * n)) / (1 + z2 / n);
-        return new Accuracy(right, n, Math.max(0, centre - half), Math.min(1, centre + half));
+        // The exact interval holds p (its ends are 0 at right = 0 and 1 at right = n); rounding
+        // put the low end at 5.6e-17 > p = 0 once, so the ends are clamped to p as well as to [0, 1].
+        return new Accuracy(right, n, Math.max(0, Math.min(p, centre - half)), Math.min(1, Math.max(p, centre + half)));
     }
 
     public double value() {

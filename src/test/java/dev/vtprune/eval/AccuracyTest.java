@@ -2,6 +2,7 @@ package dev.vtprune.eval;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
@@ -20,6 +21,19 @@ class AccuracyTest {
         assertEquals(lo, a.low(), 1e-6, k + "/" + n);
         assertEquals(hi, a.high(), 1e-6, k + "/" + n);
         assertEquals((double) k / n, a.value(), 0);
+    }
+
+    /** The interval always holds the proportion, exactly at its ends (0 of 3 once gave a low end of 5.6e-17). */
+    @Test
+    void theIntervalHoldsTheProportion() {
+        for (int n = 1; n <= 200; n++) {
+            for (int k = 0; k <= n; k++) {
+                Accuracy a = Accuracy.of(k, n);
+                assertTrue(a.low() <= a.value() && a.value() <= a.high(), k + "/" + n + ": " + a);
+            }
+            assertEquals(0.0, Accuracy.of(0, n).low(), 0, "0/" + n);
+            assertEquals(1.0, Accuracy.of(n, n).high(), 0, n + "/" + n);
+        }
     }
 
     @Test
