@@ -43,9 +43,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *       instruction relevance from their Q/K; the selection (K1 + K5 + K4 + K2) picks tokens;
  *       their projected embeddings are gathered and the whole prefill runs on the shorter
  *       sequence, each token at its unpruned RoPE position unless
- *       {@link Options#originalPositions()} is off. With {@code reuseProbe} the probe's layers are kept instead of re-run: their
- *       hidden states and KV cache are gathered to the kept positions and the prefill continues
- *       from the next layer (beyond the paper; measured, not assumed, by the demo and benchmarks).
+ *       {@link Options#originalPositions()} is off. With {@code reuseProbe} the probe's layers
+ *       are kept instead of re-run: their hidden states and KV cache are gathered to the kept
+ *       positions and the prefill continues from the next layer (beyond the paper; measured,
+ *       not assumed, by the demo and benchmarks).
  *   <li>FastV prunes inside the LM after its layer K: always the reuse form.
  *   <li>The other baselines select before the LM and prefill the shorter sequence (positions
  *       as for PTP).
