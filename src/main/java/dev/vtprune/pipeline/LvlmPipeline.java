@@ -275,7 +275,7 @@ public final class LvlmPipeline {
         Prefill prefill;
         long[] lengths;
         if (reuse) {
-            Tensor index = keptPositions(selection, layout, seqs, full.lengths, keptPerImage);
+            Tensor index = keptPositions(selection, layout, seqs, keptPerImage);
             lengths = new long[images];
             for (int b = 0; b < images; b++) lengths[b] = full.lengths[b] - visualBefore[b] + keptPerImage[b];
             Tensor hidden = probe.hidden().gather(1, index.unsqueeze(2).expand(index.size(0), index.size(1),
@@ -296,7 +296,7 @@ public final class LvlmPipeline {
             Batch shorter = Batch.assemble(model, pruned, keptParts);
             lengths = shorter.lengths;
             timer.lap("gather");
-            Tensor positions = o.originalPositions() ? keptPositions(selection, layout, seqs, full.lengths, keptPerImage) : null;
+            Tensor positions = o.originalPositions() ? keptPositions(selection, layout, seqs, keptPerImage) : null;
             prefill = model.language().prefillFrom(0, shorter.embeds, shorter.lengths, positions, null);
         }
         timer.lap("prefill");
@@ -375,17 +375,12 @@ public final class LvlmPipeline {
             first += n;
         }
         Batch shorter = Batch.assemble(model, pruned, parts);
-        Tensor positions = null;
-        if (originalPositions) {
-            long[] unpruned = new long[images];
-            for (int b = 0; b < images; b++) unpruned[b] = seqs.get(b).length();
-            positions = keptPositions(selection, layout, seqs, unpruned, after);
-        }
         timer.lap("embed");
-        if (ic.lmLayers() > 0) {
+        if (ic.lmLayers() > 0) {  // one image
             return lmStage(ivtp, tilings, layout, vision, shorter, pruned.get(0), kept, perTile, before, seqs,
-                    instructions.get(0), positions == null ? null : Tensors.toLongs(positions), timer);
+                    instructions.get(0), originalPositions ? keptPositionRows(selection, layout, seqs, after)[0] : null, timer);
         }
+        Tensor positions = originalPositions ? keptPositions(selection, layout, seqs, after) : null;
         Prefill prefill = model.language().prefillFrom(0, shorter.embeds, shorter.lengths, positions, null);
         timer.lap("prefill");
         Result result = new Result(tilings, layout, selection, prefill, before, after, shorter.lengths, timer.done(), seqs);
@@ -520,26 +515,14 @@ public final class LvlmPipeline {
     }
 
     /**
-     * int64 [B, L'] positions each pruned sequence keeps (text, then the kept visual tokens in
-     * their order), right-padded with the last kept position.
+     * int64 [B, L'] positions each pruned sequence keeps ({@link #keptPositionRows}), right-padded
+     * with the last kept position.
      */
-    private static Tensor keptPositions(Selection s, TileLayout layout, List<PromptTemplate.Layout> seqs, long[] lengths,
+    private static Tensor keptPositions(Selection s, TileLayout layout, List<PromptTemplate.Layout> seqs,
                                         long[] keptPerImage) {
-        long[] kept = s.keptIndices();
-        int images = seqs.size();
-        long[][] rows = new long[images][];
-        int max = 0, at = 0;
-        for (int b = 0; b < images; b++) {
-            PromptTemplate.Layout q = seqs.get(b);
-            long first = layout.tokenOffset(layout.firstTile(b));
-            long[] row = new long[(int) (lengths[b] - q.visualCount() + keptPerImage[b])];
-            int w = 0;
-            for (int p = 0; p < q.visualStart(); p++) row[w++] = p;
-            for (long i = 0; i < keptPerImage[b]; i++) row[w++] = q.visualStart() + (kept[at++] - first);
-            for (long p = q.visualStart() + q.visualCount(); p < lengths[b]; p++) row[w++] = p;
-            rows[b] = row;
-            max = Math.max(max, row.length);
-        }
+        long[][] rows = keptPositionRows(s, layout, seqs, keptPerImage);
+        int images = rows.length, max = 0;
+        for (long[] row : rows) max = Math.max(max, row.length);
         long[] flat = new long[images * max];
         for (int b = 0; b < images; b++) {
             long[] row = rows[b];
@@ -547,6 +530,29 @@ public final class LvlmPipeline {
             Arrays.fill(flat, b * max + row.length, (b + 1) * max, row.length == 0 ? 0 : row[row.length - 1]);
         }
         return Tensor.create(flat, images, max);
+    }
+
+    /**
+     * Per image, the positions in its unpruned sequence `seqs[b]` of the tokens its pruned
+     * sequence keeps: the text before the image, the kept visual tokens in their order, the text
+     * after it.
+     */
+    private static long[][] keptPositionRows(Selection s, TileLayout layout, List<PromptTemplate.Layout> seqs,
+                                             long[] keptPerImage) {
+        long[] kept = s.keptIndices();
+        long[][] rows = new long[seqs.size()][];
+        int at = 0;
+        for (int b = 0; b < rows.length; b++) {
+            PromptTemplate.Layout q = seqs.get(b);
+            long first = layout.tokenOffset(layout.firstTile(b));
+            long[] row = new long[(int) (q.length() - q.visualCount() + keptPerImage[b])];
+            int w = 0;
+            for (int p = 0; p < q.visualStart(); p++) row[w++] = p;
+            for (long i = 0; i < keptPerImage[b]; i++) row[w++] = q.visualStart() + (kept[at++] - first);
+            for (long p = q.visualStart() + q.visualCount(); p < q.length(); p++) row[w++] = p;
+            rows[b] = row;
+        }
+        return rows;
     }
 
     /** A right-padded batch of sequence embeddings. */
